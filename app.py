@@ -1,0 +1,8 @@
+"""Herald's Chalice app: creates the app and registers blueprints and event handlers."""
+
+from chalice import Chalice
+
+from chalicelib.api import handlers
+
+app = Chalice(app_name="herald")
+app.register_blueprint(handlers.bp)

@@ -1,0 +1,1 @@
+"""Herald: a serverless notifications API (Chalice, DynamoDB, SQS)."""

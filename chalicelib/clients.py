@@ -1,0 +1,40 @@
+"""AWS clients, created lazily once per container.
+
+Endpoints come only from boto3's standard configuration (AWS_ENDPOINT_URL,
+AWS_ENDPOINT_URL_DYNAMODB, ...), never from code, so the same build talks to AWS,
+moto's server or DynamoDB Local.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from chalicelib.settings import get_settings
+
+_clients: dict[str, Any] = {}
+_lock = threading.Lock()
+
+
+def client(service: str) -> Any:
+    """The shared boto3 client for `service` (thread-safe, created on first use)."""
+    found = _clients.get(service)
+    if found is not None:
+        return found
+    with _lock:
+        if service not in _clients:
+            import boto3  # deferred: boto3 import is most of a cold start
+            from botocore.config import Config
+
+            _clients[service] = boto3.session.Session().client(
+                service,
+                region_name=get_settings().region,
+                config=Config(retries={"mode": "standard", "max_attempts": 5}, max_pool_connections=32),
+            )
+        return _clients[service]
+
+
+def reset() -> None:
+    """Forget every client (tests switch endpoints and credentials between runs)."""
+    with _lock:
+        _clients.clear()

@@ -1,0 +1,1 @@
+"""Pydantic models at Herald's edges: requests, responses and stored items."""

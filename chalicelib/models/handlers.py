@@ -1,0 +1,212 @@
+"""Notification handlers: the request bodies, the stored item and the seed 003/004 response shape."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Literal, get_args
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+HandlerType = Literal[
+    "email",
+    "webhook",
+    "slack",
+    "discord",
+    "telegram",
+    "microsoft_teams",
+    "google_chat",
+    "x",
+    "internal_notification",
+    "push_subscriber_id",
+]
+HANDLER_TYPES: tuple[str, ...] = get_args(HandlerType)
+
+# The flat settings fields each type takes, all required for that type (seeds 003/004).
+TYPE_FIELDS: dict[str, tuple[str, ...]] = {
+    "email": ("email",),
+    "webhook": ("webhook",),
+    "slack": ("slack",),
+    "discord": ("discord",),
+    "telegram": ("telegram", "telegram_chat_id"),
+    "microsoft_teams": ("microsoft_teams",),
+    "google_chat": ("google_chat",),
+    "x": ("x_consumer_key", "x_consumer_secret", "x_access_token", "x_access_token_secret"),
+    "internal_notification": (),
+    "push_subscriber_id": ("push_subscriber_id",),
+}
+SETTING_FIELDS: tuple[str, ...] = tuple(f for fields in TYPE_FIELDS.values() for f in fields)
+URL_FIELDS = frozenset({"webhook", "slack", "discord", "microsoft_teams", "google_chat"})
+SECRET_FIELDS = frozenset(
+    {"telegram", "x_consumer_key", "x_consumer_secret", "x_access_token", "x_access_token_secret"}
+)
+_MASKED = re.compile(r"^\*{4}[^*]{0,4}$")
+MAX_URL_LENGTH = 2048
+DATETIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+
+def mask_secret(value: str) -> str:
+    """Show only the last four characters of a credential (none if it is short)."""
+    return "****" + value[-4:] if len(value) > 8 else "****"
+
+
+def is_masked(value: str) -> bool:
+    """True for a value that is a mask we returned: clients echoing it back change nothing."""
+    return bool(_MASKED.match(value))
+
+
+def check_http_url(value: str) -> str:
+    """An absolute http(s) URL with a host, kept exactly as given."""
+    if len(value) > MAX_URL_LENGTH:
+        raise ValueError(f"must be at most {MAX_URL_LENGTH} characters")
+    if any(c.isspace() for c in value):
+        raise ValueError("must not contain whitespace")
+    try:
+        parts = urlsplit(value)
+        port = parts.port  # raises on a malformed port
+    except ValueError as exc:
+        raise ValueError(f"is not a valid URL ({exc})") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an absolute http:// or https:// URL")
+    if port == 0:
+        raise ValueError("has an invalid port")
+    return value
+
+
+def check_email(value: str) -> str:
+    """A syntactically valid address, kept as given (no deliverability lookup)."""
+    from email_validator import EmailNotValidError, validate_email
+
+    try:
+        validate_email(value, check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise ValueError(f"is not a valid email address: {exc}") from None
+    return value
+
+
+class _SettingsFields(BaseModel):
+    """The flat per-type fields shared by create and update."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    email: str | None = Field(default=None, max_length=254)
+    webhook: str | None = None
+    slack: str | None = None
+    discord: str | None = None
+    telegram: str | None = Field(default=None, min_length=1, max_length=256)
+    telegram_chat_id: str | None = Field(default=None, min_length=1, max_length=64)
+    microsoft_teams: str | None = None
+    google_chat: str | None = None
+    x_consumer_key: str | None = Field(default=None, min_length=1, max_length=256)
+    x_consumer_secret: str | None = Field(default=None, min_length=1, max_length=256)
+    x_access_token: str | None = Field(default=None, min_length=1, max_length=256)
+    x_access_token_secret: str | None = Field(default=None, min_length=1, max_length=256)
+    push_subscriber_id: str | None = Field(default=None, min_length=1, max_length=64)
+
+    @field_validator("webhook", "slack", "discord", "microsoft_teams", "google_chat")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        return None if value is None else check_http_url(value)
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str | None) -> str | None:
+        return None if value is None else check_email(value)
+
+    def given_settings(self) -> dict[str, str]:
+        """The settings fields present in the request, minus echoed-back masks."""
+        given = {f: getattr(self, f) for f in SETTING_FIELDS if getattr(self, f) is not None}
+        return {f: v for f, v in given.items() if not (f in SECRET_FIELDS and is_masked(v))}
+
+
+def _misplaced_fields(handler_type: str, settings: dict[str, str]) -> list[str]:
+    allowed = TYPE_FIELDS[handler_type]
+    return [f for f in settings if f not in allowed]
+
+
+def _missing_fields(handler_type: str, settings: dict[str, str]) -> list[str]:
+    return [f for f in TYPE_FIELDS[handler_type] if f not in settings]
+
+
+class HandlerCreate(_SettingsFields):
+    name: str = Field(min_length=1, max_length=128)
+    type: HandlerType
+    is_enabled: bool = True
+
+    @model_validator(mode="after")
+    def _fields_match_type(self) -> HandlerCreate:
+        settings = self.given_settings()
+        for field in _misplaced_fields(self.type, settings):
+            raise ValueError(f"{field}: not available for type {self.type}")
+        for field in _missing_fields(self.type, settings):
+            raise ValueError(f"{field}: required for type {self.type}")
+        return self
+
+
+class HandlerUpdate(_SettingsFields):
+    name: str | None = Field(default=None, min_length=1, max_length=128)
+    type: HandlerType | None = None
+    is_enabled: bool | None = None
+
+    @model_validator(mode="after")
+    def _complete_when_type_changes(self) -> HandlerUpdate:
+        if self.type is not None:
+            settings = self.given_settings()
+            for field in _misplaced_fields(self.type, settings):
+                raise ValueError(f"{field}: not available for type {self.type}")
+        return self
+
+    def check_against(self, current_type: str) -> dict[str, str]:
+        """The settings to write, checked against the type the handler will have."""
+        settings = self.given_settings()
+        target = self.type or current_type
+        for field in _misplaced_fields(target, settings):
+            raise ValueError(f"{field}: not available for type {target}")
+        if target != current_type:
+            for field in _missing_fields(target, settings):
+                raise ValueError(f"{field}: required when changing type to {target}")
+        return settings
+
+
+class Handler(BaseModel):
+    """A handler as stored: settings in full, secrets included."""
+
+    account: str
+    id: int
+    type: HandlerType
+    name: str
+    settings: dict[str, str]
+    is_enabled: bool = True
+    last_datetime: datetime | None = None
+    created_at: datetime
+    updated_at: datetime
+
+
+class HandlerOut(BaseModel):
+    """The seed 003/004 handler object; credentials masked."""
+
+    id: int
+    type: str
+    name: str
+    settings: dict[str, str]
+    is_enabled: bool
+    last_datetime: str | None
+    datetime: str
+
+    @classmethod
+    def of(cls, handler: Handler) -> HandlerOut:
+        return cls(
+            id=handler.id,
+            type=handler.type,
+            name=handler.name,
+            settings={k: mask_secret(v) if k in SECRET_FIELDS else v for k, v in handler.settings.items()},
+            is_enabled=handler.is_enabled,
+            last_datetime=_format(handler.last_datetime),
+            datetime=handler.created_at.strftime(DATETIME_FORMAT),
+        )
+
+
+def _format(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.strftime(DATETIME_FORMAT)
+

@@ -1,0 +1,106 @@
+"""Plain service functions over the store: the rules every API face shares."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from chalicelib.errors import InvalidInput, NotFound
+from chalicelib.models.handlers import Handler, HandlerCreate, HandlerUpdate
+from chalicelib.storage.dynamo import HandlerPage, Store
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+def invalid_input(exc: ValidationError) -> InvalidInput:
+    """Name each bad field and its problem, in the client's field names."""
+    problems: list[tuple[str | None, str]] = []
+    for error in exc.errors():
+        field = ".".join(str(part) for part in error["loc"]) or None
+        message = error["msg"].removeprefix("Value error, ")
+        if field is None and ": " in message:  # model-level checks name their field
+            field, _, message = message.partition(": ")
+        if error["type"] == "extra_forbidden":
+            message = "unknown field"
+        elif error["type"] == "literal_error":
+            message = "must be one of: " + message.removeprefix("Input should be ")
+        problems.append((field, f"{field}: {message}" if field else message))
+    return InvalidInput(problems)
+
+
+def parse(model: type[Any], body: dict[str, Any]) -> Any:
+    try:
+        return model.model_validate(body)
+    except ValidationError as exc:
+        raise invalid_input(exc) from None
+
+
+def create_handler(store: Store, account: str, body: dict[str, Any]) -> Handler:
+    request: HandlerCreate = parse(HandlerCreate, body)
+    now = _now()
+    handler = Handler(
+        account=account,
+        id=store.allocate_handler_id(account),
+        type=request.type,
+        name=request.name,
+        settings=request.given_settings(),
+        is_enabled=request.is_enabled,
+        created_at=now,
+        updated_at=now,
+    )
+    store.create_handler(handler)
+    return handler
+
+
+def get_handler(store: Store, account: str, handler_id: int) -> Handler:
+    handler = store.get_handler(account, handler_id)
+    if handler is None:
+        raise NotFound(f"notification handler {handler_id} not found")
+    return handler
+
+
+def update_handler(store: Store, account: str, handler_id: int, body: dict[str, Any]) -> None:
+    request: HandlerUpdate = parse(HandlerUpdate, body)
+    fields: dict[str, Any] = {}
+    if request.name is not None:
+        fields["name"] = request.name
+    if request.is_enabled is not None:
+        fields["is_enabled"] = request.is_enabled
+    settings = request.given_settings()
+    expected_type = None
+    replace = False
+    if settings or request.type is not None:
+        # Which settings are allowed depends on the stored type: read it, then write on
+        # the condition that it is still that type (optimistic, no lost update).
+        current = get_handler(store, account, handler_id)
+        try:
+            settings = request.check_against(current.type)
+        except ValueError as exc:
+            field, _, _ = str(exc).partition(": ")
+            raise InvalidInput([(field, str(exc))]) from None
+        expected_type = current.type
+        if request.type is not None and request.type != current.type:
+            fields["type"] = request.type
+            replace = True
+    store.update_handler(
+        account,
+        handler_id,
+        fields=fields,
+        settings=settings,
+        replace_settings=replace,
+        expected_type=expected_type,
+        now=_now(),
+    )
+
+
+def delete_handler(store: Store, account: str, handler_id: int) -> None:
+    if not store.delete_handler(account, handler_id):
+        raise NotFound(f"notification handler {handler_id} not found")
+
+
+def list_handlers(store: Store, account: str, page: int, per_page: int) -> HandlerPage:
+    return store.list_handlers(account, page, per_page)

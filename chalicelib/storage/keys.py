@@ -1,0 +1,56 @@
+"""Every key shape of Herald's single table, in one place (documented in the README).
+
+| item              | PK                 | SK                   | notes                                  |
+|-------------------|--------------------|----------------------|----------------------------------------|
+| API key           | APIKEY#<key id>    | APIKEY               | sha256 of the key, account, revoked    |
+| id allocator      | ACCT#<account>     | META                 | next_id, only ever incremented         |
+| block counter     | ACCT#<account>     | CNT#<block>          | n = live handlers with id in the block |
+| handler           | ACCT#<account>     | H#<id>               | hid = id (sort key of LSI by_hid)      |
+"""
+
+from __future__ import annotations
+
+BLOCK_SIZE = 100
+"""Handler ids per block counter: a page's start is a prefix sum over these counters."""
+
+_ID_WIDTH = 12
+HANDLER_PREFIX = "H#"
+HANDLER_END = "H$"  # sorts right after every "H#..." key
+COUNTER_PREFIX = "CNT#"
+BY_HID_INDEX = "by_hid"
+
+
+def account_pk(account: str) -> str:
+    return f"ACCT#{account}"
+
+
+def meta_sk() -> str:
+    return "META"
+
+
+def handler_sk(handler_id: int) -> str:
+    return f"{HANDLER_PREFIX}{handler_id:0{_ID_WIDTH}d}"
+
+
+def handler_id_of(sk: str) -> int:
+    return int(sk[len(HANDLER_PREFIX) :])
+
+
+def block_of(handler_id: int) -> int:
+    return handler_id // BLOCK_SIZE
+
+
+def counter_sk(block: int) -> str:
+    return f"{COUNTER_PREFIX}{block:0{_ID_WIDTH}d}"
+
+
+def block_of_counter(sk: str) -> int:
+    return int(sk[len(COUNTER_PREFIX) :])
+
+
+def api_key_pk(key_id: str) -> str:
+    return f"APIKEY#{key_id}"
+
+
+def api_key_sk() -> str:
+    return "APIKEY"

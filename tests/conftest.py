@@ -1,0 +1,100 @@
+"""Shared fixtures: AWS isolation, moto, DynamoDB Local and the Chalice test client."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from chalicelib import apikeys, clients
+from chalicelib.storage.dynamo import Store, get_store
+from herald_local.bootstrap import ensure_table
+from herald_local.dynamodb_local import DynamoDBLocal, Unavailable
+
+TABLE = "herald-test"
+_AWS_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+    "HERALD_TABLE": TABLE,
+}
+
+
+@pytest.fixture(autouse=True)
+def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Every test gets dummy credentials, no real endpoints and fresh clients."""
+    for name in list(os.environ):
+        if name.startswith("AWS_ENDPOINT_URL") or name in ("AWS_PROFILE",):
+            monkeypatch.delenv(name)
+    for name, value in _AWS_ENV.items():
+        monkeypatch.setenv(name, value)
+    clients.reset()
+    yield
+    clients.reset()
+
+
+@pytest.fixture
+def moto_aws(aws_env: None) -> Iterator[None]:
+    from moto import mock_aws
+
+    with mock_aws():
+        ensure_table(clients.client("dynamodb"), TABLE)
+        yield
+
+
+@pytest.fixture(scope="session")
+def dynamodb_local() -> Iterator[DynamoDBLocal]:
+    try:
+        server = DynamoDBLocal().start()
+    except Unavailable as exc:
+        pytest.skip(f"DynamoDB Local unavailable: {exc}")
+    yield server
+    server.stop()
+
+
+_table_counter = iter(range(1_000_000))
+
+
+@pytest.fixture
+def local_ddb(
+    dynamodb_local: DynamoDBLocal, monkeypatch: pytest.MonkeyPatch, aws_env: None
+) -> Iterator[None]:
+    """A fresh table on DynamoDB Local (one per test, so tests never see each other)."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", dynamodb_local.endpoint)
+    monkeypatch.setenv("HERALD_TABLE", f"{TABLE}-{next(_table_counter)}")
+    clients.reset()
+    ensure_table(clients.client("dynamodb"), os.environ["HERALD_TABLE"])
+    yield
+    clients.client("dynamodb").delete_table(TableName=os.environ["HERALD_TABLE"])
+
+
+@pytest.fixture(params=["moto", "dynamodb_local"])
+def store(request: pytest.FixtureRequest) -> Store:
+    """The store on moto and on AWS's DynamoDB Local."""
+    request.getfixturevalue("moto_aws" if request.param == "moto" else "local_ddb")
+    return get_store()
+
+
+@pytest.fixture
+def api(moto_aws: None) -> Iterator[Any]:
+    from chalice.test import Client
+
+    from app import app
+
+    with Client(app) as client:
+        yield client
+
+
+@pytest.fixture
+def api_key(moto_aws: None) -> str:
+    key, _ = apikeys.create_key(get_store(), "acme")
+    return key
+
+
+@pytest.fixture
+def auth(api_key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {api_key}"}
