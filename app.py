@@ -1,6 +1,6 @@
 """Herald's Chalice app: creates the app and registers blueprints and event handlers."""
 
-from chalice import Chalice
+from chalice.app import Chalice
 
 from chalicelib.api import handlers
 

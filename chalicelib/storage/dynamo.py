@@ -278,9 +278,7 @@ class Store:
             TableName=self.table,
             IndexName=keys.BY_HID_INDEX,
             KeyConditionExpression="PK = :pk AND hid BETWEEN :low AND :high",
-            ExpressionAttributeValues=to_ddb(
-                {":pk": keys.account_pk(account), ":low": low, ":high": high}
-            ),
+            ExpressionAttributeValues=to_ddb({":pk": keys.account_pk(account), ":low": low, ":high": high}),
             Limit=skip + 1,
             ConsistentRead=True,
             ReturnConsumedCapacity="TOTAL",

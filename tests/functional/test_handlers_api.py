@@ -18,9 +18,7 @@ def multipart(fields: dict[str, str]) -> tuple[dict[str, str], bytes]:
     boundary = "----heraldtestboundary"
     parts = []
     for name, value in fields.items():
-        parts.append(
-            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'
-        )
+        parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n')
     body = ("".join(parts) + f"--{boundary}--\r\n").encode()
     return {"Content-Type": f"multipart/form-data; boundary={boundary}"}, body
 
@@ -48,7 +46,11 @@ def create(api: Any, auth: dict[str, str], **fields: Any) -> int:
 @pytest.mark.parametrize("kind", ["json", "form", "multipart"])
 def test_create_accepts_json_form_and_multipart_bodies(api: Any, auth: dict[str, str], kind: str) -> None:
     answer = post(
-        api, "/notification-handlers", auth, {"name": "Example", "type": "email", "email": "hello@example.com"}, kind
+        api,
+        "/notification-handlers",
+        auth,
+        {"name": "Example", "type": "email", "email": "hello@example.com"},
+        kind,
     )
     assert answer.status_code == 201
     assert answer.json_body == {"data": {"id": 1}}
@@ -128,7 +130,13 @@ def test_bad_paging_parameters_are_400_naming_them(
 
 def test_update_is_partial_by_post_and_by_patch(api: Any, auth: dict[str, str]) -> None:
     handler_id = create(api, auth)
-    answer = post(api, f"/notification-handlers/{handler_id}", auth, {"name": "Example new name", "is_enabled": "0"}, "multipart")
+    answer = post(
+        api,
+        f"/notification-handlers/{handler_id}",
+        auth,
+        {"name": "Example new name", "is_enabled": "0"},
+        "multipart",
+    )
     assert answer.status_code == 200
     assert answer.json_body == {"data": {"id": handler_id}}
     data = api.http.get(f"/notification-handlers/{handler_id}", headers=auth).json_body["data"]
@@ -149,7 +157,10 @@ def test_update_is_partial_by_post_and_by_patch(api: Any, auth: dict[str, str]) 
 def test_booleans_accept_1_0_true_false(api: Any, auth: dict[str, str], raw: str, expected: bool) -> None:
     handler_id = create(api, auth, is_enabled="0" if expected else "1")
     post(api, f"/notification-handlers/{handler_id}", auth, {"is_enabled": raw}, "form")
-    assert api.http.get(f"/notification-handlers/{handler_id}", headers=auth).json_body["data"]["is_enabled"] is expected
+    assert (
+        api.http.get(f"/notification-handlers/{handler_id}", headers=auth).json_body["data"]["is_enabled"]
+        is expected
+    )
 
 
 def test_changing_type_requires_the_new_types_fields(api: Any, auth: dict[str, str]) -> None:
@@ -157,7 +168,12 @@ def test_changing_type_requires_the_new_types_fields(api: Any, auth: dict[str, s
     answer = post(api, f"/notification-handlers/{handler_id}", auth, {"type": "webhook"})
     assert answer.status_code == 400
     assert answer.json_body["errors"][0]["field"] == "webhook"
-    answer = post(api, f"/notification-handlers/{handler_id}", auth, {"type": "webhook", "webhook": "https://hooks.example.com/x"})
+    answer = post(
+        api,
+        f"/notification-handlers/{handler_id}",
+        auth,
+        {"type": "webhook", "webhook": "https://hooks.example.com/x"},
+    )
     assert answer.status_code == 200
     data = api.http.get(f"/notification-handlers/{handler_id}", headers=auth).json_body["data"]
     assert data["type"] == "webhook"
@@ -172,19 +188,28 @@ def test_settings_of_another_type_are_refused_on_update(api: Any, auth: dict[str
 
 
 def test_credentials_are_masked_and_urls_returned_as_given(api: Any, auth: dict[str, str]) -> None:
-    telegram = create(api, auth, type="telegram", name="tg", telegram="123456:ABCDEFsecrettoken", telegram_chat_id="-1001")
+    telegram = create(
+        api, auth, type="telegram", name="tg", telegram="123456:ABCDEFsecrettoken", telegram_chat_id="-1001"
+    )
     x = create(
-        api, auth, type="x", name="x",
-        x_consumer_key="ck-000000001111", x_consumer_secret="cs-000000002222",
-        x_access_token="at-000000003333", x_access_token_secret="as-000000004444",
+        api,
+        auth,
+        type="x",
+        name="x",
+        x_consumer_key="ck-000000001111",
+        x_consumer_secret="cs-000000002222",
+        x_access_token="at-000000003333",
+        x_access_token_secret="as-000000004444",
     )
     slack = create(api, auth, type="slack", name="s", slack="https://hooks.slack.com/services/T/B/XyZ?a=1")
     tg = api.http.get(f"/notification-handlers/{telegram}", headers=auth).json_body["data"]["settings"]
     assert tg == {"telegram": "****oken", "telegram_chat_id": "-1001"}
     xs = api.http.get(f"/notification-handlers/{x}", headers=auth).json_body["data"]["settings"]
     assert xs == {
-        "x_consumer_key": "****1111", "x_consumer_secret": "****2222",
-        "x_access_token": "****3333", "x_access_token_secret": "****4444",
+        "x_consumer_key": "****1111",
+        "x_consumer_secret": "****2222",
+        "x_access_token": "****3333",
+        "x_access_token_secret": "****4444",
     }
     listed = api.http.get("/notification-handlers", headers=auth).json_body["data"]
     assert "secrettoken" not in json.dumps(listed)
@@ -193,7 +218,9 @@ def test_credentials_are_masked_and_urls_returned_as_given(api: Any, auth: dict[
 
 
 def test_echoing_a_mask_back_keeps_the_secret(api: Any, auth: dict[str, str]) -> None:
-    handler_id = create(api, auth, type="telegram", name="tg", telegram="123456:ABCDEFsecrettoken", telegram_chat_id="1")
+    handler_id = create(
+        api, auth, type="telegram", name="tg", telegram="123456:ABCDEFsecrettoken", telegram_chat_id="1"
+    )
     post(api, f"/notification-handlers/{handler_id}", auth, {"telegram": "****oken", "telegram_chat_id": "2"})
     stored = get_store().get_handler("acme", handler_id)
     assert stored is not None
@@ -225,9 +252,15 @@ def test_ids_are_per_account_and_never_reused(api: Any, auth: dict[str, str]) ->
         ({"Authorization": "Bearer"}, "Bearer"),
     ],
 )
-def test_missing_or_wrong_key_is_401_json(api: Any, api_key: str, headers: dict[str, str], detail: str) -> None:
-    for method, path in [("get", "/notification-handlers"), ("get", "/notification-handlers/1"),
-                         ("post", "/notification-handlers"), ("delete", "/notification-handlers/1")]:
+def test_missing_or_wrong_key_is_401_json(
+    api: Any, api_key: str, headers: dict[str, str], detail: str
+) -> None:
+    for method, path in [
+        ("get", "/notification-handlers"),
+        ("get", "/notification-handlers/1"),
+        ("post", "/notification-handlers"),
+        ("delete", "/notification-handlers/1"),
+    ]:
         answer = getattr(api.http, method)(path, headers=headers)
         assert answer.status_code == 401
         assert answer.headers["Content-Type"] == "application/json"
