@@ -10,14 +10,36 @@ import os
 from dataclasses import dataclass
 
 
+# Queue names are read at import by app.py's decorators (and at packaging time), so
+# they are plain module constants with environment overrides.
+DELIVERIES_QUEUE = os.environ.get("HERALD_DELIVERIES_QUEUE", "herald-deliveries")
+INGEST_QUEUE = os.environ.get("HERALD_INGEST_QUEUE", "herald-ingest")
+
+
 @dataclass(frozen=True)
 class Settings:
     table_name: str
     region: str
+    deliveries_queue: str
+    deliveries_dlq: str
+    ingest_queue: str
+    ingest_dlq: str
+    allow_private_targets: bool
+
+
+def _flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
 
 
 def get_settings() -> Settings:
+    deliveries = os.environ.get("HERALD_DELIVERIES_QUEUE", "herald-deliveries")
+    ingest = os.environ.get("HERALD_INGEST_QUEUE", "herald-ingest")
     return Settings(
         table_name=os.environ.get("HERALD_TABLE", "herald"),
         region=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
+        deliveries_queue=deliveries,
+        deliveries_dlq=os.environ.get("HERALD_DELIVERIES_DLQ", f"{deliveries}-dlq"),
+        ingest_queue=ingest,
+        ingest_dlq=os.environ.get("HERALD_INGEST_DLQ", f"{ingest}-dlq"),
+        allow_private_targets=_flag("HERALD_ALLOW_PRIVATE_TARGETS"),
     )

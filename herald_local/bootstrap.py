@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from chalicelib.settings import Settings
+
 INFRA_TEMPLATE = Path(__file__).resolve().parent.parent / "infra" / "resources.json"
 _TABLE_KEYS = (
     "AttributeDefinitions",
@@ -14,11 +16,18 @@ _TABLE_KEYS = (
     "GlobalSecondaryIndexes",
     "BillingMode",
 )
+MAX_RECEIVE_COUNT = 12
+"""Safety net only: the worker itself dead-letters a delivery after its last attempt."""
+
+
+def _resources() -> dict[str, Any]:
+    resources: dict[str, Any] = json.loads(INFRA_TEMPLATE.read_text())["Resources"]
+    return resources
 
 
 def table_definition() -> dict[str, Any]:
     """CreateTable arguments derived from infra/resources.json's HeraldTable."""
-    props = json.loads(INFRA_TEMPLATE.read_text())["Resources"]["HeraldTable"]["Properties"]
+    props = _resources()["HeraldTable"]["Properties"]
     return {k: props[k] for k in _TABLE_KEYS if k in props}
 
 
@@ -33,9 +42,27 @@ def ensure_table(ddb: Any, name: str) -> bool:
         ddb.create_table(TableName=name, **table_definition())
     except ddb.exceptions.ResourceInUseException:
         return False
-    ddb.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 0.2, "MaxAttempts": 100})
+    ddb.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
     return True
 
 
-def ensure_resources(session: Any, table_name: str) -> None:
-    ensure_table(session.client("dynamodb"), table_name)
+def ensure_queue(sqs: Any, name: str, dlq: str) -> str:
+    """Create `name` with `dlq` as its dead-letter queue (both idempotent); returns its URL."""
+    dlq_url = sqs.create_queue(QueueName=dlq, Attributes={"MessageRetentionPeriod": "1209600"})["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    redrive = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": MAX_RECEIVE_COUNT})
+    url: str = sqs.create_queue(
+        QueueName=name,
+        Attributes={"VisibilityTimeout": "360", "MessageRetentionPeriod": "345600", "RedrivePolicy": redrive},
+    )["QueueUrl"]
+    return url
+
+
+def ensure_resources(session: Any, settings: Settings) -> None:
+    """The table and both queues (with their DLQs) wherever the session's endpoints point."""
+    ensure_table(session.client("dynamodb"), settings.table_name)
+    sqs = session.client("sqs")
+    ensure_queue(sqs, settings.deliveries_queue, settings.deliveries_dlq)
+    ensure_queue(sqs, settings.ingest_queue, settings.ingest_dlq)
