@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-
 # Queue names are read at import by app.py's decorators (and at packaging time), so
 # they are plain module constants with environment overrides.
 DELIVERIES_QUEUE = os.environ.get("HERALD_DELIVERIES_QUEUE", "herald-deliveries")
