@@ -1,8 +1,25 @@
 """Herald's Chalice app: creates the app and registers blueprints and event handlers."""
 
-from chalice.app import Chalice
+from typing import Any
 
-from chalicelib.api import handlers
+from chalice.app import Chalice, SQSEvent
+
+from chalicelib.api import events, handlers
+from chalicelib.delivery import ingest, worker
+from chalicelib.settings import DELIVERIES_QUEUE, INGEST_QUEUE
 
 app = Chalice(app_name="herald")
 app.register_blueprint(handlers.bp)
+app.register_blueprint(events.bp)
+
+
+@app.on_sqs_message(queue=DELIVERIES_QUEUE, batch_size=10)
+def deliver(event: SQSEvent) -> dict[str, Any]:
+    """Deliveries queue: one message per event x handler."""
+    return worker.partial_batch_response(worker.deliver_batch(event.to_dict()["Records"]))
+
+
+@app.on_sqs_message(queue=INGEST_QUEUE, batch_size=10)
+def ingest_events(event: SQSEvent) -> dict[str, Any]:
+    """Ingest queue: events published by producers inside AWS, same as POST /v1/events."""
+    return worker.partial_batch_response(ingest.ingest_batch(event.to_dict()["Records"]))

@@ -13,6 +13,7 @@ from typing import Any
 from chalicelib.settings import get_settings
 
 _clients: dict[str, Any] = {}
+_queue_urls: dict[str, str] = {}
 _lock = threading.Lock()
 
 
@@ -34,7 +35,16 @@ def client(service: str) -> Any:
         return _clients[service]
 
 
+def queue_url(name: str) -> str:
+    """An SQS queue's URL by name, looked up once per container."""
+    found = _queue_urls.get(name)
+    if found is None:
+        found = _queue_urls[name] = client("sqs").get_queue_url(QueueName=name)["QueueUrl"]
+    return found
+
+
 def reset() -> None:
     """Forget every client (tests switch endpoints and credentials between runs)."""
     with _lock:
         _clients.clear()
+        _queue_urls.clear()

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
 
+from chalicelib.delivery.signing import new_secret
 from chalicelib.errors import InvalidInput, NotFound
 from chalicelib.models.handlers import Handler, HandlerCreate, HandlerUpdate
 from chalicelib.storage.dynamo import HandlerPage, Store
@@ -49,8 +50,10 @@ def create_handler(store: Store, account: str, body: dict[str, Any]) -> Handler:
         name=request.name,
         settings=request.given_settings(),
         is_enabled=request.is_enabled,
+        signing_secret=new_secret(),
         created_at=now,
         updated_at=now,
+        **request.subscription(),
     )
     store.create_handler(handler)
     return handler
@@ -63,13 +66,18 @@ def get_handler(store: Store, account: str, handler_id: int) -> Handler:
     return handler
 
 
-def update_handler(store: Store, account: str, handler_id: int, body: dict[str, Any]) -> None:
+def update_handler(store: Store, account: str, handler_id: int, body: dict[str, Any]) -> str | None:
+    """Apply a partial update; returns a new signing secret when the handler became a webhook."""
     request: HandlerUpdate = parse(HandlerUpdate, body)
-    fields: dict[str, Any] = {}
+    secret = None
+    fields: dict[str, Any] = dict(request.subscription())
     if request.name is not None:
         fields["name"] = request.name
     if request.is_enabled is not None:
         fields["is_enabled"] = request.is_enabled
+        if request.is_enabled:  # a fresh start: forget why and since when it failed
+            fields["disabled_reason"] = None
+            fields["failing_since"] = None
     settings = request.given_settings()
     expected_type = None
     replace = False
@@ -86,6 +94,8 @@ def update_handler(store: Store, account: str, handler_id: int, body: dict[str, 
         if request.type is not None and request.type != current.type:
             fields["type"] = request.type
             replace = True
+            if request.type == "webhook":  # its receiver has never seen a secret: show one
+                secret = fields["signing_secret"] = new_secret()
     store.update_handler(
         account,
         handler_id,
@@ -95,6 +105,7 @@ def update_handler(store: Store, account: str, handler_id: int, body: dict[str, 
         expected_type=expected_type,
         now=_now(),
     )
+    return secret
 
 
 def delete_handler(store: Store, account: str, handler_id: int) -> None:
@@ -104,3 +115,10 @@ def delete_handler(store: Store, account: str, handler_id: int) -> None:
 
 def list_handlers(store: Store, account: str, page: int, per_page: int) -> HandlerPage:
     return store.list_handlers(account, page, per_page)
+
+
+def rotate_secret(store: Store, account: str, handler_id: int) -> str:
+    """A new signing secret; the old one keeps signing for 24 h so receivers can switch."""
+    secret = new_secret()
+    store.rotate_secret(account, handler_id, secret, _now() + timedelta(hours=24))
+    return secret

@@ -24,6 +24,8 @@ class Settings:
     ingest_queue: str
     ingest_dlq: str
     allow_private_targets: bool
+    disable_after_days: int
+    report_batch_item_failures: bool
 
 
 def _flag(name: str) -> bool:
@@ -41,4 +43,6 @@ def get_settings() -> Settings:
         ingest_queue=ingest,
         ingest_dlq=os.environ.get("HERALD_INGEST_DLQ", f"{ingest}-dlq"),
         allow_private_targets=_flag("HERALD_ALLOW_PRIVATE_TARGETS"),
+        disable_after_days=int(os.environ.get("HERALD_DISABLE_AFTER_DAYS", "5")),
+        report_batch_item_failures=_flag("HERALD_REPORT_BATCH_ITEM_FAILURES"),
     )

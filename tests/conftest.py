@@ -98,3 +98,29 @@ def api_key(moto_aws: None) -> str:
 @pytest.fixture
 def auth(api_key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {api_key}"}
+
+
+@pytest.fixture
+def receiver() -> Iterator[Any]:
+    from tests.receiver import Receiver
+
+    server = Receiver()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def stack(moto_aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """moto with Herald's table and queues; private targets allowed so tests can use 127.0.0.1."""
+    import boto3
+
+    from chalicelib.delivery import worker
+    from chalicelib.settings import get_settings
+    from herald_local.bootstrap import ensure_resources
+
+    monkeypatch.setenv("HERALD_ALLOW_PRIVATE_TARGETS", "1")
+    monkeypatch.setenv("HERALD_REPORT_BATCH_ITEM_FAILURES", "1")
+    worker.reset_sender()
+    ensure_resources(boto3.session.Session(), get_settings())
+    yield
+    worker.reset_sender()

@@ -7,7 +7,9 @@ from chalice.app import Blueprint, Response
 from chalicelib import services
 from chalicelib.api.http import Call, api_route, json_response
 from chalicelib.api.pagination import page_request, paginated
+from chalicelib.delivery.trial import send_test
 from chalicelib.errors import NotFound
+from chalicelib.models.deliveries import Outcome
 from chalicelib.models.handlers import HandlerOut
 
 bp = Blueprint(__name__)
@@ -31,7 +33,10 @@ def list_handlers(call: Call) -> Response:
 @api_route(bp, "/notification-handlers", methods=["POST"])
 def create_handler(call: Call) -> Response:
     handler = services.create_handler(call.store, call.account, call.body())
-    return json_response({"data": {"id": handler.id}}, 201)
+    data: dict[str, object] = {"id": handler.id}
+    if handler.type == "webhook":  # shown once: receivers verify signatures with it
+        data["secret"] = handler.signing_secret
+    return json_response({"data": data}, 201)
 
 
 @api_route(bp, "/notification-handlers/{handler_id}", methods=["GET"])
@@ -43,11 +48,47 @@ def get_handler(call: Call, handler_id: str) -> Response:
 @api_route(bp, "/notification-handlers/{handler_id}", methods=["POST", "PATCH"])
 def update_handler(call: Call, handler_id: str) -> Response:
     number = _handler_id(handler_id)
-    services.update_handler(call.store, call.account, number, call.body())
-    return json_response({"data": {"id": number}})
+    secret = services.update_handler(call.store, call.account, number, call.body())
+    data: dict[str, object] = {"id": number}
+    if secret is not None:
+        data["secret"] = secret
+    return json_response({"data": data})
 
 
 @api_route(bp, "/notification-handlers/{handler_id}", methods=["DELETE"])
 def delete_handler(call: Call, handler_id: str) -> Response:
     services.delete_handler(call.store, call.account, _handler_id(handler_id))
     return Response(body="", status_code=204)
+
+
+@api_route(bp, "/notification-handlers/{handler_id}/rotate-secret", methods=["POST"])
+def rotate_secret(call: Call, handler_id: str) -> Response:
+    number = _handler_id(handler_id)
+    secret = services.rotate_secret(call.store, call.account, number)
+    return json_response({"data": {"id": number, "secret": secret}})
+
+
+@api_route(bp, "/notification-handlers/{handler_id}/test", methods=["POST"])
+def test_handler(call: Call, handler_id: str) -> Response:
+    handler = services.get_handler(call.store, call.account, _handler_id(handler_id))
+    result = send_test(call.store, handler)
+    return json_response(
+        {
+            "data": {
+                "ok": result.outcome == Outcome.SENT,
+                "outcome": result.outcome.value,
+                "http_status": result.http_status,
+                "error": result.error,
+                "duration_ms": result.duration_ms,
+            }
+        }
+    )
+
+
+@api_route(bp, "/notification-handlers/{handler_id}/deliveries", methods=["GET"])
+def list_deliveries(call: Call, handler_id: str) -> Response:
+    handler = services.get_handler(call.store, call.account, _handler_id(handler_id))
+    page = page_request(call.request)
+    result = call.store.list_attempts(call.account, handler, page.page, page.per_page)
+    data = [attempt.public() for attempt in result.attempts]
+    return json_response(paginated(call.request, data, result.total, page))

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from chalicelib.models.events import Event, event_type
 
 HandlerType = Literal[
     "email",
@@ -103,6 +105,32 @@ class _SettingsFields(BaseModel):
     x_access_token: str | None = Field(default=None, min_length=1, max_length=256)
     x_access_token_secret: str | None = Field(default=None, min_length=1, max_length=256)
     push_subscriber_id: str | None = Field(default=None, min_length=1, max_length=64)
+    send_all_events: bool | None = None
+    send_all_alerts: bool | None = None
+    selected_event_ids: list[str] | None = None
+    app: str | None = Field(default=None, max_length=64, pattern=r"^([A-Za-z0-9][A-Za-z0-9_.-]*)?$")
+
+    @field_validator("selected_event_ids", mode="before")
+    @classmethod
+    def _event_list(cls, value: object) -> object:
+        """Forms send one comma-separated value or repeated fields; JSON sends a list."""
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("selected_event_ids")
+    @classmethod
+    def _known_events(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return None
+        ids: list[str] = []
+        for item in value:
+            found = event_type(item)
+            if found is None:
+                raise ValueError(f"unknown event type {item!r}; see GET /v1/event_types")
+            if found.id not in ids:
+                ids.append(found.id)
+        return ids
 
     @field_validator("webhook", "slack", "discord", "microsoft_teams", "google_chat")
     @classmethod
@@ -113,6 +141,11 @@ class _SettingsFields(BaseModel):
     @classmethod
     def _email(cls, value: str | None) -> str | None:
         return None if value is None else check_email(value)
+
+    def subscription(self) -> dict[str, Any]:
+        """The subscription fields present in the request ("" for app clears the scope)."""
+        fields = ("send_all_events", "send_all_alerts", "selected_event_ids", "app")
+        return {f: getattr(self, f) for f in fields if getattr(self, f) is not None}
 
     def given_settings(self) -> dict[str, str]:
         """The settings fields present in the request, minus echoed-back masks."""
@@ -178,13 +211,38 @@ class Handler(BaseModel):
     name: str
     settings: dict[str, str]
     is_enabled: bool = True
+    send_all_events: bool = True
+    send_all_alerts: bool = True
+    selected_event_ids: list[str] = Field(default_factory=list)
+    app: str | None = None
+    signing_secret: str | None = None
+    previous_secret: str | None = None
+    previous_secret_expires_at: datetime | None = None
+    disabled_reason: str | None = None
+    failing_since: datetime | None = None
     last_datetime: datetime | None = None
     created_at: datetime
     updated_at: datetime
 
+    def accepts(self, event: Event) -> bool:
+        """Whether this handler subscribes to `event` (enabled, app scope, event selection)."""
+        if not self.is_enabled or (self.app and self.app != event.app):
+            return False
+        if event.type_id in self.selected_event_ids:
+            return True
+        return self.send_all_alerts if event.is_alert else self.send_all_events
+
+    def signing_secrets(self, now: datetime) -> list[str]:
+        """The current secret, plus the previous one while its 24 h overlap lasts."""
+        secrets = [self.signing_secret] if self.signing_secret else []
+        expires = self.previous_secret_expires_at
+        if self.previous_secret and expires is not None and expires > now:
+            secrets.append(self.previous_secret)
+        return secrets
+
 
 class HandlerOut(BaseModel):
-    """The seed 003/004 handler object; credentials masked."""
+    """The seed 003/004 handler object plus its subscription fields; credentials masked."""
 
     id: int
     type: str
@@ -193,6 +251,11 @@ class HandlerOut(BaseModel):
     is_enabled: bool
     last_datetime: str | None
     datetime: str
+    send_all_events: bool
+    send_all_alerts: bool
+    selected_event_ids: list[str]
+    app: str | None
+    disabled_reason: str | None
 
     @classmethod
     def of(cls, handler: Handler) -> HandlerOut:
@@ -204,6 +267,11 @@ class HandlerOut(BaseModel):
             is_enabled=handler.is_enabled,
             last_datetime=_format(handler.last_datetime),
             datetime=handler.created_at.strftime(DATETIME_FORMAT),
+            send_all_events=handler.send_all_events,
+            send_all_alerts=handler.send_all_alerts,
+            selected_event_ids=handler.selected_event_ids,
+            app=handler.app or None,
+            disabled_reason=handler.disabled_reason,
         )
 
 

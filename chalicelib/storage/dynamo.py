@@ -13,6 +13,8 @@ from typing import Any
 
 from chalicelib import clients
 from chalicelib.errors import Conflict, NotFound
+from chalicelib.models.deliveries import Attempt, AttemptStatus, DeliveryTask
+from chalicelib.models.events import Event
 from chalicelib.models.handlers import Handler
 from chalicelib.settings import get_settings
 from chalicelib.storage import keys
@@ -45,6 +47,22 @@ def from_ddb(item: dict[str, Any]) -> Item:
 def _is_condition_failure(exc: Exception) -> bool:
     code = getattr(exc, "response", {}).get("Error", {}).get("Code")
     return code in ("ConditionalCheckFailedException", "TransactionCanceledException")
+
+
+RETENTION_SECONDS = 30 * 24 * 3600
+"""How long events, delivery states, attempt logs and inbox items live (DynamoDB TTL)."""
+
+
+@dataclass(frozen=True)
+class Claim:
+    attempt: int
+    state: str  # "claimed", or the state that refused the claim ("delivered", "sending")
+
+
+@dataclass(frozen=True)
+class AttemptPage:
+    attempts: list[Attempt]
+    total: int
 
 
 @dataclass(frozen=True)
@@ -309,20 +327,277 @@ class Store:
             if start is None or (limit is not None and len(items) >= limit):
                 return items
 
+    def all_handlers(self, account: str) -> list[Handler]:
+        """Every handler of the account (fan-out reads them to match an event)."""
+        items = self._query_all(
+            KeyConditionExpression="PK = :pk AND SK BETWEEN :first AND :end",
+            ExpressionAttributeValues=to_ddb(
+                {":pk": keys.account_pk(account), ":first": keys.HANDLER_PREFIX, ":end": keys.HANDLER_END}
+            ),
+        )
+        return [_handler_of(item) for item in items]
+
+    def rotate_secret(self, account: str, handler_id: int, new_secret: str, overlap_until: datetime) -> None:
+        """Make `new_secret` current; the old one keeps signing until `overlap_until`.
+        `SET prev = cur, cur = :new` reads the old value in the same atomic update."""
+        try:
+            self.ddb.update_item(
+                TableName=self.table,
+                Key=to_ddb({"PK": keys.account_pk(account), "SK": keys.handler_sk(handler_id)}),
+                UpdateExpression=(
+                    "SET previous_secret = signing_secret, signing_secret = :new, "
+                    "previous_secret_expires_at = :until"
+                ),
+                ConditionExpression="attribute_exists(SK) AND attribute_exists(signing_secret)",
+                ExpressionAttributeValues=to_ddb({":new": new_secret, ":until": overlap_until.isoformat()}),
+            )
+        except self.ddb.exceptions.ConditionalCheckFailedException:
+            raise NotFound(f"notification handler {handler_id} not found") from None
+
+    def set_secret(self, account: str, handler_id: int, secret: str) -> None:
+        """Give a handler a first signing secret (no overlap: there was none before)."""
+        self.ddb.update_item(
+            TableName=self.table,
+            Key=to_ddb({"PK": keys.account_pk(account), "SK": keys.handler_sk(handler_id)}),
+            UpdateExpression="SET signing_secret = :s REMOVE previous_secret, previous_secret_expires_at",
+            ConditionExpression="attribute_exists(SK)",
+            ExpressionAttributeValues=to_ddb({":s": secret}),
+        )
+
+    # --- events and deliveries --------------------------------------------------------
+
+    def put_event(self, event: Event, expires_at: int) -> Item | None:
+        """Store a new event; if its id exists already, return the stored item instead."""
+        item = {
+            "PK": keys.event_pk(event.account, event.id),
+            "SK": keys.event_sk(),
+            **event.model_dump(mode="json", exclude_none=True),
+            "fanned_out": False,
+            "expires_at": expires_at,
+        }
+        try:
+            self.ddb.put_item(
+                TableName=self.table,
+                Item=to_ddb(item),
+                ConditionExpression="attribute_not_exists(PK)",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except self.ddb.exceptions.ConditionalCheckFailedException as exc:
+            return from_ddb(getattr(exc, "response", {}).get("Item", {}))
+        return None
+
+    def get_event(self, account: str, event_id: str) -> Event | None:
+        answer = self.ddb.get_item(
+            TableName=self.table,
+            Key=to_ddb({"PK": keys.event_pk(account, event_id), "SK": keys.event_sk()}),
+        )
+        if "Item" not in answer:
+            return None
+        return Event.model_validate(from_ddb(answer["Item"]))
+
+    def mark_fanned_out(self, account: str, event_id: str, matched: int) -> None:
+        self.ddb.update_item(
+            TableName=self.table,
+            Key=to_ddb({"PK": keys.event_pk(account, event_id), "SK": keys.event_sk()}),
+            UpdateExpression="SET fanned_out = :t, matched = :m",
+            ExpressionAttributeValues=to_ddb({":t": True, ":m": matched}),
+        )
+
+    def claim_delivery(self, task: DeliveryTask, now: int, lease_seconds: int) -> Claim:
+        """Take the event x handler for one attempt, unless it is delivered or leased.
+
+        The conditional update is the idempotency key: a redelivered SQS message finds
+        `delivered` and sends nothing; two workers holding the same message cannot both
+        send, because only one gets the lease."""
+        try:
+            answer = self.ddb.update_item(
+                TableName=self.table,
+                Key=_delivery_key(task),
+                UpdateExpression=(
+                    "SET lease_until = :lease, #status = :sending, expires_at = :exp ADD attempts :one"
+                ),
+                ConditionExpression=(
+                    "attribute_not_exists(#status) OR "
+                    "(#status <> :delivered AND (attribute_not_exists(lease_until) OR lease_until < :now))"
+                ),
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues=to_ddb(
+                    {
+                        ":lease": now + lease_seconds,
+                        ":sending": "sending",
+                        ":delivered": "delivered",
+                        ":now": now,
+                        ":one": 1,
+                        ":exp": now + RETENTION_SECONDS,
+                    }
+                ),
+                ReturnValues="ALL_NEW",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except self.ddb.exceptions.ConditionalCheckFailedException as exc:
+            old = from_ddb(getattr(exc, "response", {}).get("Item", {}))
+            return Claim(attempt=int(old.get("attempts", 0)), state=str(old.get("status", "")))
+        return Claim(attempt=int(from_ddb(answer["Attributes"])["attempts"]), state="claimed")
+
+    def finish_delivery(
+        self, task: DeliveryTask, status: str, http_status: int | None, error: str | None
+    ) -> None:
+        """Record where the event x handler stands and release the lease."""
+        values: dict[str, Any] = {":status": status, ":http": http_status, ":error": error}
+        self.ddb.update_item(
+            TableName=self.table,
+            Key=_delivery_key(task),
+            UpdateExpression=(
+                "SET #status = :status, http_status = :http, last_error = :error REMOVE lease_until"
+            ),
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues=to_ddb(values),
+        )
+
+    def delivery_states(self, account: str, event_id: str) -> dict[int, Item]:
+        """Every handler's delivery state for one event, by handler id."""
+        items = self._query_all(
+            KeyConditionExpression="PK = :pk AND begins_with(SK, :dlv)",
+            ExpressionAttributeValues=to_ddb({":pk": keys.event_pk(account, event_id), ":dlv": "DLV#"}),
+        )
+        return {int(item["SK"][4:]): item for item in items}
+
+    def record_attempt(
+        self,
+        *,
+        handler: Handler,
+        event: Event,
+        attempt: int,
+        status: AttemptStatus,
+        http_status: int | None,
+        duration_ms: int,
+        error: str | None,
+        now: datetime,
+    ) -> Handler | None:
+        """Log one attempt and update the handler's health in one UpdateItem plus one Put.
+
+        Success sets last_datetime and clears failing_since; a failure starts the
+        failing_since clock if it is not running. Returns the handler as updated, or
+        None if it was deleted meanwhile."""
+        if status == AttemptStatus.DELIVERED:
+            expression = "ADD attempt_seq :one SET last_datetime = :now REMOVE failing_since"
+        elif status == AttemptStatus.SKIPPED:
+            expression = "ADD attempt_seq :one"
+        else:
+            expression = "ADD attempt_seq :one SET failing_since = if_not_exists(failing_since, :now)"
+        values: dict[str, Any] = {":one": 1}
+        if ":now" in expression:
+            values[":now"] = now.isoformat()
+        try:
+            answer = self.ddb.update_item(
+                TableName=self.table,
+                Key=to_ddb({"PK": keys.account_pk(handler.account), "SK": keys.handler_sk(handler.id)}),
+                UpdateExpression=expression,
+                ConditionExpression="attribute_exists(SK)",
+                ExpressionAttributeValues=to_ddb(values),
+                ReturnValues="ALL_NEW",
+            )
+        except self.ddb.exceptions.ConditionalCheckFailedException:
+            return None
+        updated = from_ddb(answer["Attributes"])
+        seq = int(updated["attempt_seq"])
+        log = Attempt(
+            seq=seq,
+            event_id=event.id,
+            event_type=event.type,
+            attempt=attempt,
+            status=status,
+            http_status=http_status,
+            duration_ms=duration_ms,
+            error=error,
+            at=now,
+        )
+        self.ddb.put_item(
+            TableName=self.table,
+            Item=to_ddb(
+                {
+                    "PK": keys.log_pk(handler.account, handler.id),
+                    "SK": keys.log_sk(seq),
+                    **log.model_dump(mode="json", exclude_none=True),
+                    "expires_at": int(now.timestamp()) + RETENTION_SECONDS,
+                }
+            ),
+        )
+        return _handler_of(updated)
+
+    def list_attempts(self, account: str, handler: Handler, page: int, per_page: int) -> AttemptPage:
+        """Newest first. Attempts are numbered 1..attempt_seq per handler, so page P is
+        one Query on a seq range whatever P is. Attempts past the retention have expired,
+        so the oldest pages may hold fewer items than meta.total suggests."""
+        top = self._attempt_seq(account, handler.id)
+        high = top - (page - 1) * per_page
+        low = max(1, high - per_page + 1)
+        if high < 1:
+            return AttemptPage([], top)
+        answer_items = self._query_all(
+            KeyConditionExpression="PK = :pk AND SK BETWEEN :low AND :high",
+            ExpressionAttributeValues=to_ddb(
+                {
+                    ":pk": keys.log_pk(account, handler.id),
+                    ":low": keys.log_sk(low),
+                    ":high": keys.log_sk(high),
+                }
+            ),
+            ScanIndexForward=False,
+        )
+        return AttemptPage([Attempt.model_validate(item) for item in answer_items], top)
+
+    def _attempt_seq(self, account: str, handler_id: int) -> int:
+        answer = self.ddb.get_item(
+            TableName=self.table,
+            Key=to_ddb({"PK": keys.account_pk(account), "SK": keys.handler_sk(handler_id)}),
+            ProjectionExpression="attempt_seq",
+            ConsistentRead=True,
+        )
+        return int(from_ddb(answer.get("Item", {})).get("attempt_seq", 0))
+
+    def disable_handler(self, account: str, handler_id: int, reason: str, now: datetime) -> bool:
+        """Disable an enabled handler; False if it was already disabled or is gone."""
+        try:
+            self.ddb.update_item(
+                TableName=self.table,
+                Key=to_ddb({"PK": keys.account_pk(account), "SK": keys.handler_sk(handler_id)}),
+                UpdateExpression="SET is_enabled = :f, disabled_reason = :reason, updated_at = :now",
+                ConditionExpression="attribute_exists(SK) AND is_enabled = :t",
+                ExpressionAttributeValues=to_ddb(
+                    {":f": False, ":t": True, ":reason": reason, ":now": now.isoformat()}
+                ),
+            )
+        except self.ddb.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    def put_inbox_notification(self, account: str, notification: dict[str, Any], now: datetime) -> None:
+        """One internal notification in the account's inbox (ids sort by time)."""
+        self.ddb.put_item(
+            TableName=self.table,
+            Item=to_ddb(
+                {
+                    "PK": keys.inbox_pk(account),
+                    "SK": notification["id"],
+                    **notification,
+                    "expires_at": int(now.timestamp()) + RETENTION_SECONDS,
+                }
+            ),
+        )
+
+
+def _delivery_key(task: DeliveryTask) -> dict[str, Any]:
+    pk = keys.event_pk(task.account, task.event_id)
+    return to_ddb({"PK": pk, "SK": keys.delivery_sk(task.handler_id)})
+
 
 def _handler_item(handler: Handler) -> Item:
     return {
         "PK": keys.account_pk(handler.account),
         "SK": keys.handler_sk(handler.id),
         "hid": handler.id,
-        "account": handler.account,
-        "id": handler.id,
-        "type": handler.type,
-        "name": handler.name,
-        "settings": handler.settings,
-        "is_enabled": handler.is_enabled,
-        "created_at": handler.created_at.isoformat(),
-        "updated_at": handler.updated_at.isoformat(),
+        **handler.model_dump(mode="json", exclude_none=True),
     }
 
 

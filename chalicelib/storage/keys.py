@@ -6,6 +6,10 @@
 | id allocator      | ACCT#<account>     | META                 | next_id, only ever incremented         |
 | block counter     | ACCT#<account>     | CNT#<block>          | n = live handlers with id in the block |
 | handler           | ACCT#<account>     | H#<id>               | hid = id (sort key of LSI by_hid)      |
+| event             | EVT#<account>#<ev> | EVENT                | the accepted event, fan-out status, TTL |
+| delivery state    | EVT#<account>#<ev> | DLV#<handler id>     | status, attempts, lease (idempotency)  |
+| attempt log       | LOG#<account>#<id> | <seq>                | one per attempt, seq from the handler, TTL |
+| inbox             | INBOX#<account>    | <notification id>    | internal notifications, TTL            |
 """
 
 from __future__ import annotations
@@ -54,3 +58,27 @@ def api_key_pk(key_id: str) -> str:
 
 def api_key_sk() -> str:
     return "APIKEY"
+
+
+def event_pk(account: str, event_id: str) -> str:
+    return f"EVT#{account}#{event_id}"
+
+
+def event_sk() -> str:
+    return "EVENT"
+
+
+def delivery_sk(handler_id: int) -> str:
+    return f"DLV#{handler_id:0{_ID_WIDTH}d}"
+
+
+def log_pk(account: str, handler_id: int) -> str:
+    return f"LOG#{account}#{handler_id}"
+
+
+def log_sk(seq: int) -> str:
+    return f"{seq:0{_ID_WIDTH}d}"
+
+
+def inbox_pk(account: str) -> str:
+    return f"INBOX#{account}"

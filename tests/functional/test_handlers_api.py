@@ -62,7 +62,9 @@ def test_create_accepts_json_form_and_multipart_bodies(api: Any, auth: dict[str,
 def test_get_returns_the_seed_shape(api: Any, auth: dict[str, str]) -> None:
     handler_id = create(api, auth)
     data = api.http.get(f"/notification-handlers/{handler_id}", headers=auth).json_body["data"]
-    assert set(data) == {"id", "type", "name", "settings", "is_enabled", "last_datetime", "datetime"}
+    seed_fields = {"id", "type", "name", "settings", "is_enabled", "last_datetime", "datetime"}
+    subscription = {"send_all_events", "send_all_alerts", "selected_event_ids", "app", "disabled_reason"}
+    assert set(data) == seed_fields | subscription
     assert data["id"] == handler_id
     assert data["type"] == "email"
     assert data["is_enabled"] is True

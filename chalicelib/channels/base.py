@@ -1,0 +1,102 @@
+"""The channel interface: render an event into a request, classify the answer.
+
+A channel never does network I/O itself for HTTP platforms: `render` is pure and the
+delivery engine's SafeSender sends what it returns. Channels whose platform is not an
+HTTP endpoint we call directly (email via SES, the in-app inbox) override `deliver`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from chalicelib.models.deliveries import Outcome
+from chalicelib.models.events import Event
+from chalicelib.models.handlers import Handler
+
+if TYPE_CHECKING:
+    from chalicelib.delivery.safe_http import HttpResult, SafeSender
+
+# Svix's schedule: seconds to wait after each failed attempt (8 attempts in all).
+WEBHOOK_SCHEDULE = (5, 300, 1800, 7200, 18000, 36000, 36000)
+# Chat messages lose their point when hours late: 7 attempts within about 1.5 h.
+CHAT_SCHEDULE = (5, 30, 120, 600, 1800, 3600)
+RETRYABLE_4XX = frozenset({408, 409, 425, 429})
+
+
+@dataclass(frozen=True)
+class OutboundRequest:
+    url: str
+    body: bytes
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SendResult:
+    outcome: Outcome
+    http_status: int | None = None
+    error: str | None = None
+    retry_after: float | None = None
+    duration_ms: int = 0
+
+
+def json_request(url: str, payload: Any, headers: dict[str, str] | None = None) -> OutboundRequest:
+    body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+    return OutboundRequest(url, body, {"Content-Type": "application/json", **(headers or {})})
+
+
+def retry_after_seconds(headers: Any) -> float | None:
+    """A Retry-After header in seconds (delta form; HTTP dates are rare from these APIs)."""
+    raw = headers.get("Retry-After") if headers is not None else None
+    if raw is None:
+        return None
+    try:
+        return max(0.0, float(raw))
+    except ValueError:
+        return None
+
+
+class Channel:
+    """Base channel: standard HTTP classification, Svix-like retry schedule."""
+
+    name: ClassVar[str]
+    retry_schedule: ClassVar[tuple[int, ...]] = WEBHOOK_SCHEDULE
+    gone_statuses: ClassVar[frozenset[int]] = frozenset({410})
+
+    def render(self, event: Event, handler: Handler, now: datetime) -> OutboundRequest:
+        raise NotImplementedError
+
+    def deliver(self, event: Event, handler: Handler, sender: SafeSender, now: datetime) -> SendResult:
+        request = self.render(event, handler, now)
+        return self.classify(sender.post(request.url, body=request.body, headers=request.headers))
+
+    def classify(self, result: HttpResult) -> SendResult:
+        """2xx sent; refused target permanent; no answer, 5xx, 408/409/425/429 retry;
+        the channel's gone statuses disable the handler; other 3xx/4xx permanent."""
+        status = result.status
+        ms = result.duration_ms
+        if result.refused:
+            return SendResult(Outcome.PERMANENT, None, result.error, duration_ms=ms)
+        if status is None:
+            return SendResult(Outcome.RETRY, None, result.error or "no response", duration_ms=ms)
+        if 200 <= status < 300:
+            return SendResult(Outcome.SENT, status, duration_ms=ms)
+        error = f"HTTP {status}: {_snippet(result.body)}".rstrip(": ")
+        if status in self.gone_statuses:
+            return SendResult(Outcome.GONE, status, error, duration_ms=ms)
+        if status in RETRYABLE_4XX or status >= 500:
+            retry_after = self.retry_after(result)
+            return SendResult(Outcome.RETRY, status, error, retry_after=retry_after, duration_ms=ms)
+        if 300 <= status < 400:
+            error = f"HTTP {status}: redirects are not followed; use the final URL"
+        return SendResult(Outcome.PERMANENT, status, error, duration_ms=ms)
+
+    def retry_after(self, result: HttpResult) -> float | None:
+        """How long the platform asked us to wait; channels read their own 429 bodies."""
+        return retry_after_seconds(result.headers)
+
+
+def _snippet(body: bytes, limit: int = 200) -> str:
+    return body[:limit].decode("utf-8", "replace").strip()

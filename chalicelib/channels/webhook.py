@@ -1,0 +1,43 @@
+"""Generic webhook: the seed 001 event JSON, signed per Standard Webhooks."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from chalicelib.channels.base import Channel, OutboundRequest, json_request
+from chalicelib.delivery.signing import signature_headers
+from chalicelib.models.events import Event
+from chalicelib.models.handlers import Handler
+
+
+def event_payload(event: Event) -> dict[str, Any]:
+    """The seed 001 notification format: id, created_at, user, app_id, app_name, type, type_data."""
+    return {
+        "id": event.id,
+        "created_at": event.created_at.isoformat(timespec="milliseconds"),
+        "user": event.user,
+        "app_id": event.app_id,
+        "app_name": event.app,
+        "type": event.type,
+        "type_data": event.type_data,
+    }
+
+
+def message_id(event: Event, handler: Handler) -> str:
+    """Stable across retries of one event x handler, so receivers can deduplicate."""
+    return f"msg_{event.id}_{handler.id}"
+
+
+class WebhookChannel(Channel):
+    name = "webhook"
+
+    def render(self, event: Event, handler: Handler, now: datetime) -> OutboundRequest:
+        request = json_request(handler.settings["webhook"], event_payload(event))
+        headers = signature_headers(
+            handler.signing_secrets(now), message_id(event, handler), int(now.timestamp()), request.body
+        )
+        return OutboundRequest(request.url, request.body, {**request.headers, **headers})
+
+
+CHANNEL = WebhookChannel()

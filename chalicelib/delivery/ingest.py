@@ -1,0 +1,69 @@
+"""The ingest queue: producers inside AWS publish events by SQS instead of HTTP.
+
+A message is an event body plus its `account`. Without a client id the SQS message id
+becomes the event id, so a redelivered message is still one event.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from chalicelib import clients
+from chalicelib.apikeys import check_account_name
+from chalicelib.delivery.fanout import publish
+from chalicelib.errors import HeraldError
+from chalicelib.settings import get_settings
+from chalicelib.storage.dynamo import get_store
+
+logger = logging.getLogger("herald.ingest")
+
+
+class BadMessage(ValueError):
+    """The message can never be ingested: it goes to the ingest DLQ with the reason."""
+
+
+def ingest_batch(records: list[dict[str, Any]]) -> dict[str, list[dict[str, str]]]:
+    store = get_store()
+    failures = []
+    for record in records:
+        try:
+            account, body = _parse(record)
+            publish(store, account, body)
+        except BadMessage as exc:
+            _dead_letter(record["body"], str(exc))
+        except HeraldError as exc:
+            if exc.status < 500:
+                _dead_letter(record["body"], exc.detail)
+            else:
+                failures.append({"itemIdentifier": record["messageId"]})
+        except Exception:
+            logger.exception("ingest of message %s failed; it will be retried", record.get("messageId"))
+            failures.append({"itemIdentifier": record["messageId"]})
+    return {"batchItemFailures": failures}
+
+
+def _parse(record: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    try:
+        body = json.loads(record["body"])
+    except ValueError:
+        raise BadMessage("the message body is not JSON") from None
+    if not isinstance(body, dict) or not isinstance(body.get("account"), str):
+        raise BadMessage("the message must be a JSON object with an 'account' string")
+    account = body.pop("account")
+    try:
+        check_account_name(account)
+    except ValueError as exc:
+        raise BadMessage(str(exc)) from None
+    body.setdefault("id", record["messageId"])
+    return account, body
+
+
+def _dead_letter(body: str, reason: str) -> None:
+    logger.error("ingest message refused: %s", reason)
+    clients.client("sqs").send_message(
+        QueueUrl=clients.queue_url(get_settings().ingest_dlq),
+        MessageBody=body,
+        MessageAttributes={"reason": {"DataType": "String", "StringValue": reason[:1000]}},
+    )

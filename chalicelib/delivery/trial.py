@@ -1,0 +1,42 @@
+"""Test notifications: the same channel, renderer, limits and sender as real events."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from chalicelib.channels import get_channel
+from chalicelib.channels.base import SendResult
+from chalicelib.delivery.worker import get_sender
+from chalicelib.models.deliveries import AttemptStatus, Outcome
+from chalicelib.models.events import Event, new_event_id
+from chalicelib.models.handlers import Handler
+from chalicelib.storage.dynamo import Store
+
+
+def test_event(handler: Handler, now: datetime) -> Event:
+    return Event(
+        account=handler.account,
+        id=new_event_id(),
+        type="test",
+        app=handler.app or None,
+        type_data={"message": f"Test notification from Herald for handler '{handler.name}'."},
+        created_at=now,
+    )
+
+
+def send_test(store: Store, handler: Handler) -> SendResult:
+    """Deliver a test event synchronously and log it like any attempt (one try, no retry)."""
+    now = datetime.now(UTC)
+    event = test_event(handler, now)
+    result = get_channel(handler.type).deliver(event, handler, get_sender(), now)
+    store.record_attempt(
+        handler=handler,
+        event=event,
+        attempt=1,
+        status=AttemptStatus.DELIVERED if result.outcome == Outcome.SENT else AttemptStatus.FAILED,
+        http_status=result.http_status,
+        duration_ms=result.duration_ms,
+        error=result.error,
+        now=now,
+    )
+    return result

@@ -1,0 +1,217 @@
+"""The delivery function: one SQS batch of event x handler messages, delivered concurrently.
+
+It answers with the ids of exactly the messages to try again; each of those has had
+its visibility timeout set to its backoff delay first, so SQS itself is the timer.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pydantic import ValidationError
+
+from chalicelib import clients
+from chalicelib.channels import get_channel
+from chalicelib.delivery.retry import next_delay
+from chalicelib.delivery.safe_http import SafeSender
+from chalicelib.models.deliveries import AttemptStatus, DeliveryTask, Outcome
+from chalicelib.models.events import Event, new_event_id
+from chalicelib.models.handlers import Handler
+from chalicelib.settings import get_settings
+from chalicelib.storage.dynamo import Store, get_store
+
+logger = logging.getLogger("herald.delivery")
+
+POOL_SIZE = 10
+LEASE_SECONDS = 60
+"""Longer than one attempt's deadline: a crashed attempt's lease lapses before its retry."""
+BUSY_RETRY_SECONDS = 30
+
+_sender: SafeSender | None = None
+_sender_lock = threading.Lock()
+
+
+def get_sender() -> SafeSender:
+    """One pooled sender per container, sized to the batch concurrency."""
+    global _sender  # noqa: PLW0603 - a per-container singleton, like the AWS clients
+    with _sender_lock:
+        if _sender is None:
+            _sender = SafeSender(pool_size=POOL_SIZE, allow_private=get_settings().allow_private_targets)
+        return _sender
+
+
+def reset_sender() -> None:
+    global _sender  # noqa: PLW0603
+    with _sender_lock:
+        if _sender is not None:
+            _sender.close()
+        _sender = None
+
+
+class BatchIncomplete(RuntimeError):
+    """Raised when some messages must be retried but the event source mapping does not
+    report batch item failures: failing the whole batch is then the only way not to lose
+    them (the delivered ones come back and are skipped by their idempotency record)."""
+
+
+def partial_batch_response(response: dict[str, list[dict[str, str]]]) -> dict[str, Any]:
+    """Return the partial-batch answer, or raise if the deployment cannot honour it."""
+    failures = response["batchItemFailures"]
+    if failures and not get_settings().report_batch_item_failures:
+        raise BatchIncomplete(f"{len(failures)} message(s) to retry")
+    return dict(response)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What to tell SQS about one message: done, or try again after `delay` seconds."""
+
+    retry: bool
+    delay: int = 0
+
+
+def deliver_batch(records: list[dict[str, Any]]) -> dict[str, list[dict[str, str]]]:
+    """Deliver every record concurrently; name the ones SQS must redeliver."""
+    store = get_store()
+    sender = get_sender()
+    with ThreadPoolExecutor(max_workers=min(POOL_SIZE, max(1, len(records)))) as pool:
+        verdicts = list(pool.map(lambda r: _safely(store, sender, r), records))
+    failures = []
+    for record, verdict in zip(records, verdicts, strict=True):
+        if verdict.retry:
+            _delay_redelivery(record, verdict.delay)
+            failures.append({"itemIdentifier": record["messageId"]})
+    return {"batchItemFailures": failures}
+
+
+def _safely(store: Store, sender: SafeSender, record: dict[str, Any]) -> Verdict:
+    try:
+        return deliver_record(store, sender, record)
+    except Exception:
+        # DynamoDB throttling, SQS hiccups...: the message comes back after its
+        # visibility timeout and the lease (if taken) has lapsed by then.
+        logger.exception("delivery of message %s failed; it will be retried", record.get("messageId"))
+        return Verdict(retry=True, delay=LEASE_SECONDS)
+
+
+def deliver_record(store: Store, sender: SafeSender, record: dict[str, Any]) -> Verdict:
+    try:
+        task = DeliveryTask.model_validate_json(record["body"])
+    except ValidationError:
+        logger.error("message %s is not a delivery task; dead-lettering it", record.get("messageId"))
+        dead_letter(record["body"], "malformed delivery message")
+        return Verdict(retry=False)
+    now = datetime.now(UTC)
+    claim = store.claim_delivery(task, int(now.timestamp()), LEASE_SECONDS)
+    if claim.state == "delivered":
+        return Verdict(retry=False)
+    if claim.state != "claimed":  # another worker holds the lease right now
+        return Verdict(retry=True, delay=BUSY_RETRY_SECONDS)
+    handler = store.get_handler(task.account, task.handler_id)
+    if handler is None or not handler.is_enabled:
+        store.finish_delivery(task, AttemptStatus.SKIPPED, None, "handler deleted or disabled")
+        return Verdict(retry=False)
+    event = store.get_event(task.account, task.event_id)
+    if event is None:
+        store.finish_delivery(task, AttemptStatus.FAILED, None, "event expired before delivery")
+        return Verdict(retry=False)
+    return _attempt(store, sender, task, handler, event, attempt=claim.attempt, now=now)
+
+
+def _attempt(
+    store: Store,
+    sender: SafeSender,
+    task: DeliveryTask,
+    handler: Handler,
+    event: Event,
+    *,
+    attempt: int,
+    now: datetime,
+) -> Verdict:
+    channel = get_channel(handler.type)
+    result = channel.deliver(event, handler, sender, now)
+    delay = (
+        next_delay(channel.retry_schedule, attempt, result.retry_after)
+        if result.outcome == Outcome.RETRY
+        else None
+    )
+    if result.outcome == Outcome.SENT:
+        status = AttemptStatus.DELIVERED
+    elif delay is not None:
+        status = AttemptStatus.RETRYING
+    else:
+        status = AttemptStatus.FAILED
+    updated = store.record_attempt(
+        handler=handler,
+        event=event,
+        attempt=attempt,
+        status=status,
+        http_status=result.http_status,
+        duration_ms=result.duration_ms,
+        error=result.error,
+        now=now,
+    )
+    store.finish_delivery(task, status, result.http_status, result.error)
+    if result.outcome == Outcome.GONE:
+        disable(
+            store, handler, f"the destination answered HTTP {result.http_status}: it no longer exists", now
+        )
+    elif status != AttemptStatus.DELIVERED and updated is not None:
+        _disable_if_failing_too_long(store, updated, now)
+    if status == AttemptStatus.FAILED and result.outcome == Outcome.RETRY:
+        dead_letter(task.model_dump_json(), f"gave up after {attempt} attempts: {result.error}")
+    return Verdict(retry=status == AttemptStatus.RETRYING, delay=delay or 0)
+
+
+def _disable_if_failing_too_long(store: Store, handler: Handler, now: datetime) -> None:
+    limit = timedelta(days=get_settings().disable_after_days)
+    if handler.failing_since is not None and now - handler.failing_since >= limit:
+        disable(store, handler, f"every delivery failed for {limit.days} days", now)
+
+
+def disable(store: Store, handler: Handler, reason: str, now: datetime) -> None:
+    """Disable the handler (once) and tell its account through the in-app inbox."""
+    if not store.disable_handler(handler.account, handler.id, reason, now):
+        return
+    logger.warning("disabled handler %s of %s: %s", handler.id, handler.account, reason)
+    store.put_inbox_notification(
+        handler.account,
+        {
+            "id": new_event_id(),
+            "type": "handler_disabled",
+            "title": f"Notification handler '{handler.name}' was disabled",
+            "body": f"Herald disabled notification handler {handler.id} ({handler.type}): {reason}. "
+            "Fix its settings and enable it again.",
+            "handler_id": handler.id,
+            "read": False,
+            "created_at": now.isoformat(),
+        },
+        now,
+    )
+
+
+def dead_letter(body: str, reason: str) -> None:
+    """Park a message in the deliveries DLQ with the reason; `herald dlq redrive` replays it."""
+    clients.client("sqs").send_message(
+        QueueUrl=clients.queue_url(get_settings().deliveries_dlq),
+        MessageBody=body,
+        MessageAttributes={"reason": {"DataType": "String", "StringValue": reason[:1000]}},
+    )
+
+
+def _delay_redelivery(record: dict[str, Any], delay: int) -> None:
+    """Make SQS hold the message back for the backoff delay before redelivering it."""
+    queue_name = str(record.get("eventSourceARN", "")).rsplit(":", 1)[-1] or get_settings().deliveries_queue
+    try:
+        clients.client("sqs").change_message_visibility(
+            QueueUrl=clients.queue_url(queue_name),
+            ReceiptHandle=record["receiptHandle"],
+            VisibilityTimeout=delay,
+        )
+    except Exception:  # the queue's own visibility timeout still brings it back
+        logger.exception("could not delay message %s", record.get("messageId"))
