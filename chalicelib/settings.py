@@ -25,6 +25,8 @@ class Settings:
     ingest_dlq: str
     allow_private_targets: bool
     disable_after_days: int
+    telegram_api_url: str
+    x_api_url: str
     report_batch_item_failures: bool
 
 
@@ -44,5 +46,7 @@ def get_settings() -> Settings:
         ingest_dlq=os.environ.get("HERALD_INGEST_DLQ", f"{ingest}-dlq"),
         allow_private_targets=_flag("HERALD_ALLOW_PRIVATE_TARGETS"),
         disable_after_days=int(os.environ.get("HERALD_DISABLE_AFTER_DAYS", "5")),
+        telegram_api_url=os.environ.get("HERALD_TELEGRAM_API_URL", "https://api.telegram.org").rstrip("/"),
+        x_api_url=os.environ.get("HERALD_X_API_URL", "https://api.x.com").rstrip("/"),
         report_batch_item_failures=_flag("HERALD_REPORT_BATCH_ITEM_FAILURES"),
     )
