@@ -10,6 +10,7 @@
 | delivery state    | EVT#<account>#<ev> | DLV#<handler id>     | status, attempts, lease (idempotency)  |
 | attempt log       | LOG#<account>#<id> | <seq>                | one per attempt, seq from the handler, TTL |
 | inbox             | INBOX#<account>    | <notification id>    | internal notifications, TTL            |
+| push subscriber   | PUSH#<account>     | <subscriber id>      | browser subscription (endpoint, keys)  |
 """
 
 from __future__ import annotations
@@ -82,3 +83,7 @@ def log_sk(seq: int) -> str:
 
 def inbox_pk(account: str) -> str:
     return f"INBOX#{account}"
+
+
+def push_pk(account: str) -> str:
+    return f"PUSH#{account}"
