@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import html
+import logging
+import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
 
+from chalicelib.channels.email import send_email
 from chalicelib.delivery.signing import new_secret
 from chalicelib.errors import InvalidInput, NotFound
+from chalicelib.models.deliveries import Outcome
 from chalicelib.models.handlers import Handler, HandlerCreate, HandlerUpdate
+from chalicelib.settings import get_settings
 from chalicelib.storage.dynamo import HandlerPage, Store
+
+logger = logging.getLogger("herald.services")
+CONFIRMATION_TTL_SECONDS = 7 * 24 * 3600
 
 
 def _now() -> datetime:
@@ -40,9 +49,11 @@ def parse(model: type[Any], body: dict[str, Any]) -> Any:
         raise invalid_input(exc) from None
 
 
-def create_handler(store: Store, account: str, body: dict[str, Any]) -> Handler:
+def create_handler(store: Store, account: str, body: dict[str, Any], base_url: str) -> Handler:
+    """Create a handler; an email handler stays pending until its address confirms."""
     request: HandlerCreate = parse(HandlerCreate, body)
     now = _now()
+    confirm = request.type == "email" and get_settings().email_confirmation
     handler = Handler(
         account=account,
         id=store.allocate_handler_id(account),
@@ -51,12 +62,43 @@ def create_handler(store: Store, account: str, body: dict[str, Any]) -> Handler:
         settings=request.given_settings(),
         is_enabled=request.is_enabled,
         signing_secret=new_secret(),
+        email_confirmed=not confirm,
         created_at=now,
         updated_at=now,
         **request.subscription(),
     )
     store.create_handler(handler)
+    if confirm:
+        request_confirmation(store, handler, base_url)
     return handler
+
+
+def request_confirmation(store: Store, handler: Handler, base_url: str) -> None:
+    """Mail a one-time link to the address: Herald mails only people who asked for it."""
+    token = secrets.token_urlsafe(24)
+    store.put_confirmation(token, handler, int(_now().timestamp()) + CONFIRMATION_TTL_SECONDS)
+    link = f"{base_url}/email-confirmations/{token}"
+    text = (
+        f"Someone asked Herald to send notifications for '{handler.name}' to this address.\n"
+        f"Confirm with this link (valid 7 days): {link}\nIf it was not you, ignore this email."
+    )
+    page = (
+        f"<p>Someone asked Herald to send notifications for <b>{html.escape(handler.name)}</b> to this "
+        f"address.</p><p><a href='{html.escape(link)}'>Confirm this address</a> (valid 7 days).</p>"
+        "<p>If it was not you, ignore this email.</p>"
+    )
+    result = send_email(
+        handler.settings["email"], "Confirm your address for Herald notifications", text, page
+    )
+    if result.outcome != Outcome.SENT:
+        logger.error("confirmation mail for handler %s not sent: %s", handler.id, result.error)
+
+
+def confirm_email(store: Store, token: str) -> dict[str, Any]:
+    item = store.confirm_email(token, int(_now().timestamp()))
+    if item is None:
+        raise NotFound("unknown, used or expired confirmation link")
+    return {"id": int(item["handler_id"]), "email": item["email"], "confirmed": True}
 
 
 def get_handler(store: Store, account: str, handler_id: int) -> Handler:
@@ -66,7 +108,9 @@ def get_handler(store: Store, account: str, handler_id: int) -> Handler:
     return handler
 
 
-def update_handler(store: Store, account: str, handler_id: int, body: dict[str, Any]) -> str | None:
+def update_handler(
+    store: Store, account: str, handler_id: int, body: dict[str, Any], base_url: str
+) -> str | None:
     """Apply a partial update; returns a new signing secret when the handler became a webhook."""
     request: HandlerUpdate = parse(HandlerUpdate, body)
     secret = None
@@ -91,6 +135,10 @@ def update_handler(store: Store, account: str, handler_id: int, body: dict[str, 
             field, _, _ = str(exc).partition(": ")
             raise InvalidInput([(field, str(exc))]) from None
         expected_type = current.type
+        new_address = "email" in settings or (request.type == "email" and current.type != "email")
+        confirm = new_address and get_settings().email_confirmation
+        if new_address:
+            fields["email_confirmed"] = not confirm
         if request.type is not None and request.type != current.type:
             fields["type"] = request.type
             replace = True
@@ -105,6 +153,8 @@ def update_handler(store: Store, account: str, handler_id: int, body: dict[str, 
         expected_type=expected_type,
         now=_now(),
     )
+    if confirm:
+        request_confirmation(store, get_handler(store, account, handler_id), base_url)
     return secret
 
 

@@ -26,6 +26,9 @@ class Settings:
     allow_private_targets: bool
     disable_after_days: int
     telegram_api_url: str
+    email_sender: str
+    email_confirmation: bool
+    public_url: str | None
     x_api_url: str
     report_batch_item_failures: bool
 
@@ -46,6 +49,9 @@ def get_settings() -> Settings:
         ingest_dlq=os.environ.get("HERALD_INGEST_DLQ", f"{ingest}-dlq"),
         allow_private_targets=_flag("HERALD_ALLOW_PRIVATE_TARGETS"),
         disable_after_days=int(os.environ.get("HERALD_DISABLE_AFTER_DAYS", "5")),
+        email_sender=os.environ.get("HERALD_EMAIL_SENDER", "notifications@herald.example.com"),
+        email_confirmation=os.environ.get("HERALD_EMAIL_CONFIRMATION", "1") != "0",
+        public_url=os.environ.get("HERALD_PUBLIC_URL") or None,
         telegram_api_url=os.environ.get("HERALD_TELEGRAM_API_URL", "https://api.telegram.org").rstrip("/"),
         x_api_url=os.environ.get("HERALD_X_API_URL", "https://api.x.com").rstrip("/"),
         report_batch_item_failures=_flag("HERALD_REPORT_BATCH_ITEM_FAILURES"),

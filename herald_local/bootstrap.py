@@ -60,9 +60,16 @@ def ensure_queue(sqs: Any, name: str, dlq: str) -> str:
     return url
 
 
+def ensure_email_sender(session: Any, settings: Settings) -> None:
+    """Verify the sender address in (moto's) SES; in AWS verifying it is an operator step."""
+    session.client("ses").verify_email_identity(EmailAddress=settings.email_sender)
+
+
 def ensure_resources(session: Any, settings: Settings) -> None:
-    """The table and both queues (with their DLQs) wherever the session's endpoints point."""
+    """The table, both queues (with their DLQs) and the SES sender, wherever the session's
+    endpoints point."""
     ensure_table(session.client("dynamodb"), settings.table_name)
+    ensure_email_sender(session, settings)
     sqs = session.client("sqs")
     ensure_queue(sqs, settings.deliveries_queue, settings.deliveries_dlq)
     ensure_queue(sqs, settings.ingest_queue, settings.ingest_dlq)

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from chalicelib import apikeys, clients
+from chalicelib.settings import get_settings
 from chalicelib.storage.dynamo import Store, get_store
 from herald_local.bootstrap import ensure_table
 from herald_local.dynamodb_local import DynamoDBLocal, Unavailable
@@ -43,6 +44,7 @@ def moto_aws(aws_env: None) -> Iterator[None]:
 
     with mock_aws():
         ensure_table(clients.client("dynamodb"), TABLE)
+        clients.client("ses").verify_email_identity(EmailAddress=get_settings().email_sender)
         yield
 
 

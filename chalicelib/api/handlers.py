@@ -6,7 +6,7 @@ from chalice.app import Blueprint, Response
 
 from chalicelib import services
 from chalicelib.api.http import Call, api_route, json_response
-from chalicelib.api.pagination import page_request, paginated
+from chalicelib.api.pagination import base_url, page_request, paginated
 from chalicelib.delivery.trial import send_test
 from chalicelib.errors import NotFound
 from chalicelib.models.deliveries import Outcome
@@ -32,7 +32,7 @@ def list_handlers(call: Call) -> Response:
 
 @api_route(bp, "/notification-handlers", methods=["POST"])
 def create_handler(call: Call) -> Response:
-    handler = services.create_handler(call.store, call.account, call.body())
+    handler = services.create_handler(call.store, call.account, call.body(), base_url(call.request))
     data: dict[str, object] = {"id": handler.id}
     if handler.type == "webhook":  # shown once: receivers verify signatures with it
         data["secret"] = handler.signing_secret
@@ -48,7 +48,7 @@ def get_handler(call: Call, handler_id: str) -> Response:
 @api_route(bp, "/notification-handlers/{handler_id}", methods=["POST", "PATCH"])
 def update_handler(call: Call, handler_id: str) -> Response:
     number = _handler_id(handler_id)
-    secret = services.update_handler(call.store, call.account, number, call.body())
+    secret = services.update_handler(call.store, call.account, number, call.body(), base_url(call.request))
     data: dict[str, object] = {"id": number}
     if secret is not None:
         data["secret"] = secret
@@ -92,3 +92,9 @@ def list_deliveries(call: Call, handler_id: str) -> Response:
     result = call.store.list_attempts(call.account, handler, page.page, page.per_page)
     data = [attempt.public() for attempt in result.attempts]
     return json_response(paginated(call.request, data, result.total, page))
+
+
+@api_route(bp, "/email-confirmations/{token}", methods=["GET"], public=True)
+def confirm_email(call: Call, token: str) -> Response:
+    """The link mailed to a new email handler's address: it switches the handler on."""
+    return json_response({"data": services.confirm_email(call.store, token)})

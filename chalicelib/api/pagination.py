@@ -11,6 +11,7 @@ from chalice.app import Request
 
 from chalicelib.api.http import query_param
 from chalicelib.errors import InvalidInput
+from chalicelib.settings import get_settings
 
 ALLOWED_PER_PAGE = (10, 25, 50, 100, 250, 500, 1000)
 DEFAULT_PER_PAGE = 25
@@ -49,6 +50,18 @@ def request_url(request: Request) -> str:
     host = headers.get("host", "localhost")
     path = request.context.get("path") or request.path
     return f"{proto}://{host}{path}"
+
+
+def base_url(request: Request) -> str:
+    """Herald's public root as this client reaches it (HERALD_PUBLIC_URL wins): the
+    request URL minus the route's own path, so a stage or base-path prefix is kept."""
+    configured = get_settings().public_url
+    if configured:
+        return configured.rstrip("/")
+    route = request.path
+    for name, value in (request.uri_params or {}).items():
+        route = route.replace("{" + name + "}", value)
+    return request_url(request).removesuffix(route)
 
 
 def paginated(request: Request, data: list[Any], total: int, page: PageRequest) -> dict[str, Any]:

@@ -219,6 +219,7 @@ class Handler(BaseModel):
     previous_secret: str | None = None
     previous_secret_expires_at: datetime | None = None
     disabled_reason: str | None = None
+    email_confirmed: bool = True
     failing_since: datetime | None = None
     last_datetime: datetime | None = None
     created_at: datetime
@@ -226,7 +227,7 @@ class Handler(BaseModel):
 
     def accepts(self, event: Event) -> bool:
         """Whether this handler subscribes to `event` (enabled, app scope, event selection)."""
-        if not self.is_enabled or (self.app and self.app != event.app):
+        if not self.is_enabled or not self.email_confirmed or (self.app and self.app != event.app):
             return False
         if event.type_id in self.selected_event_ids:
             return True
@@ -256,6 +257,7 @@ class HandlerOut(BaseModel):
     selected_event_ids: list[str]
     app: str | None
     disabled_reason: str | None
+    email_confirmed: bool
 
     @classmethod
     def of(cls, handler: Handler) -> HandlerOut:
@@ -272,6 +274,7 @@ class HandlerOut(BaseModel):
             selected_event_ids=handler.selected_event_ids,
             app=handler.app or None,
             disabled_reason=handler.disabled_reason,
+            email_confirmed=handler.email_confirmed,
         )
 
 

@@ -586,6 +586,59 @@ class Store:
             ),
         )
 
+    # --- email confirmations --------------------------------------------------------
+
+    def put_confirmation(self, token: str, handler: Handler, expires_at: int) -> None:
+        self.ddb.put_item(
+            TableName=self.table,
+            Item=to_ddb(
+                {
+                    "PK": keys.confirmation_pk(token),
+                    "SK": "CONFIRM",
+                    "account": handler.account,
+                    "handler_id": handler.id,
+                    "email": handler.settings["email"],
+                    "expires_at": expires_at,
+                }
+            ),
+        )
+
+    def confirm_email(self, token: str, now: int) -> Item | None:
+        """Mark the handler's address confirmed if it still is the address the link was
+        mailed to; the token is spent in the same transaction. None if unknown or stale."""
+        key = to_ddb({"PK": keys.confirmation_pk(token), "SK": "CONFIRM"})
+        found = self.ddb.get_item(TableName=self.table, Key=key, ConsistentRead=True).get("Item")
+        if found is None:
+            return None
+        item = from_ddb(found)
+        if int(item["expires_at"]) < now:
+            return None
+        try:
+            self.ddb.transact_write_items(
+                TransactItems=[
+                    {
+                        "Update": {
+                            "TableName": self.table,
+                            "Key": to_ddb(
+                                {
+                                    "PK": keys.account_pk(item["account"]),
+                                    "SK": keys.handler_sk(int(item["handler_id"])),
+                                }
+                            ),
+                            "UpdateExpression": "SET email_confirmed = :t",
+                            "ConditionExpression": "settings.email = :email",
+                            "ExpressionAttributeValues": to_ddb({":t": True, ":email": item["email"]}),
+                        }
+                    },
+                    {"Delete": {"TableName": self.table, "Key": key}},
+                ]
+            )
+        except Exception as exc:
+            if _is_condition_failure(exc):
+                return None
+            raise
+        return item
+
 
 def _delivery_key(task: DeliveryTask) -> dict[str, Any]:
     pk = keys.event_pk(task.account, task.event_id)

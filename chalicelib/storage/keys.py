@@ -10,6 +10,7 @@
 | delivery state    | EVT#<account>#<ev> | DLV#<handler id>     | status, attempts, lease (idempotency)  |
 | attempt log       | LOG#<account>#<id> | <seq>                | one per attempt, seq from the handler, TTL |
 | inbox             | INBOX#<account>    | <notification id>    | internal notifications, TTL            |
+| email confirmation | CONFIRM#<token>   | CONFIRM              | account, handler id, address, TTL      |
 | push subscriber   | PUSH#<account>     | <subscriber id>      | browser subscription (endpoint, keys)  |
 """
 
@@ -87,3 +88,7 @@ def inbox_pk(account: str) -> str:
 
 def push_pk(account: str) -> str:
     return f"PUSH#{account}"
+
+
+def confirmation_pk(token: str) -> str:
+    return f"CONFIRM#{token}"

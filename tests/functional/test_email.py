@@ -1,0 +1,125 @@
+"""The email channel on moto's SES: confirmation before any notification, then delivery."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pytest
+
+from chalicelib.settings import get_settings
+from tests.functional.sqs_driver import drain
+
+pytestmark = pytest.mark.usefixtures("stack")
+
+
+def sent_mail() -> list[Any]:
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.ses.models import ses_backends
+
+    return list(ses_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].sent_messages)
+
+
+def create_email_handler(api: Any, auth: dict[str, str], address: str = "ops@example.com") -> int:
+    answer = api.http.post(
+        "/notification-handlers",
+        headers={**auth, "Content-Type": "application/json", "Host": "herald.test"},
+        body=json.dumps({"name": "Ops", "type": "email", "email": address}),
+    )
+    assert answer.status_code == 201, answer.body
+    return int(answer.json_body["data"]["id"])
+
+
+def confirmation_link(address: str) -> str:
+    (mail,) = [m for m in sent_mail() if address in m.destinations["ToAddresses"]]
+    found = re.search(r"http://herald\.test(/email-confirmations/[A-Za-z0-9_-]+)", mail.body)
+    assert found, mail.body
+    return found.group(1)
+
+
+def publish(api: Any, auth: dict[str, str]) -> dict[str, Any]:
+    body = {"type": "deployment", "app": "my-app", "type_data": {"status": "success", "git_ref": "abc"}}
+    answer = api.http.post(
+        "/v1/events", headers={**auth, "Content-Type": "application/json"}, body=json.dumps(body)
+    )
+    return dict(answer.json_body)
+
+
+def test_a_new_email_handler_is_pending_until_its_link_is_followed(api: Any, auth: dict[str, str]) -> None:
+    from app import deliver
+
+    handler_id = create_email_handler(api, auth)
+    data = api.http.get(f"/notification-handlers/{handler_id}", headers=auth).json_body["data"]
+    assert data["email_confirmed"] is False
+    assert publish(api, auth)["matched"] == 0, "a pending address gets nothing"
+    link = confirmation_link("ops@example.com")
+    confirmed = api.http.get(link)
+    assert confirmed.status_code == 200
+    assert confirmed.json_body["data"] == {"id": handler_id, "email": "ops@example.com", "confirmed": True}
+    assert api.http.get(link).status_code == 404, "a link works once"
+    assert publish(api, auth)["matched"] == 1
+    drain(deliver)
+    mails = [m for m in sent_mail() if m.subject.startswith("Deployment of my-app")]
+    assert len(mails) == 1
+    assert mails[0].source == get_settings().email_sender
+    assert "my-app" in mails[0].body
+
+
+def test_changing_the_address_needs_a_new_confirmation(api: Any, auth: dict[str, str]) -> None:
+    handler_id = create_email_handler(api, auth)
+    old_link = confirmation_link("ops@example.com")
+    api.http.post(
+        f"/notification-handlers/{handler_id}",
+        headers={**auth, "Content-Type": "application/json", "Host": "herald.test"},
+        body=json.dumps({"email": "new@example.com"}),
+    )
+    assert api.http.get(old_link).status_code == 404, "the old link no longer confirms anything"
+    assert (
+        api.http.get(f"/notification-handlers/{handler_id}", headers=auth).json_body["data"][
+            "email_confirmed"
+        ]
+        is False
+    )
+    assert api.http.get(confirmation_link("new@example.com")).status_code == 200
+    assert (
+        api.http.get(f"/notification-handlers/{handler_id}", headers=auth).json_body["data"][
+            "email_confirmed"
+        ]
+        is True
+    )
+
+
+def test_unknown_confirmation_tokens_are_404(api: Any) -> None:
+    answer = api.http.get("/email-confirmations/not-a-token")
+    assert answer.status_code == 404
+    assert answer.json_body["errors"][0]["status"] == 404
+
+
+def test_confirmation_can_be_switched_off_for_development(
+    api: Any, auth: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HERALD_EMAIL_CONFIRMATION", "0")
+    handler_id = create_email_handler(api, auth, "dev@example.com")
+    assert (
+        api.http.get(f"/notification-handlers/{handler_id}", headers=auth).json_body["data"][
+            "email_confirmed"
+        ]
+        is True
+    )
+    assert not [m for m in sent_mail() if "dev@example.com" in m.destinations["ToAddresses"]]
+
+
+def test_hostile_event_text_is_escaped_in_the_html_part(
+    api: Any, auth: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from app import deliver
+
+    monkeypatch.setenv("HERALD_EMAIL_CONFIRMATION", "0")
+    create_email_handler(api, auth, "x@example.com")
+    body = {"type": "deployment", "app": "a", "type_data": {"status": "<script>alert(1)</script>"}}
+    api.http.post("/v1/events", headers={**auth, "Content-Type": "application/json"}, body=json.dumps(body))
+    drain(deliver)
+    (mail,) = [m for m in sent_mail() if "x@example.com" in m.destinations["ToAddresses"]]
+    assert "<script>" not in mail.body
+    assert "&lt;script&gt;" in mail.body
