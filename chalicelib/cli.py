@@ -30,6 +30,13 @@ def _keys_revoke(args: argparse.Namespace) -> int:
     return 1
 
 
+def _dlq_redrive(args: argparse.Namespace) -> int:
+    from chalicelib.delivery.redrive import redrive
+
+    print(f"redriven: {redrive(get_store(), args.limit)}")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="herald", description="Herald operator commands.")
     commands = root.add_subparsers(dest="command", required=True)
@@ -42,6 +49,12 @@ def parser() -> argparse.ArgumentParser:
     revoke = keys.add_parser("revoke", help="revoke a key, given the key or its id")
     revoke.add_argument("key")
     revoke.set_defaults(run=_keys_revoke)
+    dlq = commands.add_parser("dlq", help="the deliveries dead-letter queue").add_subparsers(
+        dest="action", required=True
+    )
+    replay = dlq.add_parser("redrive", help="replay dead-lettered deliveries with fresh attempts")
+    replay.add_argument("--limit", type=int, default=1000)
+    replay.set_defaults(run=_dlq_redrive)
     return root
 
 

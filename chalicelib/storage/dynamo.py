@@ -7,6 +7,7 @@ README): a page costs one counter Query, at most one short keys-only Query on th
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -454,13 +455,19 @@ class Store:
             ExpressionAttributeValues=to_ddb(values),
         )
 
-    def delivery_states(self, account: str, event_id: str) -> dict[int, Item]:
-        """Every handler's delivery state for one event, by handler id."""
-        items = self._query_all(
-            KeyConditionExpression="PK = :pk AND begins_with(SK, :dlv)",
-            ExpressionAttributeValues=to_ddb({":pk": keys.event_pk(account, event_id), ":dlv": "DLV#"}),
-        )
-        return {int(item["SK"][4:]): item for item in items}
+    def reset_delivery(self, task: DeliveryTask) -> None:
+        """Give a dead-lettered delivery a fresh set of attempts (redrive), unless delivered."""
+        with contextlib.suppress(self.ddb.exceptions.ConditionalCheckFailedException):
+            self.ddb.update_item(
+                TableName=self.table,
+                Key=_delivery_key(task),
+                UpdateExpression="SET attempts = :zero, #status = :pending REMOVE lease_until",
+                ConditionExpression="attribute_not_exists(#status) OR #status <> :delivered",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues=to_ddb(
+                    {":zero": 0, ":pending": "pending", ":delivered": "delivered"}
+                ),
+            )
 
     def record_attempt(
         self,

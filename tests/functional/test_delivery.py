@@ -435,3 +435,22 @@ def test_without_partial_batch_reporting_a_failure_fails_the_whole_batch(
     drain(deliver)
     assert len(receiver.to("/ok")) == 1, "the delivered one is not sent again when the batch comes back"
     assert len(receiver.to("/ko")) == 2
+
+
+def test_redrive_replays_a_dead_lettered_delivery_with_fresh_attempts(
+    api: Any, auth: dict[str, str], receiver: Receiver, deliver: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from chalicelib.cli import main
+
+    webhook(api, auth, receiver.url("/later"))
+    receiver.script("/later", *[Reply(500)] * 8)
+    publish(api, auth)
+    drain(deliver)
+    assert queue_depth(get_settings().deliveries_dlq) == 1
+    assert main(["dlq", "redrive"]) == 0
+    assert "redriven: 1" in capsys.readouterr().out
+    assert queue_depth(get_settings().deliveries_dlq) == 0
+    drain(deliver)
+    assert [r.method for r in receiver.to("/later")][-1] == "POST"
+    assert len(receiver.to("/later")) == 9, "the ninth try, after redrive, succeeds"
+    assert queue_depth(get_settings().deliveries_dlq) == 0
