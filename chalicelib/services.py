@@ -114,6 +114,7 @@ def update_handler(
     """Apply a partial update; returns a new signing secret when the handler became a webhook."""
     request: HandlerUpdate = parse(HandlerUpdate, body)
     secret = None
+    confirm = False
     fields: dict[str, Any] = dict(request.subscription())
     if request.name is not None:
         fields["name"] = request.name

@@ -76,6 +76,16 @@ def check_http_url(value: str) -> str:
     return value
 
 
+def check_public_url(value: str) -> str:
+    """An http(s) URL that does not point into a private network (SSRF), checked at save
+    time; a host that does not resolve yet is accepted and checked again at delivery."""
+    from chalicelib.delivery.safe_http import check_target
+    from chalicelib.settings import get_settings
+
+    check_target(check_http_url(value), allow_private=get_settings().allow_private_targets)
+    return value
+
+
 def check_email(value: str) -> str:
     """A syntactically valid address, kept as given (no deliverability lookup)."""
     from email_validator import EmailNotValidError, validate_email
@@ -135,7 +145,7 @@ class _SettingsFields(BaseModel):
     @field_validator("webhook", "slack", "discord", "microsoft_teams", "google_chat")
     @classmethod
     def _url(cls, value: str | None) -> str | None:
-        return None if value is None else check_http_url(value)
+        return None if value is None else check_public_url(value)
 
     @field_validator("email")
     @classmethod

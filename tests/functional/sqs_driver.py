@@ -27,6 +27,7 @@ def receive(queue: str, limit: int = 10) -> list[dict[str, Any]]:
         QueueUrl=clients.queue_url(queue),
         MaxNumberOfMessages=limit,
         AttributeNames=["All"],
+        MessageAttributeNames=["All"],
         WaitTimeSeconds=0,
     )
     messages: list[dict[str, Any]] = answer.get("Messages", [])

@@ -1,0 +1,218 @@
+"""What a page of notification handlers costs by page number, on AWS's DynamoDB Local.
+
+Loads 10,000 handlers into one account, then reads page 1 and the last page at 25 and
+1000 results per page through `Store.list_handlers`, counting the DynamoDB calls and the
+read capacity each request consumes (botocore `after-call` hooks on the shared client).
+Block counters make the last page cost about what page 1 costs: the targets are read
+capacity of the last page at most 1.5x page 1, and at most 3 calls for a page of 25.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import statistics
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+HANDLERS = 10_000
+ACCOUNT = "bench"
+TABLE = "herald-bench"
+RUNS = {25: 30, 1000: 10}
+"""Measured requests per results_per_page (after WARMUP unmeasured ones)."""
+WARMUP = 3
+MAX_CAPACITY_RATIO = 1.5
+MAX_CALLS_PER_PAGE_OF_25 = 3
+BATCH = 25  # BatchWriteItem's limit
+LOAD_THREADS = 8
+
+_ENV = {
+    "AWS_ACCESS_KEY_ID": "bench",
+    "AWS_SECRET_ACCESS_KEY": "bench",
+    "AWS_SESSION_TOKEN": "bench",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+}
+
+
+def make_handlers(account: str, count: int, *, settings_size: int = 0) -> list[Any]:
+    """`count` webhook handlers with ids 1..count; each URL is `settings_size` characters
+    long when given (at least a short realistic one otherwise)."""
+    from chalicelib.models.handlers import Handler
+
+    now = datetime(2025, 1, 1, tzinfo=UTC)
+    handlers = []
+    for number in range(1, count + 1):
+        url = f"https://hooks.example.com/services/{number:06d}"
+        if settings_size > len(url):
+            url += "a" * (settings_size - len(url))
+        handlers.append(
+            Handler(
+                account=account,
+                id=number,
+                type="webhook",
+                name=f"Handler {number}",
+                settings={"webhook": url},
+                created_at=now,
+                updated_at=now,
+            )
+        )
+    return handlers
+
+
+def bulk_load(ddb: Any, table: str, handlers: Sequence[Any], *, threads: int = LOAD_THREADS) -> None:
+    """Write `handlers` into their (empty) accounts with BatchWriteItem: the handler items
+    exactly as `Store.create_handler` writes them, each block's live counter and the
+    account's id allocator, as if every handler had been created through the store."""
+    from chalicelib.storage import keys
+    from chalicelib.storage.dynamo import _handler_item, to_ddb
+
+    items = [to_ddb(_handler_item(h)) for h in handlers]
+    blocks: Counter[tuple[str, int]] = Counter((h.account, keys.block_of(h.id)) for h in handlers)
+    for (account, block), live in sorted(blocks.items()):
+        items.append(to_ddb({"PK": keys.account_pk(account), "SK": keys.counter_sk(block), "n": live}))
+    top: dict[str, int] = {}
+    for h in handlers:
+        top[h.account] = max(top.get(h.account, 0), h.id)
+    for account, next_id in sorted(top.items()):
+        items.append(to_ddb({"PK": keys.account_pk(account), "SK": keys.meta_sk(), "next_id": next_id}))
+
+    def write(chunk: list[dict[str, Any]]) -> None:
+        pending: dict[str, Any] = {table: [{"PutRequest": {"Item": item}} for item in chunk]}
+        while pending:
+            answer = ddb.batch_write_item(RequestItems=pending)
+            pending = answer.get("UnprocessedItems") or {}
+
+    chunks = [items[i : i + BATCH] for i in range(0, len(items), BATCH)]
+    with ThreadPoolExecutor(threads) as pool:
+        for _ in pool.map(write, chunks):
+            pass
+
+
+@dataclass
+class CallMeter:
+    """Counts DynamoDB calls and consumed capacity seen by one botocore client."""
+
+    calls: int = 0
+    capacity: float = 0.0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def hook(self, parsed: dict[str, Any], **_: Any) -> None:
+        units = float((parsed.get("ConsumedCapacity") or {}).get("CapacityUnits", 0.0))
+        with self._lock:
+            self.calls += 1
+            self.capacity += units
+
+    def reset(self) -> None:
+        with self._lock:
+            self.calls = 0
+            self.capacity = 0.0
+
+
+def measure(store: Any, meter: CallMeter, *, page: int, per_page: int, runs: int) -> dict[str, Any]:
+    """Median latency, calls and read capacity per request of one page."""
+    for _ in range(WARMUP):
+        store.list_handlers(ACCOUNT, page, per_page)
+    latencies: list[float] = []
+    meter.reset()
+    items = 0
+    for _ in range(runs):
+        started = time.perf_counter()
+        result = store.list_handlers(ACCOUNT, page, per_page)
+        latencies.append((time.perf_counter() - started) * 1000)
+        items = len(result.handlers)
+    return {
+        "per_page": per_page,
+        "page": page,
+        "runs": runs,
+        "items": items,
+        "median_ms": round(statistics.median(latencies), 2),
+        "calls": round(meter.calls / runs, 2),
+        "rcu": round(meter.capacity / runs, 2),
+    }
+
+
+def _ratio(last: float, first: float) -> float:
+    return round(last / first, 2) if first else float("inf")
+
+
+@contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def run() -> dict[str, Any]:
+    from chalicelib import clients
+    from herald_local.dynamodb_local import DynamoDBLocal
+
+    with DynamoDBLocal() as server:
+        env = {**_ENV, "AWS_ENDPOINT_URL_DYNAMODB": server.endpoint, "HERALD_TABLE": TABLE}
+        with _environment(env):
+            clients.reset()
+            try:
+                return _run(clients.client("dynamodb"))
+            finally:
+                clients.reset()
+
+
+def _run(ddb: Any) -> dict[str, Any]:
+    from chalicelib.storage.dynamo import get_store
+    from herald_local.bootstrap import ensure_table
+
+    ensure_table(ddb, TABLE)
+    started = time.perf_counter()
+    bulk_load(ddb, TABLE, make_handlers(ACCOUNT, HANDLERS))
+    load_seconds = time.perf_counter() - started
+
+    store = get_store()
+    total = store.count_handlers(ACCOUNT)
+    if total != HANDLERS:
+        raise RuntimeError(f"loaded {total} handlers, expected {HANDLERS}")
+    meter = CallMeter()
+    ddb.meta.events.register("after-call.dynamodb", meter.hook)
+    try:
+        rows: list[dict[str, Any]] = []
+        ratios: dict[str, dict[str, float]] = {}
+        for per_page, runs in RUNS.items():
+            last_page = math.ceil(HANDLERS / per_page)
+            first = measure(store, meter, page=1, per_page=per_page, runs=runs)
+            last = measure(store, meter, page=last_page, per_page=per_page, runs=runs)
+            ratio = {key: _ratio(last[key], first[key]) for key in ("median_ms", "calls", "rcu")}
+            rows += [first, last, {"per_page": per_page, "page": f"{last_page}/1", **ratio}]
+            ratios[str(per_page)] = ratio
+    finally:
+        ddb.meta.events.unregister("after-call.dynamodb", meter.hook)
+
+    pages_of_25 = [r for r in rows if r["per_page"] == 25 and isinstance(r["page"], int)]
+    checks = {
+        f"last/1 read capacity <= {MAX_CAPACITY_RATIO}x": all(
+            r["rcu"] <= MAX_CAPACITY_RATIO for r in ratios.values()
+        ),
+        f"page of 25 in <= {MAX_CALLS_PER_PAGE_OF_25} calls": all(
+            r["calls"] <= MAX_CALLS_PER_PAGE_OF_25 for r in pages_of_25
+        ),
+    }
+    return {
+        "backend": "DynamoDB Local",
+        "handlers": HANDLERS,
+        "load_seconds": round(load_seconds, 1),
+        "rows": rows,
+        "ratios": ratios,
+        "checks": checks,
+    }

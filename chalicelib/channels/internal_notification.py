@@ -1,0 +1,54 @@
+"""The in-app inbox: the rendered event goes into the account's inbox, no outbound call."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from chalicelib.channels.base import Channel, SendResult
+from chalicelib.channels.render import render
+from chalicelib.models.deliveries import Outcome
+from chalicelib.models.events import Event
+from chalicelib.models.handlers import Handler
+from chalicelib.storage import inbox
+from chalicelib.storage.dynamo import get_store
+
+if TYPE_CHECKING:
+    from chalicelib.delivery.safe_http import SafeSender
+
+
+def notification(event: Event, handler: Handler, now: datetime) -> inbox.Notification:
+    """The inbox item for `event` x `handler`; its id depends only on them, so a redelivery
+    finds the item already there."""
+    message = render(event)
+    return inbox.new_notification(
+        notification_id=inbox.notification_id(event.created_at, f"{event.id}\n{handler.id}"),
+        kind=event.type,
+        title=message.title,
+        body=message.body,
+        link=message.link,
+        fields=list(message.fields),
+        event_id=event.id,
+        handler_id=handler.id,
+        created_at=event.created_at,
+        now=now,
+    )
+
+
+class InternalNotificationChannel(Channel):
+    name = "internal_notification"
+
+    def deliver(self, event: Event, handler: Handler, sender: SafeSender, now: datetime) -> SendResult:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            inbox.add(get_store(), handler.account, notification(event, handler, now))
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            return SendResult(Outcome.RETRY, None, f"inbox write failed: {code}")
+        except BotoCoreError as exc:
+            return SendResult(Outcome.RETRY, None, f"inbox write failed: {type(exc).__name__}")
+        return SendResult(Outcome.SENT)
+
+
+CHANNEL = InternalNotificationChannel()

@@ -1,0 +1,117 @@
+"""Web Push subscribers: a browser's PushSubscription, stored per account.
+
+Items live under PK `PUSH#<account>`, SK `<subscriber id>`. The id is derived from the
+account and the endpoint, so a browser that registers the same subscription again (every
+page load, typically) gets the same id back and its keys are refreshed in place instead
+of piling up duplicates. A subscription with an `expirationTime` expires then (TTL).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from chalicelib.storage import keys
+from chalicelib.storage.dynamo import Store, from_ddb, to_ddb
+
+ID_PREFIX = "ps_"
+DATETIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+
+class PushSubscriber(BaseModel):
+    """A stored subscription; `p256dh` and `auth` are base64url as the browser sent them."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: str
+    endpoint: str
+    p256dh: str
+    auth: str
+    expiration_time: int | None = None
+    """Milliseconds since the epoch, as PushSubscription.expirationTime."""
+    created_at: datetime
+    updated_at: datetime
+
+    def expired(self, now: datetime) -> bool:
+        return self.expiration_time is not None and self.expiration_time <= now.timestamp() * 1000
+
+    def public(self) -> dict[str, Any]:
+        """The API shape: the endpoint, never the keys."""
+        return {
+            "id": self.id,
+            "endpoint": self.endpoint,
+            "expiration_time": self.expiration_time,
+            "datetime": self.created_at.strftime(DATETIME_FORMAT),
+            "updated_datetime": self.updated_at.strftime(DATETIME_FORMAT),
+        }
+
+
+def subscriber_id(account: str, endpoint: str) -> str:
+    digest = hashlib.sha256(f"{account}\n{endpoint}".encode()).hexdigest()
+    return f"{ID_PREFIX}{digest[:24]}"
+
+
+def is_subscriber_id(value: str) -> bool:
+    tail = value.removeprefix(ID_PREFIX)
+    return len(value) == len(ID_PREFIX) + 24 and all(c in "0123456789abcdef" for c in tail)
+
+
+def _key(account: str, ident: str) -> dict[str, Any]:
+    return to_ddb({"PK": keys.push_pk(account), "SK": ident})
+
+
+def save(
+    store: Store,
+    account: str,
+    *,
+    endpoint: str,
+    p256dh: str,
+    auth: str,
+    expiration_time: int | None,
+    now: datetime,
+) -> PushSubscriber:
+    """Create the subscriber, or refresh the keys of the same endpoint: one UpdateItem."""
+    ident = subscriber_id(account, endpoint)
+    fields: dict[str, Any] = {"id": ident, "endpoint": endpoint, "p256dh": p256dh, "auth": auth}
+    if expiration_time is not None:
+        fields["expiration_time"] = expiration_time
+        fields["expires_at"] = math.ceil(expiration_time / 1000)
+    names = {f"#{name}": name for name in [*fields, "created_at", "updated_at"]}
+    values = {f":{name}": value for name, value in fields.items()} | {":now": now.isoformat()}
+    clauses = [f"#{name} = :{name}" for name in fields]
+    clauses += ["#created_at = if_not_exists(#created_at, :now)", "#updated_at = :now"]
+    expression = "SET " + ", ".join(clauses)
+    if expiration_time is None:
+        names |= {"#expiration_time": "expiration_time", "#expires_at": "expires_at"}
+        expression += " REMOVE #expiration_time, #expires_at"
+    answer = store.ddb.update_item(
+        TableName=store.table,
+        Key=_key(account, ident),
+        UpdateExpression=expression,
+        ExpressionAttributeNames=names,
+        ExpressionAttributeValues=to_ddb(values),
+        ReturnValues="ALL_NEW",
+    )
+    return PushSubscriber.model_validate(from_ddb(answer["Attributes"]))
+
+
+def get(store: Store, account: str, ident: str) -> PushSubscriber | None:
+    answer = store.ddb.get_item(TableName=store.table, Key=_key(account, ident), ConsistentRead=True)
+    return PushSubscriber.model_validate(from_ddb(answer["Item"])) if "Item" in answer else None
+
+
+def delete(store: Store, account: str, ident: str) -> bool:
+    """Delete the subscriber; False if there was none."""
+    try:
+        store.ddb.delete_item(
+            TableName=store.table,
+            Key=_key(account, ident),
+            ConditionExpression="attribute_exists(SK)",
+        )
+    except store.ddb.exceptions.ConditionalCheckFailedException:
+        return False
+    return True
