@@ -82,7 +82,9 @@ def api_route(
                     500,
                 )
 
-        bp.route(path, methods=methods, content_types=BODY_TYPES)(endpoint)
+        # Chalice would answer other content types with its own non-JSON 415; accept them
+        # all and let parse_body refuse them in Herald's error format.
+        bp.route(path, methods=methods, content_types=["*/*"])(endpoint)
         return view
 
     return register

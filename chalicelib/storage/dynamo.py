@@ -8,6 +8,8 @@ README): a page costs one counter Query, at most one short keys-only Query on th
 from __future__ import annotations
 
 import contextlib
+import random
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -45,9 +47,27 @@ def from_ddb(item: dict[str, Any]) -> Item:
     return {k: de.deserialize(v) for k, v in item.items()}
 
 
-def _is_condition_failure(exc: Exception) -> bool:
-    code = getattr(exc, "response", {}).get("Error", {}).get("Code")
-    return code in ("ConditionalCheckFailedException", "TransactionCanceledException")
+class ConditionFailed(Exception):
+    """A transaction's condition did not hold (the item was not in the expected state)."""
+
+
+_CONFLICT_RETRIES = 6
+
+
+def transact(ddb: Any, items: list[dict[str, Any]]) -> None:
+    """TransactWriteItems that retries transaction conflicts (two transactions touching
+    one block counter at once) and raises ConditionFailed when a condition failed."""
+    for attempt in range(_CONFLICT_RETRIES):
+        try:
+            ddb.transact_write_items(TransactItems=items)
+            return
+        except ddb.exceptions.TransactionCanceledException as exc:
+            reasons = [r.get("Code") for r in getattr(exc, "response", {}).get("CancellationReasons", [])]
+            if "ConditionalCheckFailed" in reasons:
+                raise ConditionFailed(str(reasons)) from None
+            if "TransactionConflict" not in reasons or attempt == _CONFLICT_RETRIES - 1:
+                raise
+            time.sleep(random.uniform(0, 0.02 * 2**attempt))
 
 
 RETENTION_SECONDS = 30 * 24 * 3600
@@ -133,8 +153,9 @@ class Store:
     def create_handler(self, handler: Handler) -> None:
         """Write the handler and bump its block counter in one transaction."""
         item = _handler_item(handler)
-        self.ddb.transact_write_items(
-            TransactItems=[
+        transact(
+            self.ddb,
+            [
                 {
                     "Put": {
                         "TableName": self.table,
@@ -143,7 +164,7 @@ class Store:
                     }
                 },
                 self._counter_change(handler.account, handler.id, +1),
-            ]
+            ],
         )
 
     def get_handler(self, account: str, handler_id: int) -> Handler | None:
@@ -209,8 +230,9 @@ class Store:
     def delete_handler(self, account: str, handler_id: int) -> bool:
         """Delete the handler and decrement its block counter atomically."""
         try:
-            self.ddb.transact_write_items(
-                TransactItems=[
+            transact(
+                self.ddb,
+                [
                     {
                         "Delete": {
                             "TableName": self.table,
@@ -221,12 +243,10 @@ class Store:
                         }
                     },
                     self._counter_change(account, handler_id, -1),
-                ]
+                ],
             )
-        except Exception as exc:
-            if _is_condition_failure(exc):
-                return False
-            raise
+        except ConditionFailed:
+            return False
         return True
 
     def _counter_change(self, account: str, handler_id: int, delta: int) -> dict[str, Any]:
@@ -621,8 +641,9 @@ class Store:
         if int(item["expires_at"]) < now:
             return None
         try:
-            self.ddb.transact_write_items(
-                TransactItems=[
+            transact(
+                self.ddb,
+                [
                     {
                         "Update": {
                             "TableName": self.table,
@@ -638,12 +659,10 @@ class Store:
                         }
                     },
                     {"Delete": {"TableName": self.table, "Key": key}},
-                ]
+                ],
             )
-        except Exception as exc:
-            if _is_condition_failure(exc):
-                return None
-            raise
+        except ConditionFailed:
+            return None
         return item
 
 

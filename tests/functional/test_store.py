@@ -18,7 +18,7 @@ from chalicelib.api.pagination import ALLOWED_PER_PAGE
 from chalicelib.errors import Conflict, NotFound
 from chalicelib.models.handlers import Handler
 from chalicelib.storage import keys
-from chalicelib.storage.dynamo import Store, from_ddb, get_store
+from chalicelib.storage.dynamo import ConditionFailed, Store, from_ddb, get_store
 
 ACME = "acme"
 GLOBEX = "globex"
@@ -183,7 +183,7 @@ def test_ids_ascend_from_1_per_account_and_are_never_reused(store: Store) -> Non
 def test_creating_an_existing_id_fails_and_counts_the_handler_once(store: Store) -> None:
     first = create(store)
     clash = first.model_copy(update={"name": "Clash"})
-    with pytest.raises(store.ddb.exceptions.TransactionCanceledException):
+    with pytest.raises(ConditionFailed):
         store.create_handler(clash)
     assert store.get_handler(ACME, first.id) == first
     assert store.block_counts(ACME) == [(0, 1)]
@@ -416,11 +416,6 @@ def test_an_update_expecting_another_type_is_a_conflict_and_changes_nothing(stor
     assert store.get_handler(ACME, handler.id) == handler
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Store.delete_handler treats every TransactionCanceledException as a failed condition, "
-    "so a TransactionConflict on the block counter answers 'not found' for a live handler",
-)
 def test_a_delete_that_meets_a_transaction_conflict_still_deletes_the_handler(store: Store) -> None:
     handler = create(store)
     contended = Store(store.table, ConflictOnce(store.ddb))
