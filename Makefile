@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 
 $(STAMP): pyproject.toml requirements.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet 'pip<26.3'  # chalice 1.34 requires pip<26.3
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 

@@ -11,9 +11,11 @@ import hashlib
 import hmac
 import re
 import secrets
+import time
 from datetime import UTC, datetime
 
 from chalicelib.errors import Unauthorized
+from chalicelib.settings import get_settings
 from chalicelib.storage.dynamo import Store
 
 KEY_PREFIX = "hk_"
@@ -58,15 +60,60 @@ def revoke_key(store: Store, key_or_id: str) -> bool:
 
 
 def account_for(store: Store, authorization: str | None) -> str:
-    """The account of a `Bearer <key>` header, or Unauthorized."""
+    """The account of a `Bearer <api key or exchanged token>` header, or Unauthorized."""
     if not authorization:
         raise Unauthorized("missing Authorization header: send 'Authorization: Bearer <api key>'")
     scheme, _, key = authorization.partition(" ")
     key = key.strip()
     if scheme.lower() != "bearer" or not key:
         raise Unauthorized("the Authorization header must be 'Bearer <api key>'")
+    if key.count(".") == 2 and not key.startswith(KEY_PREFIX):
+        return account_of_token(store, key)
+    return account_of_key(store, key)
+
+
+def account_of_key(store: Store, key: str) -> str:
     digest = key_hash(key)
     item = store.get_api_key(digest[:16])
     if item is None or item.get("revoked") or not hmac.compare_digest(item["key_hash"], digest):
         raise Unauthorized("invalid or revoked API key")
     return str(item["account"])
+
+
+def _token_secret() -> str:
+    secret = get_settings().token_secret
+    if len(secret) < 32:
+        raise Unauthorized("token exchange is not configured on this server (HERALD_TOKEN_SECRET)")
+    return secret
+
+
+def exchange_for_token(store: Store, key: str) -> str:
+    """A short-lived JWT for an API key (the PaaS clients' `POST /v1/tokens/exchange`)."""
+    import jwt
+
+    account = account_of_key(store, key)
+    now = int(time.time())
+    claims = {
+        "sub": account,
+        "kid": key_id_of(key),
+        "iat": now,
+        "exp": now + get_settings().token_ttl_seconds,
+    }
+    return jwt.encode(claims, _token_secret(), algorithm="HS256")
+
+
+def account_of_token(store: Store, token: str) -> str:
+    """The account of a token we issued; expired, tampered or foreign tokens are 401,
+    and so is a token whose API key was revoked since."""
+    import jwt
+
+    try:
+        claims = jwt.decode(token, _token_secret(), algorithms=["HS256"], options={"require": ["exp", "sub"]})
+    except jwt.ExpiredSignatureError:
+        raise Unauthorized("the token has expired; exchange your API key again") from None
+    except jwt.InvalidTokenError:
+        raise Unauthorized("invalid token") from None
+    item = store.get_api_key(str(claims.get("kid", "")))
+    if item is None or item.get("revoked") or item.get("account") != claims["sub"]:
+        raise Unauthorized("the API key behind this token was revoked")
+    return str(claims["sub"])

@@ -14,6 +14,7 @@ from chalicelib.channels.email import send_email
 from chalicelib.delivery.signing import new_secret
 from chalicelib.errors import InvalidInput, NotFound
 from chalicelib.models.deliveries import Outcome
+from chalicelib.models.events import new_event_id
 from chalicelib.models.handlers import Handler, HandlerCreate, HandlerUpdate
 from chalicelib.settings import get_settings
 from chalicelib.storage.dynamo import HandlerPage, Store
@@ -173,3 +174,8 @@ def rotate_secret(store: Store, account: str, handler_id: int) -> str:
     secret = new_secret()
     store.rotate_secret(account, handler_id, secret, _now() + timedelta(hours=24))
     return secret
+
+
+def app_id(store: Store, account: str, app: str) -> str:
+    """Apps are namespaces of an account, created on first use with an ObjectId-like id."""
+    return store.app_id(account, app, new_event_id())

@@ -29,6 +29,8 @@ class Settings:
     email_sender: str
     email_confirmation: bool
     public_url: str | None
+    token_secret: str
+    token_ttl_seconds: int
     x_api_url: str
     report_batch_item_failures: bool
 
@@ -52,6 +54,8 @@ def get_settings() -> Settings:
         email_sender=os.environ.get("HERALD_EMAIL_SENDER", "notifications@herald.example.com"),
         email_confirmation=os.environ.get("HERALD_EMAIL_CONFIRMATION", "1") != "0",
         public_url=os.environ.get("HERALD_PUBLIC_URL") or None,
+        token_secret=os.environ.get("HERALD_TOKEN_SECRET", ""),
+        token_ttl_seconds=int(os.environ.get("HERALD_TOKEN_TTL_SECONDS", "3600")),
         telegram_api_url=os.environ.get("HERALD_TELEGRAM_API_URL", "https://api.telegram.org").rstrip("/"),
         x_api_url=os.environ.get("HERALD_X_API_URL", "https://api.x.com").rstrip("/"),
         report_batch_item_failures=_flag("HERALD_REPORT_BATCH_ITEM_FAILURES"),

@@ -91,6 +91,7 @@ def configure_environment(aws_port: int, config: Config) -> dict[str, str]:
     # poller's process, so that both halves of the app see the same settings.
     env.update(config.environment_variables)
     env.setdefault("HERALD_ALLOW_PRIVATE_TARGETS", "1")
+    # chalicelib (and app.py) read queue names at import: import them only once this is final.
     from chalicelib.settings import get_settings
 
     settings = get_settings()

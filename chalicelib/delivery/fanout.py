@@ -11,7 +11,7 @@ from chalicelib import clients
 from chalicelib.errors import HeraldError
 from chalicelib.models.deliveries import DeliveryTask
 from chalicelib.models.events import Event, EventIn, new_event_id
-from chalicelib.services import parse
+from chalicelib.services import app_id, parse
 from chalicelib.settings import get_settings
 from chalicelib.storage.dynamo import RETENTION_SECONDS, Store
 
@@ -44,6 +44,7 @@ def publish(store: Store, account: str, body: dict[str, Any]) -> Published:
         id=request.id or new_event_id(),
         type=request.type,
         app=request.app,
+        app_id=app_id(store, account, request.app) if request.app else None,
         user=request.user.model_dump(exclude_none=True) if request.user else None,
         type_data=request.type_data,
         created_at=now,

@@ -137,6 +137,20 @@ class Store:
             return False
         return True
 
+    # --- apps -----------------------------------------------------------------------
+
+    def app_id(self, account: str, name: str, candidate_id: str) -> str:
+        """The app's id, assigning `candidate_id` if the app is new (one atomic update)."""
+        answer = self.ddb.update_item(
+            TableName=self.table,
+            Key=to_ddb({"PK": keys.account_pk(account), "SK": keys.app_sk(name)}),
+            UpdateExpression="SET app_id = if_not_exists(app_id, :id), #name = :name",
+            ExpressionAttributeNames={"#name": "name"},
+            ExpressionAttributeValues=to_ddb({":id": candidate_id, ":name": name}),
+            ReturnValues="ALL_NEW",
+        )
+        return str(from_ddb(answer["Attributes"])["app_id"])
+
     # --- handlers -------------------------------------------------------------------
 
     def allocate_handler_id(self, account: str) -> int:

@@ -5,6 +5,7 @@
 | API key           | APIKEY#<key id>    | APIKEY               | sha256 of the key, account, revoked    |
 | id allocator      | ACCT#<account>     | META                 | next_id, only ever incremented         |
 | block counter     | ACCT#<account>     | CNT#<block>          | n = live handlers with id in the block |
+| app               | ACCT#<account>     | APP#<name>           | app_id, assigned on first use          |
 | handler           | ACCT#<account>     | H#<id>               | hid = id (sort key of LSI by_hid)      |
 | event             | EVT#<account>#<ev> | EVENT                | the accepted event, fan-out status, TTL |
 | delivery state    | EVT#<account>#<ev> | DLV#<handler id>     | status, attempts, lease (idempotency)  |
@@ -92,3 +93,7 @@ def push_pk(account: str) -> str:
 
 def confirmation_pk(token: str) -> str:
     return f"CONFIRM#{token}"
+
+
+def app_sk(name: str) -> str:
+    return f"APP#{name}"
