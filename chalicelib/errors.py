@@ -60,3 +60,10 @@ class Conflict(HeraldError):
 class UnsupportedMediaType(HeraldError):
     status = 415
     title = "Unsupported media type"
+
+
+class InternalError(HeraldError):
+    """Our fault; the detail never carries the cause (it is in the logs)."""
+
+    status = 500
+    title = "Internal error"

@@ -30,6 +30,9 @@ class Settings:
     email_confirmation: bool
     public_url: str | None
     token_secret: str
+    slack_api_url: str
+    slack_client_id: str
+    slack_client_secret: str
     token_ttl_seconds: int
     x_api_url: str
     report_batch_item_failures: bool
@@ -55,6 +58,9 @@ def get_settings() -> Settings:
         email_confirmation=os.environ.get("HERALD_EMAIL_CONFIRMATION", "1") != "0",
         public_url=os.environ.get("HERALD_PUBLIC_URL") or None,
         token_secret=os.environ.get("HERALD_TOKEN_SECRET", ""),
+        slack_api_url=os.environ.get("HERALD_SLACK_API_URL", "https://slack.com/api").rstrip("/"),
+        slack_client_id=os.environ.get("HERALD_SLACK_CLIENT_ID", ""),
+        slack_client_secret=os.environ.get("HERALD_SLACK_CLIENT_SECRET", ""),
         token_ttl_seconds=int(os.environ.get("HERALD_TOKEN_TTL_SECONDS", "3600")),
         telegram_api_url=os.environ.get("HERALD_TELEGRAM_API_URL", "https://api.telegram.org").rstrip("/"),
         x_api_url=os.environ.get("HERALD_X_API_URL", "https://api.x.com").rstrip("/"),

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import secrets
 import shlex
 import signal
 import socket
@@ -91,6 +92,8 @@ def configure_environment(aws_port: int, config: Config) -> dict[str, str]:
     # poller's process, so that both halves of the app see the same settings.
     env.update(config.environment_variables)
     env.setdefault("HERALD_ALLOW_PRIVATE_TARGETS", "1")
+    # Exchanged bearer tokens (the PaaS face) need a signing secret; one per run locally.
+    env.setdefault("HERALD_TOKEN_SECRET", secrets.token_urlsafe(32))
     # chalicelib (and app.py) read queue names at import: import them only once this is final.
     from chalicelib.settings import get_settings
 

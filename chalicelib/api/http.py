@@ -18,7 +18,7 @@ from urllib.parse import parse_qsl
 from chalice.app import Blueprint, Request, Response
 
 from chalicelib import apikeys
-from chalicelib.errors import HeraldError, InvalidInput, UnsupportedMediaType
+from chalicelib.errors import HeraldError, InternalError, InvalidInput, UnsupportedMediaType
 from chalicelib.storage.dynamo import Store, get_store
 
 logger = logging.getLogger("herald.api")
@@ -60,10 +60,20 @@ def error_response(error: HeraldError) -> Response:
     return json_response(error.body(), error.status, headers)
 
 
+ErrorRenderer = Callable[[HeraldError], Response]
+
+
 def api_route(
-    bp: Blueprint, path: str, methods: list[str], *, public: bool = False
+    bp: Blueprint,
+    path: str,
+    methods: list[str],
+    *,
+    public: bool = False,
+    render_error: ErrorRenderer = error_response,
 ) -> Callable[[Callable[..., Response]], Callable[..., Response]]:
-    """Register `view(call, **path_params)` on `bp` with auth and error translation."""
+    """Register `view(call, **path_params)` on `bp` with auth and error translation.
+
+    Each face passes its own `render_error` so its clients see errors in its shape."""
 
     def register(view: Callable[..., Response]) -> Callable[..., Response]:
         @functools.wraps(view)
@@ -74,13 +84,10 @@ def api_route(
                 account = "" if public else apikeys.account_for(store, request.headers.get("authorization"))
                 return view(Call(request, account, store), **params)
             except HeraldError as error:
-                return error_response(error)
+                return render_error(error)
             except Exception:
                 logger.exception("unhandled error on %s %s", request.method, path)
-                return json_response(
-                    {"errors": [{"status": 500, "title": "Internal error", "detail": "internal error"}]},
-                    500,
-                )
+                return render_error(InternalError("internal error"))
 
         # Chalice would answer other content types with its own non-JSON 415; accept them
         # all and let parse_body refuse them in Herald's error format.

@@ -10,6 +10,7 @@ import json
 import math
 import re
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from chalicelib.channels.base import CHAT_SCHEDULE, Channel, SendResult
@@ -24,6 +25,8 @@ NAME_LIMIT = 100
 """Field names are type_data keys: 100 characters is plenty, and it keeps size budgets small."""
 VALUE_LIMIT = 256
 """After escaping; render() already caps values at 200 characters of plain text."""
+UNLIMITED = 1 << 30
+"""For parts only a whole-message budget limits."""
 ZWSP = "\u200b"
 _MENTION = re.compile(r"(?<![\w])([@\uff20])")
 
@@ -113,7 +116,9 @@ def shrink_order(fields: int, first: int = 0, then: Sequence[int] = ()) -> list[
     return [first, *values, *names, *then]
 
 
-def field_parts(message: Message, name_limit: int, value_limit: int) -> list[tuple[str, int]]:
+def field_parts(
+    message: Message, name_limit: int = NAME_LIMIT, value_limit: int = VALUE_LIMIT
+) -> list[tuple[str, int]]:
     """Names and values alternating; an empty value shows as a dash (platforms reject "")."""
     parts: list[tuple[str, int]] = []
     for name, value in message.fields:
@@ -155,13 +160,7 @@ class ChatChannel(Channel):
         for path in self.error_paths:
             detail = json_value(result.body, *path)
             if isinstance(detail, str) and detail.strip():
-                return SendResult(
-                    sent.outcome,
-                    status,
-                    f"HTTP {status}: {detail.strip()[:200]}",
-                    sent.retry_after,
-                    sent.duration_ms,
-                )
+                return replace(sent, error=f"HTTP {status}: {detail.strip()[:200]}")
         return sent
 
 

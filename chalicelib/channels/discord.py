@@ -8,7 +8,7 @@ neither a fake link nor @everyone can come out of it (allowed_mentions is the se
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.channels.base import OutboundRequest, json_request
@@ -61,7 +61,9 @@ class DiscordChannel(ChatChannel):
             total=lambda parts: sum(utf16_len(p) for p in parts) <= EMBED_LIMIT,
             order=shrink_order(len(fields) // 2, first=1, then=[0]),
         )
-        embed: dict[str, Any] = {"title": title, "timestamp": event.created_at.isoformat()}
+        created = event.created_at
+        moment = created if created.tzinfo else created.replace(tzinfo=UTC)  # Discord needs the offset
+        embed: dict[str, Any] = {"title": title, "timestamp": moment.isoformat(timespec="seconds")}
         if description:
             embed["description"] = description
         if message.link:

@@ -14,6 +14,7 @@ from typing import Any
 from chalicelib.channels.base import OutboundRequest, json_request
 from chalicelib.channels.chat import (
     TITLE_LIMIT,
+    UNLIMITED,
     ZWSP,
     ChatChannel,
     field_parts,
@@ -28,7 +29,6 @@ from chalicelib.models.handlers import Handler
 
 MAX_BYTES = 32_000
 """Google Chat's limit for a whole message, text and cards, in UTF-8 bytes."""
-UNLIMITED = 1 << 30
 
 
 def escape(text: str) -> str:
@@ -68,7 +68,7 @@ class GoogleChatChannel(ChatChannel):
         message = render(event)
         card_id = f"herald-{event.id}"
         text = fit(message.title, TITLE_LIMIT, text_escape)
-        fields = field_parts(message, UNLIMITED, UNLIMITED)
+        fields = field_parts(message)
         parts = fit_all(
             [(message.title, TITLE_LIMIT), (message.body, UNLIMITED), *fields],
             escape,

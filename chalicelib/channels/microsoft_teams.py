@@ -14,6 +14,7 @@ from typing import Any
 from chalicelib.channels.base import OutboundRequest, json_request
 from chalicelib.channels.chat import (
     TITLE_LIMIT,
+    UNLIMITED,
     ZWSP,
     ChatChannel,
     field_parts,
@@ -27,7 +28,6 @@ from chalicelib.models.handlers import Handler
 
 MAX_BYTES = 28_000
 """Teams' "28 KB", read as the smaller decimal value, of the UTF-8 JSON we send."""
-UNLIMITED = 1 << 30
 
 
 def escape(text: str) -> str:
@@ -71,7 +71,7 @@ class MicrosoftTeamsChannel(ChatChannel):
 
     def render(self, event: Event, handler: Handler, now: datetime) -> OutboundRequest:
         message = render(event)
-        fields = field_parts(message, UNLIMITED, UNLIMITED)
+        fields = field_parts(message)
         title, body, *facts = fit_all(
             [(message.title, TITLE_LIMIT), (message.body, UNLIMITED), *fields],
             escape,

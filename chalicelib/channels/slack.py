@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from chalicelib.channels.base import OutboundRequest, json_request
-from chalicelib.channels.chat import ChatChannel, field_parts, fit, fit_all
+from chalicelib.channels.chat import ChatChannel, field_parts, fit, fit_all, utf16_len
 from chalicelib.channels.render import render
 from chalicelib.models.events import Event
 from chalicelib.models.handlers import Handler
@@ -30,7 +30,7 @@ def escape(text: str) -> str:
 def link_markup(url: str) -> str:
     """`<url|Open>`, or the address as plain text when it is too long to be a link."""
     markup = f"<{escape(url).replace('|', '%7C')}|Open>"
-    return markup if len(markup) <= SECTION_LIMIT else fit(url, SECTION_LIMIT, escape)
+    return markup if utf16_len(markup) <= SECTION_LIMIT else fit(url, SECTION_LIMIT, escape)
 
 
 class SlackChannel(ChatChannel):
@@ -48,7 +48,7 @@ class SlackChannel(ChatChannel):
             [
                 (message.title, HEADER_LIMIT),
                 (message.body, SECTION_LIMIT),
-                *field_parts(message, FIELD_LIMIT, FIELD_LIMIT),
+                *field_parts(message),
             ],
             escape,
         )

@@ -8,12 +8,15 @@ errors name only scheme://host:port, and Telegram does not echo it).
 from __future__ import annotations
 
 import html
+from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING
+from urllib.parse import quote
 
 from chalicelib.channels.base import OutboundRequest, SendResult, json_request
 from chalicelib.channels.chat import (
     TITLE_LIMIT,
+    UNLIMITED,
     ChatChannel,
     defuse_mentions,
     field_parts,
@@ -33,7 +36,6 @@ if TYPE_CHECKING:
 
 TEXT_LIMIT = 4096
 """Telegram counts after parsing the HTML; we count the markup too, which is stricter."""
-UNLIMITED = 1 << 30
 
 
 def escape(text: str) -> str:
@@ -69,9 +71,7 @@ class TelegramChannel(ChatChannel):
     def render(self, event: Event, handler: Handler, now: datetime) -> OutboundRequest:
         message = render(event)
         # Telegram turns @name into a mention that notifies a group member: not from event text.
-        fields = [
-            (defuse_mentions(text), limit) for text, limit in field_parts(message, UNLIMITED, UNLIMITED)
-        ]
+        fields = [(defuse_mentions(text), limit) for text, limit in field_parts(message)]
         parts = fit_all(
             [
                 (defuse_mentions(message.title), TITLE_LIMIT),
@@ -83,7 +83,9 @@ class TelegramChannel(ChatChannel):
             total=lambda p: utf16_len(compose(p)) <= TEXT_LIMIT,
             order=shrink_order(len(fields) // 2, first=1, then=[0, len(fields) + 2]),
         )
-        url = f"{get_settings().telegram_api_url}/bot{handler.settings['telegram']}/sendMessage"
+        # Quoted, so a stray "?", "#" or "/" in a pasted token cannot move part of it out of the path.
+        token = quote(handler.settings["telegram"], safe=":")
+        url = f"{get_settings().telegram_api_url}/bot{token}/sendMessage"
         payload = {
             "chat_id": handler.settings["telegram_chat_id"],
             "text": compose(parts),
@@ -94,23 +96,19 @@ class TelegramChannel(ChatChannel):
 
     def deliver(self, event: Event, handler: Handler, sender: SafeSender, now: datetime) -> SendResult:
         sent = super().deliver(event, handler, sender, now)
+        error = sent.error
         token = handler.settings["telegram"]
-        if sent.error and token and token in sent.error:
-            return SendResult(
-                sent.outcome,
-                sent.http_status,
-                sent.error.replace(token, "<token>"),
-                sent.retry_after,
-                sent.duration_ms,
-            )
-        return sent
+        for secret in (token, quote(token, safe=":"), token.partition(":")[2]):
+            if error and len(secret) >= 8:
+                error = error.replace(secret, "<token>")
+        return sent if error == sent.error else replace(sent, error=error)
 
     def classify(self, result: HttpResult) -> SendResult:
         sent = super().classify(result)
         moved = json_value(result.body, "parameters", "migrate_to_chat_id")
         if moved is not None and sent.error:
             error = f"{sent.error} (the group is now chat {moved}: update telegram_chat_id)"
-            return SendResult(sent.outcome, sent.http_status, error, sent.retry_after, sent.duration_ms)
+            return replace(sent, error=error)
         return sent
 
     def retry_after(self, result: HttpResult) -> float | None:

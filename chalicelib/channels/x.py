@@ -13,10 +13,9 @@ import time
 import unicodedata
 from datetime import datetime
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
 
 from chalicelib.channels.base import OutboundRequest, json_request
-from chalicelib.channels.chat import ChatChannel, defuse_mentions, fit_all, number
+from chalicelib.channels.chat import UNLIMITED, ChatChannel, defuse_mentions, fit_all, number
 from chalicelib.channels.render import render
 from chalicelib.models.events import Event
 from chalicelib.models.handlers import Handler
@@ -27,16 +26,21 @@ if TYPE_CHECKING:
 
 POST_LIMIT = 280
 URL_WEIGHT = 23
-UNLIMITED = 1 << 30
 _LIGHT = ((0, 4351), (8192, 8205), (8208, 8223), (8242, 8247))
 """Code point ranges weighing 1 (twitter-text v3 configuration); everything else weighs 2."""
 _DOMAIN_LIKE = re.compile(r"\w\.[^\W\d_]{2,}")
-"""A stretch X may take for (part of) a URL: each counts at least 23."""
-_PLAIN_LINK = re.compile(r"https?://[A-Za-z0-9.-]+(?::\d+)?(?:/[A-Za-z0-9._~:/?#\[\]!$&'*+,;=%-]*)?")
+"""The end of a domain name: X may make a link of what surrounds it, which costs 23."""
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_SHORTENED = re.compile(
+    rf"https?://(?:{_LABEL}\.)+(?P<tld>[A-Za-z]{{2,63}})(?::\d{{1,5}})?"
+    r"(?:/[A-Za-z0-9._~:/?#\[\]!$&'*+,;=%-]*[A-Za-z0-9/])?/?"
+)
+"""A link X shortens whole: plain ASCII, a host name, no character that ends X's match early."""
 _PRIVATE_TLDS = frozenset(
     {"local", "localhost", "localdomain", "internal", "intranet", "lan", "home", "corp", "private"}
     | {"test", "example", "invalid"}
 )
+MAX_SHORTENED = 2048
 
 
 def _char_weight(char: str) -> int:
@@ -48,36 +52,33 @@ def _weight(text: str) -> int:
     return sum(_char_weight(c) for c in text)
 
 
-def weighted_length(text: str) -> int:
-    """An upper bound of X's count for `text`: anything domain-like counts at least 23."""
-    total = _weight(text)
-    for match in _DOMAIN_LIKE.finditer(text):
+def _is_shortened(token: str) -> bool:
+    found = _SHORTENED.fullmatch(token) if len(token) <= MAX_SHORTENED else None
+    return found is not None and found["tld"].lower() not in _PRIVATE_TLDS
+
+
+def _token_length(token: str) -> int:
+    if _is_shortened(token):
+        return URL_WEIGHT
+    total = _weight(token)
+    for match in _DOMAIN_LIKE.finditer(token):
         weight = _weight(match.group())
         total += max(weight, URL_WEIGHT) - weight
     return total
 
 
-def link_weight(link: str) -> int:
-    """23 for a link X is sure to shorten whole (plain ASCII, a public-looking host, ending
-    in a letter, digit or slash); anything else is counted as text."""
-    if _PLAIN_LINK.fullmatch(link) and (link[-1].isalnum() or link.endswith("/")):
-        host = urlsplit(link).hostname or ""
-        tld = host.rpartition(".")[2] if "." in host else ""
-        if len(tld) >= 2 and tld.isalpha() and tld.lower() not in _PRIVATE_TLDS:
-            return URL_WEIGHT
-    return weighted_length(link)
+def weighted_length(text: str) -> int:
+    """An upper bound of X's count: a whitespace-separated link X surely shortens counts 23,
+    every other stretch that ends like a domain name at least 23, the rest per character."""
+    return sum(_token_length(token) for token in re.split(r"(\s+)", text) if token)
 
 
 def compose(title: str, body: str, link: str) -> str:
     return "\n".join(part for part in (title, body, link) if part)
 
 
-def post_length(title: str, body: str, link: str, original_link: str | None) -> int:
-    text = weighted_length(compose(title, body, ""))
-    if not link:
-        return text
-    weight = link_weight(link) if link == original_link else weighted_length(link)
-    return text + (1 if text else 0) + weight
+def post_length(title: str, body: str, link: str) -> int:
+    return weighted_length(compose(title, body, link))
 
 
 def authorization(url: str, handler: Handler, now: datetime) -> str:
@@ -115,7 +116,7 @@ class XChannel(ChatChannel):
 
         title, body, link_text = fit_all(
             [(clean(message.title), UNLIMITED), (clean(message.body), UNLIMITED), (link, UNLIMITED)],
-            total=lambda p: post_length(p[0], p[1], p[2], link) <= POST_LIMIT,
+            total=lambda p: post_length(p[0], p[1], p[2]) <= POST_LIMIT,
             order=[1, 0, 2],
         )
         url = f"{get_settings().x_api_url}/2/tweets"
