@@ -12,6 +12,7 @@ import hmac
 import re
 import secrets
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from chalicelib.errors import Unauthorized
@@ -59,8 +60,16 @@ def revoke_key(store: Store, key_or_id: str) -> bool:
     return store.revoke_api_key(key_id, datetime.now(UTC))
 
 
-def account_for(store: Store, authorization: str | None) -> str:
-    """The account of a `Bearer <api key or exchanged token>` header, or Unauthorized."""
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the account, and the API key (directly or behind a token)."""
+
+    account: str
+    key_id: str
+
+
+def authenticate(store: Store, authorization: str | None) -> Principal:
+    """The caller of a `Bearer <api key or exchanged token>` header, or Unauthorized."""
     if not authorization:
         raise Unauthorized("missing Authorization header: send 'Authorization: Bearer <api key>'")
     scheme, _, key = authorization.partition(" ")
@@ -68,8 +77,8 @@ def account_for(store: Store, authorization: str | None) -> str:
     if scheme.lower() != "bearer" or not key:
         raise Unauthorized("the Authorization header must be 'Bearer <api key>'")
     if key.count(".") == 2 and not key.startswith(KEY_PREFIX):
-        return account_of_token(store, key)
-    return account_of_key(store, key)
+        return principal_of_token(store, key)
+    return Principal(account_of_key(store, key), key_id_of(key))
 
 
 def account_of_key(store: Store, key: str) -> str:
@@ -102,7 +111,7 @@ def exchange_for_token(store: Store, key: str) -> str:
     return jwt.encode(claims, _token_secret(), algorithm="HS256")
 
 
-def account_of_token(store: Store, token: str) -> str:
+def principal_of_token(store: Store, token: str) -> Principal:
     """The account of a token we issued; expired, tampered or foreign tokens are 401,
     and so is a token whose API key was revoked since."""
     import jwt
@@ -113,7 +122,8 @@ def account_of_token(store: Store, token: str) -> str:
         raise Unauthorized("the token has expired; exchange your API key again") from None
     except jwt.InvalidTokenError:
         raise Unauthorized("invalid token") from None
-    item = store.get_api_key(str(claims.get("kid", "")))
+    key_id = str(claims.get("kid", ""))
+    item = store.get_api_key(key_id)
     if item is None or item.get("revoked") or item.get("account") != claims["sub"]:
         raise Unauthorized("the API key behind this token was revoked")
-    return str(claims["sub"])
+    return Principal(str(claims["sub"]), key_id)

@@ -30,6 +30,8 @@ class Settings:
     email_confirmation: bool
     public_url: str | None
     token_secret: str
+    rate_limit_per_minute: int
+    public_rate_limit_per_minute: int
     slack_api_url: str
     slack_client_id: str
     slack_client_secret: str
@@ -58,6 +60,8 @@ def get_settings() -> Settings:
         email_confirmation=os.environ.get("HERALD_EMAIL_CONFIRMATION", "1") != "0",
         public_url=os.environ.get("HERALD_PUBLIC_URL") or None,
         token_secret=os.environ.get("HERALD_TOKEN_SECRET", ""),
+        rate_limit_per_minute=int(os.environ.get("HERALD_RATE_LIMIT_PER_MINUTE", "60")),
+        public_rate_limit_per_minute=int(os.environ.get("HERALD_PUBLIC_RATE_LIMIT_PER_MINUTE", "120")),
         slack_api_url=os.environ.get("HERALD_SLACK_API_URL", "https://slack.com/api").rstrip("/"),
         slack_client_id=os.environ.get("HERALD_SLACK_CLIENT_ID", ""),
         slack_client_secret=os.environ.get("HERALD_SLACK_CLIENT_SECRET", ""),

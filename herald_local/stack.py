@@ -127,7 +127,7 @@ def register_key(account: str, key: str | None) -> tuple[str, str]:
         if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
             raise
         try:
-            account = apikeys.account_for(store, f"Bearer {key}")
+            account = apikeys.authenticate(store, f"Bearer {key}").account
         except Unauthorized as revoked:
             raise StackError("API_KEY is revoked in this table; unset it to get a new one") from revoked
     return key, account

@@ -22,6 +22,9 @@ _AWS_ENV = {
     "AWS_DEFAULT_REGION": "us-east-1",
     "AWS_REGION": "us-east-1",
     "HERALD_TABLE": TABLE,
+    # Rate limits have their own tests; elsewhere they would only make tests order-dependent.
+    "HERALD_RATE_LIMIT_PER_MINUTE": "0",
+    "HERALD_PUBLIC_RATE_LIMIT_PER_MINUTE": "0",
 }
 
 

@@ -17,7 +17,7 @@ from urllib.parse import parse_qsl
 
 from chalice.app import Blueprint, Request, Response
 
-from chalicelib import apikeys
+from chalicelib import apikeys, ratelimit
 from chalicelib.errors import HeraldError, InternalError, InvalidInput, UnsupportedMediaType
 from chalicelib.storage.dynamo import Store, get_store
 
@@ -81,8 +81,22 @@ def api_route(
             request = bp.current_request
             try:
                 store = get_store()
-                account = "" if public else apikeys.account_for(store, request.headers.get("authorization"))
-                return view(Call(request, account, store), **params)
+                if public:
+                    account = ""
+                    subject = "ip:" + str(request.context.get("identity", {}).get("sourceIp", "unknown"))
+                    quota = ratelimit.check(store, subject, ratelimit.public_limit())
+                else:
+                    principal = apikeys.authenticate(store, request.headers.get("authorization"))
+                    account = principal.account
+                    quota = ratelimit.check(store, "key:" + principal.key_id, ratelimit.key_limit())
+                response = view(Call(request, account, store), **params)
+                if quota.limit:
+                    response.headers.update(quota.headers())
+                return response
+            except ratelimit.RateLimited as limited:
+                response = render_error(limited)
+                response.headers.update({**limited.quota.headers(), "Retry-After": str(limited.retry_after)})
+                return response
             except HeraldError as error:
                 return render_error(error)
             except Exception:

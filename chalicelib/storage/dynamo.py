@@ -137,6 +137,22 @@ class Store:
             return False
         return True
 
+    # --- rate limits ----------------------------------------------------------------
+
+    def hit_rate_window(self, subject: str, window: int, expires_at: int) -> tuple[int, int]:
+        """Count a hit in minute `window`; returns (this minute's, last minute's) hits.
+        The minute before last is dropped in the same update, so the item stays small."""
+        answer = self.ddb.update_item(
+            TableName=self.table,
+            Key=to_ddb({"PK": keys.rate_pk(subject), "SK": "RATE"}),
+            UpdateExpression="ADD #now :one SET expires_at = :exp REMOVE #old",
+            ExpressionAttributeNames={"#now": f"w{window}", "#old": f"w{window - 2}"},
+            ExpressionAttributeValues=to_ddb({":one": 1, ":exp": expires_at}),
+            ReturnValues="ALL_NEW",
+        )
+        item = from_ddb(answer["Attributes"])
+        return int(item.get(f"w{window}", 0)), int(item.get(f"w{window - 1}", 0))
+
     # --- apps -----------------------------------------------------------------------
 
     def app_id(self, account: str, name: str, candidate_id: str) -> str:

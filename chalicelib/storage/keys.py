@@ -12,6 +12,7 @@
 | attempt log       | LOG#<account>#<id> | <seq>                | one per attempt, seq from the handler, TTL |
 | inbox             | INBOX#<account>    | <notification id>    | internal notifications, TTL            |
 | email confirmation | CONFIRM#<token>   | CONFIRM              | account, handler id, address, TTL      |
+| rate window       | RATE#<subject>     | RATE                 | w<minute> hit counts, TTL              |
 | push subscriber   | PUSH#<account>     | <subscriber id>      | browser subscription (endpoint, keys)  |
 """
 
@@ -97,3 +98,7 @@ def confirmation_pk(token: str) -> str:
 
 def app_sk(name: str) -> str:
     return f"APP#{name}"
+
+
+def rate_pk(subject: str) -> str:
+    return f"RATE#{subject}"

@@ -1,0 +1,57 @@
+"""Rate limits per API key and per source address, kept in DynamoDB."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from chalicelib import apikeys, ratelimit
+from chalicelib.storage.dynamo import get_store
+
+
+@pytest.fixture
+def limited(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HERALD_RATE_LIMIT_PER_MINUTE", "5")
+    monkeypatch.setenv("HERALD_PUBLIC_RATE_LIMIT_PER_MINUTE", "3")
+
+
+def test_a_key_gets_its_burst_then_429_with_retry_after(limited: None, api: Any, auth: dict[str, str]) -> None:
+    answers = [api.http.get("/notification-handlers", headers=auth) for _ in range(6)]
+    assert [a.status_code for a in answers] == [200] * 5 + [429]
+    assert [a.headers["X-RateLimit-Remaining"] for a in answers[:5]] == ["4", "3", "2", "1", "0"]
+    assert all(a.headers["X-RateLimit-Limit"] == "5" for a in answers)
+    refused = answers[-1]
+    assert 1 <= int(refused.headers["Retry-After"]) <= 60
+    assert refused.json_body["errors"][0]["status"] == 429
+    assert "5 requests per minute" in refused.json_body["errors"][0]["detail"]
+
+
+def test_each_key_has_its_own_allowance(limited: None, api: Any, auth: dict[str, str]) -> None:
+    for _ in range(5):
+        api.http.get("/notification-handlers", headers=auth)
+    assert api.http.get("/notification-handlers", headers=auth).status_code == 429
+    other, _ = apikeys.create_key(get_store(), "acme")
+    assert api.http.get("/notification-handlers", headers={"Authorization": f"Bearer {other}"}).status_code == 200
+
+
+def test_public_catalog_routes_are_limited_per_address(limited: None, api: Any) -> None:
+    codes = [api.http.get("/v1/event_types").status_code for _ in range(4)]
+    assert codes == [200, 200, 200, 429]
+
+
+def test_last_minutes_hits_still_count_early_in_the_next_minute(moto_aws: None) -> None:
+    store = get_store()
+    start = 1_000_020.0  # 0 s into a minute (1_000_020 is a multiple of 60)
+    for _ in range(10):
+        ratelimit.check(store, "s", 10, now=start + 30)
+    with pytest.raises(ratelimit.RateLimited):
+        ratelimit.check(store, "s", 10, now=start + 61)  # 10 x 59/60 of last minute + 1 > 10
+    quota = ratelimit.check(store, "s", 10, now=start + 119)  # last minute nearly out of the window
+    assert quota.remaining >= 0
+
+
+def test_a_zero_limit_switches_limiting_off(moto_aws: None) -> None:
+    store = get_store()
+    for _ in range(3):
+        assert ratelimit.check(store, "free", 0) == ratelimit.Quota(0, 0, 0)
