@@ -4,22 +4,26 @@ from typing import Any
 
 from chalice.app import Chalice, SQSEvent
 
-from chalicelib.api import events, handlers
-from chalicelib.delivery import ingest, worker
+from chalicelib.api import events, handlers, openapi
 from chalicelib.settings import DELIVERIES_QUEUE, INGEST_QUEUE
 
 app = Chalice(app_name="herald")
 app.register_blueprint(handlers.bp)
 app.register_blueprint(events.bp)
+app.register_blueprint(openapi.bp)
 
 
 @app.on_sqs_message(queue=DELIVERIES_QUEUE, batch_size=10)
 def deliver(event: SQSEvent) -> dict[str, Any]:
     """Deliveries queue: one message per event x handler."""
+    from chalicelib.delivery import worker  # the HTTP sender stack: not on the API's cold start
+
     return worker.partial_batch_response(worker.deliver_batch(event.to_dict()["Records"]))
 
 
 @app.on_sqs_message(queue=INGEST_QUEUE, batch_size=10)
 def ingest_events(event: SQSEvent) -> dict[str, Any]:
     """Ingest queue: events published by producers inside AWS, same as POST /v1/events."""
+    from chalicelib.delivery import ingest, worker
+
     return worker.partial_batch_response(ingest.ingest_batch(event.to_dict()["Records"]))

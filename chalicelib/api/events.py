@@ -3,22 +3,44 @@
 from __future__ import annotations
 
 from chalice.app import Blueprint, Response
+from pydantic import BaseModel
 
+from chalicelib.api.docs import RouteDoc
 from chalicelib.api.http import Call, api_route, json_response
 from chalicelib.delivery.fanout import publish
-from chalicelib.models.events import EVENT_TYPES
+from chalicelib.models.events import EVENT_TYPES, EventIn, EventType
 
 bp = Blueprint(__name__)
+TAG = "events"
 
 
-@api_route(bp, "/v1/events", methods=["POST"])
+class Accepted(BaseModel):
+    """The answer to a published event: its id, how many handlers it matched."""
+
+    id: str
+    matched: int
+    duplicate: bool
+
+
+class EventTypes(BaseModel):
+    event_types: list[EventType]
+
+
+@api_route(
+    bp, "/v1/events", methods=["POST"], doc=RouteDoc("Publish an event", TAG, {202: Accepted}, body=EventIn)
+)
 def publish_event(call: Call) -> Response:
     published = publish(call.store, call.account, call.body())
-    return json_response(
-        {"id": published.event_id, "matched": published.matched, "duplicate": published.duplicate}, 202
-    )
+    accepted = Accepted(id=published.event_id, matched=published.matched, duplicate=published.duplicate)
+    return json_response(accepted.model_dump(), 202)
 
 
-@api_route(bp, "/v1/event_types", methods=["GET"], public=True)
+@api_route(
+    bp,
+    "/v1/event_types",
+    methods=["GET"],
+    public=True,
+    doc=RouteDoc("The event type catalog", TAG, {200: EventTypes}),
+)
 def list_event_types(call: Call) -> Response:
     return json_response({"event_types": [t.model_dump() for t in EVENT_TYPES]})

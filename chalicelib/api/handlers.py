@@ -5,14 +5,16 @@ from __future__ import annotations
 from chalice.app import Blueprint, Response
 
 from chalicelib import services
+from chalicelib.api.docs import PAGING, RouteDoc
 from chalicelib.api.http import Call, api_route, json_response
 from chalicelib.api.pagination import base_url, page_request, paginated
-from chalicelib.delivery.trial import send_test
 from chalicelib.errors import NotFound
-from chalicelib.models.deliveries import Outcome
-from chalicelib.models.handlers import HandlerOut
+from chalicelib.models.api import CreatedId, Data, Page
+from chalicelib.models.deliveries import AttemptOut, Confirmation, Outcome, TestOutcome
+from chalicelib.models.handlers import HandlerCreate, HandlerOut, HandlerUpdate
 
 bp = Blueprint(__name__)
+TAG = "notification-handlers"
 
 
 def _handler_id(raw: str) -> int:
@@ -22,7 +24,12 @@ def _handler_id(raw: str) -> int:
     return int(raw)
 
 
-@api_route(bp, "/notification-handlers", methods=["GET"])
+@api_route(
+    bp,
+    "/notification-handlers",
+    methods=["GET"],
+    doc=RouteDoc("List notification handlers", TAG, {200: Page[HandlerOut]}, query=PAGING),
+)
 def list_handlers(call: Call) -> Response:
     page = page_request(call.request)
     result = services.list_handlers(call.store, call.account, page.page, page.per_page)
@@ -30,7 +37,12 @@ def list_handlers(call: Call) -> Response:
     return json_response(paginated(call.request, data, result.total, page))
 
 
-@api_route(bp, "/notification-handlers", methods=["POST"])
+@api_route(
+    bp,
+    "/notification-handlers",
+    methods=["POST"],
+    doc=RouteDoc("Create a notification handler", TAG, {201: Data[CreatedId]}, body=HandlerCreate),
+)
 def create_handler(call: Call) -> Response:
     handler = services.create_handler(call.store, call.account, call.body(), base_url(call.request))
     data: dict[str, object] = {"id": handler.id}
@@ -39,13 +51,23 @@ def create_handler(call: Call) -> Response:
     return json_response({"data": data}, 201)
 
 
-@api_route(bp, "/notification-handlers/{handler_id}", methods=["GET"])
+@api_route(
+    bp,
+    "/notification-handlers/{handler_id}",
+    methods=["GET"],
+    doc=RouteDoc("Get a notification handler", TAG, {200: Data[HandlerOut]}),
+)
 def get_handler(call: Call, handler_id: str) -> Response:
     handler = services.get_handler(call.store, call.account, _handler_id(handler_id))
     return json_response({"data": HandlerOut.of(handler).model_dump()})
 
 
-@api_route(bp, "/notification-handlers/{handler_id}", methods=["POST", "PATCH"])
+@api_route(
+    bp,
+    "/notification-handlers/{handler_id}",
+    methods=["POST", "PATCH"],
+    doc=RouteDoc("Update a notification handler (partial)", TAG, {200: Data[CreatedId]}, body=HandlerUpdate),
+)
 def update_handler(call: Call, handler_id: str) -> Response:
     number = _handler_id(handler_id)
     secret = services.update_handler(call.store, call.account, number, call.body(), base_url(call.request))
@@ -55,46 +77,71 @@ def update_handler(call: Call, handler_id: str) -> Response:
     return json_response({"data": data})
 
 
-@api_route(bp, "/notification-handlers/{handler_id}", methods=["DELETE"])
+@api_route(
+    bp,
+    "/notification-handlers/{handler_id}",
+    methods=["DELETE"],
+    doc=RouteDoc("Delete a notification handler", TAG, {204: None}),
+)
 def delete_handler(call: Call, handler_id: str) -> Response:
     services.delete_handler(call.store, call.account, _handler_id(handler_id))
     return Response(body="", status_code=204)
 
 
-@api_route(bp, "/notification-handlers/{handler_id}/rotate-secret", methods=["POST"])
+@api_route(
+    bp,
+    "/notification-handlers/{handler_id}/rotate-secret",
+    methods=["POST"],
+    doc=RouteDoc("Rotate the webhook signing secret (24 h overlap)", TAG, {200: Data[CreatedId]}),
+)
 def rotate_secret(call: Call, handler_id: str) -> Response:
     number = _handler_id(handler_id)
     secret = services.rotate_secret(call.store, call.account, number)
     return json_response({"data": {"id": number, "secret": secret}})
 
 
-@api_route(bp, "/notification-handlers/{handler_id}/test", methods=["POST"])
+@api_route(
+    bp,
+    "/notification-handlers/{handler_id}/test",
+    methods=["POST"],
+    doc=RouteDoc("Send a test notification now", TAG, {200: Data[TestOutcome]}),
+)
 def test_handler(call: Call, handler_id: str) -> Response:
+    from chalicelib.delivery.trial import send_test  # the HTTP sender: only when testing
+
     handler = services.get_handler(call.store, call.account, _handler_id(handler_id))
     result = send_test(call.store, handler)
-    return json_response(
-        {
-            "data": {
-                "ok": result.outcome == Outcome.SENT,
-                "outcome": result.outcome.value,
-                "http_status": result.http_status,
-                "error": result.error,
-                "duration_ms": result.duration_ms,
-            }
-        }
+    outcome = TestOutcome(
+        ok=result.outcome == Outcome.SENT,
+        outcome=result.outcome,
+        http_status=result.http_status,
+        error=result.error,
+        duration_ms=result.duration_ms,
     )
+    return json_response({"data": outcome.model_dump(mode="json")})
 
 
-@api_route(bp, "/notification-handlers/{handler_id}/deliveries", methods=["GET"])
+@api_route(
+    bp,
+    "/notification-handlers/{handler_id}/deliveries",
+    methods=["GET"],
+    doc=RouteDoc("Delivery attempts, newest first", TAG, {200: Page[AttemptOut]}, query=PAGING),
+)
 def list_deliveries(call: Call, handler_id: str) -> Response:
     handler = services.get_handler(call.store, call.account, _handler_id(handler_id))
     page = page_request(call.request)
     result = call.store.list_attempts(call.account, handler, page.page, page.per_page)
-    data = [attempt.public() for attempt in result.attempts]
+    data = [attempt.public().model_dump(mode="json") for attempt in result.attempts]
     return json_response(paginated(call.request, data, result.total, page))
 
 
-@api_route(bp, "/email-confirmations/{token}", methods=["GET"], public=True)
+@api_route(
+    bp,
+    "/email-confirmations/{token}",
+    methods=["GET"],
+    public=True,
+    doc=RouteDoc("Confirm an email handler's address", TAG, {200: Data[Confirmation]}),
+)
 def confirm_email(call: Call, token: str) -> Response:
     """The link mailed to a new email handler's address: it switches the handler on."""
     return json_response({"data": services.confirm_email(call.store, token)})

@@ -18,6 +18,7 @@ from urllib.parse import parse_qsl
 from chalice.app import Blueprint, Request, Response
 
 from chalicelib import apikeys, ratelimit
+from chalicelib.api.docs import ROUTES, DocumentedRoute, RouteDoc
 from chalicelib.errors import HeraldError, InternalError, InvalidInput, UnsupportedMediaType
 from chalicelib.storage.dynamo import Store, get_store
 
@@ -70,10 +71,13 @@ def api_route(
     *,
     public: bool = False,
     render_error: ErrorRenderer = error_response,
+    doc: RouteDoc | None = None,
 ) -> Callable[[Callable[..., Response]], Callable[..., Response]]:
     """Register `view(call, **path_params)` on `bp` with auth and error translation.
 
-    Each face passes its own `render_error` so its clients see errors in its shape."""
+    Each face passes its own `render_error` so its clients see errors in its shape, and
+    a `doc` describing the route for the OpenAPI document."""
+    ROUTES.extend(DocumentedRoute(path, method, public, doc) for method in methods)
 
     def register(view: Callable[..., Response]) -> Callable[..., Response]:
         @functools.wraps(view)

@@ -47,15 +47,45 @@ class Attempt(BaseModel):
     error: str | None = None
     at: datetime
 
-    def public(self) -> dict[str, object]:
-        return {
-            "id": self.seq,
-            "event_id": self.event_id,
-            "event_type": self.event_type,
-            "attempt": self.attempt,
-            "status": self.status.value,
-            "http_status": self.http_status,
-            "duration_ms": self.duration_ms,
-            "error": self.error,
-            "datetime": self.at.strftime(DATETIME_FORMAT),
-        }
+    def public(self) -> AttemptOut:
+        return AttemptOut(
+            id=self.seq,
+            event_id=self.event_id,
+            event_type=self.event_type,
+            attempt=self.attempt,
+            status=self.status,
+            http_status=self.http_status,
+            duration_ms=self.duration_ms,
+            error=self.error,
+            datetime=self.at.strftime(DATETIME_FORMAT),
+        )
+
+
+class AttemptOut(BaseModel):
+    """One attempt in `GET /notification-handlers/{id}/deliveries`."""
+
+    id: int
+    event_id: str
+    event_type: str
+    attempt: int
+    status: AttemptStatus
+    http_status: int | None
+    duration_ms: int
+    error: str | None
+    datetime: str
+
+
+class TestOutcome(BaseModel):
+    """The answer of a test notification."""
+
+    ok: bool
+    outcome: Outcome
+    http_status: int | None
+    error: str | None
+    duration_ms: int
+
+
+class Confirmation(BaseModel):
+    id: int
+    email: str
+    confirmed: bool

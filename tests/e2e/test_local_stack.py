@@ -2,134 +2,20 @@
 
 from __future__ import annotations
 
-import os
 import shlex
 import signal
-import socket
 import subprocess
-import sys
-import threading
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import IO
 
 import pytest
 import requests
 
-from herald_local.dynamodb_local import free_port
+from tests.e2e.conftest import BIN, ENV_FILE, HOST, KEY, ROOT, Stack, auth, clean_env, listening
 from tests.receiver import Receiver
 
-ROOT = Path(__file__).resolve().parents[2]
-ENV_FILE = ROOT / ".herald" / "local.env"
-BIN = Path(sys.executable).parent
-HOST = "127.0.0.1"
-KEY = "hk_e2e-known-key-0123456789abcdef"
-READY_TIMEOUT = 90.0
 
-pytestmark = pytest.mark.skipif(
-    not (BIN / "chalice").exists(), reason=f"no chalice executable in {BIN}: `make install` first"
-)
-
-
-def clean_env() -> dict[str, str]:
-    """This environment without AWS or Herald settings: what a fresh shell would have."""
-    dropped = ("AWS_", "HERALD_")
-    return {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith(dropped) and name not in ("API_KEY", "PORT", "LOCAL_AWS_PORT")
-    }
-
-
-@dataclass
-class Output:
-    """Everything the stack prints, read in the background so its pipe never fills."""
-
-    lines: list[str] = field(default_factory=list)
-    ready: threading.Event = field(default_factory=threading.Event)
-
-    def pump(self, stream: IO[str]) -> None:
-        for line in stream:
-            self.lines.append(line)
-            if "ready" in line:
-                self.ready.set()
-
-    @property
-    def text(self) -> str:
-        return "".join(self.lines)
-
-
-@dataclass
-class Stack:
-    process: subprocess.Popen[str]
-    output: Output
-    aws_port: int
-    api_port: int
-
-    @property
-    def url(self) -> str:
-        return f"http://{HOST}:{self.api_port}"
-
-
-def listening(port: int) -> bool:
-    try:
-        with socket.create_connection((HOST, port), timeout=2):
-            return True
-    except OSError:
-        return False
-
-
-@pytest.fixture(scope="module")
-def stack() -> Iterator[Stack]:
-    saved = ENV_FILE.read_bytes() if ENV_FILE.exists() else None
-    aws_port = free_port()
-    api_port = free_port()
-    while api_port == aws_port:
-        api_port = free_port()
-    env = {**clean_env(), "PORT": str(api_port), "LOCAL_AWS_PORT": str(aws_port), "API_KEY": KEY}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "herald_local.stack"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    output = Output()
-    assert process.stdout is not None
-    pump = threading.Thread(target=output.pump, args=(process.stdout,), daemon=True)
-    pump.start()
-    try:
-        deadline = time.monotonic() + READY_TIMEOUT
-        while not output.ready.wait(0.2) and process.poll() is None and time.monotonic() < deadline:
-            pass
-        if not output.ready.is_set():
-            pytest.fail(f"the stack never printed a ready line (exit code {process.poll()}):\n{output.text}")
-        yield Stack(process, output, aws_port, api_port)
-    finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        pump.join(5)
-        if ENV_FILE.exists() and f"HERALD_URL=http://{HOST}:{api_port}\n" in ENV_FILE.read_text():
-            ENV_FILE.unlink()  # left by our stack if it died; another run's file is not ours to touch
-        if saved is not None and not ENV_FILE.exists():  # a developer's `make dev` was running
-            ENV_FILE.touch(mode=0o600)
-            ENV_FILE.write_bytes(saved)
-
-
-def auth(key: str = KEY) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}"}
-
-
-def test_the_seed_curl_calls_work(stack: Stack) -> None:
-    base = stack.url
+def test_the_seed_curl_calls_work(local_stack: Stack) -> None:
+    base = local_stack.url
     created = requests.post(
         f"{base}/notification-handlers",
         files={"name": (None, "Example"), "type": (None, "email"), "email": (None, "hello@example.com")},
@@ -174,8 +60,8 @@ def test_the_seed_curl_calls_work(stack: Stack) -> None:
     assert gone.status_code == 404, gone.text
 
 
-def test_a_missing_key_is_a_json_401(stack: Stack) -> None:
-    answer = requests.get(f"{stack.url}/notification-handlers", timeout=30)
+def test_a_missing_key_is_a_json_401(local_stack: Stack) -> None:
+    answer = requests.get(f"{local_stack.url}/notification-handlers", timeout=30)
     assert answer.status_code == 401
     assert answer.headers["Content-Type"].startswith("application/json")
     assert answer.json()["errors"][0]["status"] == 401
@@ -197,31 +83,36 @@ def mint_key(account: str) -> str:
     return minted.stdout.strip()
 
 
-def test_local_env_lets_another_shell_mint_a_working_key(stack: Stack) -> None:
+def test_local_env_lets_another_shell_mint_a_working_key(local_stack: Stack) -> None:
     assert ENV_FILE.exists()
     exported = ENV_FILE.read_text()
-    assert f"export HERALD_URL={stack.url}\n" in exported
-    assert f"export AWS_ENDPOINT_URL=http://{HOST}:{stack.aws_port}\n" in exported
+    assert f"export HERALD_URL={local_stack.url}\n" in exported
+    assert f"export AWS_ENDPOINT_URL=http://{HOST}:{local_stack.aws_port}\n" in exported
     assert f"export HERALD_API_KEY={KEY}\n" in exported
 
     key = mint_key("second")
     assert key.startswith("hk_")
-    answer = requests.get(f"{stack.url}/notification-handlers", headers=auth(key), timeout=30)
+    answer = requests.get(f"{local_stack.url}/notification-handlers", headers=auth(key), timeout=30)
     assert answer.status_code == 200, answer.text
     assert answer.json()["data"] == []
 
 
-def test_an_event_reaches_a_local_webhook_through_the_sqs_poller(stack: Stack, receiver: Receiver) -> None:
+def test_an_event_reaches_a_local_webhook_through_the_sqs_poller(
+    local_stack: Stack, receiver: Receiver
+) -> None:
     key = mint_key("hooks")
     hook = requests.post(
-        f"{stack.url}/notification-handlers",
+        f"{local_stack.url}/notification-handlers",
         json={"name": "hook", "type": "webhook", "webhook": receiver.url("/hook")},
         headers=auth(key),
         timeout=30,
     )
     assert hook.status_code == 201, hook.text
     published = requests.post(
-        f"{stack.url}/v1/events", json={"type": "deployment", "app": "my-app"}, headers=auth(key), timeout=30
+        f"{local_stack.url}/v1/events",
+        json={"type": "deployment", "app": "my-app"},
+        headers=auth(key),
+        timeout=30,
     )
     assert published.status_code == 202, published.text
 
@@ -229,19 +120,19 @@ def test_an_event_reaches_a_local_webhook_through_the_sqs_poller(stack: Stack, r
     while not receiver.to("/hook") and time.monotonic() < deadline:
         time.sleep(0.1)
     delivered = receiver.to("/hook")
-    assert delivered, f"no delivery reached the webhook:\n{stack.output.text}"
+    assert delivered, f"no delivery reached the webhook:\n{local_stack.output.text}"
     assert delivered[0].json()["id"] == published.json()["id"]
 
 
-def test_sigterm_stops_everything(stack: Stack) -> None:
-    stack.process.send_signal(signal.SIGTERM)
+def test_sigterm_stops_everything(local_stack: Stack) -> None:
+    local_stack.process.send_signal(signal.SIGTERM)
     try:
-        code = stack.process.wait(20)
+        code = local_stack.process.wait(20)
     except subprocess.TimeoutExpired:
-        pytest.fail(f"the stack ignored SIGTERM:\n{stack.output.text}")
-    assert code == 0, stack.output.text
-    assert not listening(stack.api_port), "chalice local still listens"
-    assert not listening(stack.aws_port), "moto still listens"
+        pytest.fail(f"the stack ignored SIGTERM:\n{local_stack.output.text}")
+    assert code == 0, local_stack.output.text
+    assert not listening(local_stack.api_port), "chalice local still listens"
+    assert not listening(local_stack.aws_port), "moto still listens"
     # Another stack (a concurrent test run) may have rewritten the file since; only ours must go.
     left = ENV_FILE.read_text() if ENV_FILE.exists() else ""
-    assert f"HERALD_URL={stack.url}" not in left, "a stopped stack left its env file behind"
+    assert f"HERALD_URL={local_stack.url}" not in left, "a stopped stack left its env file behind"

@@ -1,0 +1,239 @@
+"""Seed 002's face: an app-distribution service's app notifications (Slack or webhook).
+
+    POST   /v1/organizations/{organizationId}/apps/{applicationId}/notifications
+    GET    /v1/organizations/{organizationId}/apps/{applicationId}/notifications?page=&limit=
+    GET    /v1/organizations/{organizationId}/apps/{applicationId}/notifications/{notificationId}
+    PUT    /v1/organizations/{organizationId}/apps/{applicationId}/notifications/{notificationId}
+    DELETE /v1/organizations/{organizationId}/apps/{applicationId}/notifications/{notificationId}
+
+Auth is `Authorization: Bearer <API key or exchanged token>`. The organization is the
+caller's account: the path's organizationId is a label the client keeps (any valid id
+works, and `data.organization` is the account's own stable id). The application is an app
+of the account, named by applicationId: its notifications are the account's slack and
+webhook handlers whose `app` is that name, visible in the notification-handlers API too.
+
+A notification is created with the seed's body. PUT takes the same body and replaces
+type, events and description (absent events are false, an absent description becomes
+the default one); `setup` is write-only (answers show `config`), so it may be left out
+while the type stays the same, which keeps the current Slack install or webhook URL.
+DELETE answers the notification as it was. Slack's `setup.slack` is an OAuth v2 code
+(and its redirect URI) that Herald exchanges for an incoming webhook.
+
+Answers are `{"status": true, "data": ...}`; a list's data is `{items, totalDocs, limit,
+page, totalPages, hasPrevPage, hasNextPage, prevPage, nextPage}`. Errors are
+`{"status": false, "error": {"code": N, "message": "..."}}`:
+
+| HTTP | code | message                                                                   |
+|------|------|---------------------------------------------------------------------------|
+| 400  | 5001 | "Invalid parameters: <field>: <problem>[; <field>: <problem>...]"         |
+|      |      | (the body, the path ids, page / limit, Slack refusing the code)           |
+| 401  | 4002 | "No auth token" (no Authorization header, or no token in it)              |
+| 401  | 4004 | "Invalid Token" (unknown, revoked or expired key or token)                |
+| 404  | 3001 | "Entity not found" (unknown id, another app's or account's notification)  |
+| 409  | 5003 | "Conflict: <detail>" (the notification changed type meanwhile)            |
+| 415  | 5002 | "Unsupported media type: <detail>"                                        |
+| 429  | 5004 | "Too many requests: <detail>" (with Retry-After)                          |
+| 502  | 6001 | "Slack unavailable: <detail>" (Slack unreachable or not answering JSON)   |
+| 503  | 6002 | "Service unavailable: <detail>" (Slack setup not configured here)         |
+| 500  | 5000 | "Internal error"                                                          |
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from chalice.app import Blueprint, Response
+
+from chalicelib import services, slack_oauth
+from chalicelib.api.http import Call, api_route, json_response
+from chalicelib.api.pagination import base_url
+from chalicelib.errors import HeraldError, InvalidInput, NotFound, Unauthorized
+from chalicelib.models.app_notifications import (
+    APP_NAME,
+    CLIENT_FIELDS,
+    PATH_ID,
+    ListQuery,
+    NotificationCreate,
+    NotificationIn,
+    NotificationOut,
+    SlackInstall,
+    handler_id_of,
+    is_notification,
+    organization_id,
+)
+from chalicelib.models.handlers import Handler
+
+bp = Blueprint(__name__)
+
+PATH = "/v1/organizations/{organizationId}/apps/{applicationId}/notifications"
+ITEM_PATH = PATH + "/{notificationId}"
+
+NOT_FOUND = "Entity not found"
+# HTTP status -> (code, title) for the errors that carry their detail after the title.
+_CODES: dict[int, tuple[int, str]] = {
+    400: (5001, "Invalid parameters"),
+    409: (5003, "Conflict"),
+    415: (5002, "Unsupported media type"),
+    429: (5004, "Too many requests"),
+    502: (6001, "Slack unavailable"),
+    503: (6002, "Service unavailable"),
+}
+
+
+def render_error(error: HeraldError) -> Response:
+    """Any Herald error in seed 002's `{status: false, error: {code, message}}` shape."""
+    headers: dict[str, str] | None = None
+    if isinstance(error, Unauthorized) or error.status == 401:
+        headers = {"WWW-Authenticate": "Bearer"}
+        code, message = (4002, "No auth token") if _no_token() else (4004, "Invalid Token")
+    elif error.status == 404:
+        code, message = 3001, NOT_FOUND
+    elif error.status in _CODES:
+        code, title = _CODES[error.status]
+        details = [m for _, m in error.problems] if isinstance(error, InvalidInput) else [error.detail]
+        message = f"{title}: {'; '.join(details)}"
+    else:  # 500 and anything unexpected: no detail leaves the server
+        code, message = 5000, "Internal error"
+    status = error.status if error.status in (401, 404, *_CODES) else 500
+    body = {"status": False, "error": {"code": code, "message": message}}
+    return json_response(body, status, headers)
+
+
+def _no_token() -> bool:
+    authorization = bp.current_request.headers.get("authorization") or ""
+    _, _, token = authorization.strip().partition(" ")
+    return not token.strip()
+
+
+def _invalid(field: str, problem: str) -> InvalidInput:
+    return InvalidInput([(field, f"{field}: {problem}")])
+
+
+def _app(organization_id_: str, application_id: str) -> str:
+    """Check the path's ids; the app name the notifications belong to."""
+    for field, value in (("organizationId", organization_id_), ("applicationId", application_id)):
+        if not PATH_ID.match(value):
+            raise _invalid(field, f"must match {PATH_ID.pattern}")
+    if not APP_NAME.match(application_id):
+        raise _invalid("applicationId", "must be at most 64 characters and start with a letter or digit")
+    return application_id
+
+
+def _handler_id(notification_id: str) -> int:
+    if not PATH_ID.match(notification_id):
+        raise _invalid("notificationId", f"must match {PATH_ID.pattern}")
+    number = handler_id_of(notification_id)
+    if number is None:
+        raise NotFound(f"notification {notification_id!r} not found")
+    return number
+
+
+@contextmanager
+def _client_fields() -> Iterator[None]:
+    """Re-name the primary face's fields in refusals from services as this face's."""
+    try:
+        yield
+    except InvalidInput as error:
+        problems: list[tuple[str | None, str]] = []
+        for field, message in error.problems:
+            ours = CLIENT_FIELDS.get(field or "", field)
+            prefix = f"{field}: "
+            renamed = field and ours != field and message.startswith(prefix)
+            problems.append((ours, f"{ours}: {message.removeprefix(prefix)}" if renamed else message))
+        raise InvalidInput(problems) from None
+
+
+def _notification(call: Call, app: str, notification_id: str) -> Handler:
+    """The app's notification, or 404 (unknown, another app's, another type)."""
+    handler = services.get_handler(call.store, call.account, _handler_id(notification_id))
+    if not is_notification(handler, app):
+        raise NotFound(f"notification {notification_id!r} not found")
+    return handler
+
+
+def _slack_install(request: NotificationIn) -> SlackInstall | None:
+    """Exchange the Slack OAuth code, when the body sets up a Slack connection."""
+    slack = request.setup.slack
+    if request.type != "slack" or slack.code is None or slack.redirectUri is None:
+        return None
+    return slack_oauth.exchange_code(
+        slack.code, slack.redirectUri, code_field="setup.slack.code", redirect_field="setup.slack.redirectUri"
+    )
+
+
+def _out(call: Call, handler: Handler, app: str, token: str | None = None) -> dict[str, object]:
+    application = services.app_id(call.store, call.account, app)
+    return NotificationOut.of(handler, organization_id(call.account), application, token).model_dump()
+
+
+def _ok(data: object) -> Response:
+    return json_response({"status": True, "data": data})
+
+
+@api_route(bp, PATH, methods=["POST"], render_error=render_error)
+def create_notification(call: Call, organizationId: str, applicationId: str) -> Response:
+    app = _app(organizationId, applicationId)
+    request: NotificationCreate = services.parse(NotificationCreate, call.body())
+    slack = _slack_install(request)
+    with _client_fields():
+        handler = services.create_handler(
+            call.store, call.account, request.handler_fields(app, slack), base_url(call.request)
+        )
+    token = handler.signing_secret if handler.type == "webhook" else None  # shown once
+    return _ok(_out(call, handler, app, token))
+
+
+@api_route(bp, PATH, methods=["GET"], render_error=render_error)
+def list_notifications(call: Call, organizationId: str, applicationId: str) -> Response:
+    app = _app(organizationId, applicationId)
+    query: ListQuery = services.parse(ListQuery, dict(call.request.query_params or {}))
+    found = [h for h in call.store.all_handlers(call.account) if is_notification(h, app)]
+    start = (query.page - 1) * query.limit
+    page = found[start : start + query.limit]
+    pages = max(1, math.ceil(len(found) / query.limit))
+    return _ok(
+        {
+            "items": [_out(call, h, app) for h in page],
+            "totalDocs": len(found),
+            "limit": query.limit,
+            "page": query.page,
+            "totalPages": pages,
+            "hasPrevPage": query.page > 1,
+            "hasNextPage": query.page < pages,
+            "prevPage": query.page - 1 if query.page > 1 else None,
+            "nextPage": query.page + 1 if query.page < pages else None,
+        }
+    )
+
+
+@api_route(bp, ITEM_PATH, methods=["GET"], render_error=render_error)
+def get_notification(call: Call, organizationId: str, applicationId: str, notificationId: str) -> Response:
+    app = _app(organizationId, applicationId)
+    return _ok(_out(call, _notification(call, app, notificationId), app))
+
+
+@api_route(bp, ITEM_PATH, methods=["PUT"], render_error=render_error)
+def replace_notification(
+    call: Call, organizationId: str, applicationId: str, notificationId: str
+) -> Response:
+    app = _app(organizationId, applicationId)
+    current = _notification(call, app, notificationId)
+    request: NotificationIn = services.parse(NotificationIn, call.body())
+    if request.type != current.type and not request.has_setup():
+        raise InvalidInput([request.missing_setup()])
+    slack = _slack_install(request)
+    with _client_fields():
+        secret = services.update_handler(
+            call.store, call.account, current.id, request.handler_fields(app, slack), base_url(call.request)
+        )
+    return _ok(_out(call, services.get_handler(call.store, call.account, current.id), app, secret))
+
+
+@api_route(bp, ITEM_PATH, methods=["DELETE"], render_error=render_error)
+def delete_notification(call: Call, organizationId: str, applicationId: str, notificationId: str) -> Response:
+    app = _app(organizationId, applicationId)
+    handler = _notification(call, app, notificationId)
+    services.delete_handler(call.store, call.account, handler.id)
+    return _ok(_out(call, handler, app))

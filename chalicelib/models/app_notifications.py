@@ -1,0 +1,270 @@
+"""Seed 002's app notifications: the request body, the `{status, data}` object, id mapping.
+
+An app notification IS a notification handler of type slack or webhook, scoped to an
+app (`Handler.app` = the path's applicationId) and subscribed to exactly the events
+whose booleans are true (send_all_events and send_all_alerts off). This module only
+translates between the two shapes; the rules stay in `chalicelib.services`.
+
+Ids: the notification id is the handler id as 24 hex digits (handler 7 is
+"000000000000000000000007"); the organization id is a stable 24-hex digest of the
+account; the application id is the app's ObjectId-like id (`services.app_id`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
+
+from chalicelib.models.events import event_type
+from chalicelib.models.handlers import Handler, check_http_url, mask_secret
+
+NotificationType = Literal["slack", "webhook"]
+NOTIFICATION_TYPES: tuple[str, ...] = ("slack", "webhook")
+
+PATH_ID = re.compile(r"^(([a-fA-F0-9]{24})|([a-zA-Z0-9\-]{3,}))$")
+"""organizationId, applicationId and notificationId in the path (seed 002)."""
+APP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+"""What Herald accepts as an app name (`Handler.app`, `POST /v1/events`'s `app`)."""
+OBJECT_ID = re.compile(r"^[a-fA-F0-9]{24}$")
+MAX_HANDLER_ID = 10**12 - 1  # handler ids have at most 12 digits (storage keys)
+
+# The seed's event booleans and the Herald event types they subscribe to.
+EVENTS: dict[str, str] = {
+    "buildCreated": "build_created",
+    "buildProcessed": "build_processed",
+    "feedbackCreated": "feedback_created",
+    "certificateWillExpire": "certificate_will_expire",
+}
+
+# Primary-face field names (what services report in errors) and the seed 002 field
+# each one came from, so a refusal names what this face's client sent.
+CLIENT_FIELDS: dict[str, str] = {
+    "name": "description",
+    "webhook": "setup.webhook.url",
+    "slack": "setup.slack.code",
+    "slack_team": "setup.slack.code",
+    "slack_channel": "setup.slack.code",
+    "selected_event_ids": "events",
+    "app": "applicationId",
+}
+
+DATETIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+
+
+def notification_id(handler_id: int) -> str:
+    return f"{handler_id:024x}"
+
+
+def handler_id_of(raw: str) -> int | None:
+    """The handler a notification id names; None when it cannot name one."""
+    if not OBJECT_ID.match(raw):
+        return None
+    number = int(raw, 16)
+    return number if 1 <= number <= MAX_HANDLER_ID else None
+
+
+def organization_id(account: str) -> str:
+    """The account as a stable 24-hex id (the path's organizationId is the client's label)."""
+    return hashlib.sha256(f"herald-organization:{account}".encode()).hexdigest()[:24]
+
+
+def is_notification(handler: Handler, app: str) -> bool:
+    """Whether `handler` is one of `app`'s notifications (of a type this face shows)."""
+    return handler.app == app and handler.type in NOTIFICATION_TYPES
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class Events(_Strict):
+    """Which events notify; an absent key is false."""
+
+    buildCreated: StrictBool = False
+    buildProcessed: StrictBool = False
+    feedbackCreated: StrictBool = False
+    certificateWillExpire: StrictBool = False
+
+    def selected(self) -> list[str]:
+        return [name for key, name in EVENTS.items() if getattr(self, key)]
+
+
+class SlackSetup(_Strict):
+    code: str | None = Field(default=None, min_length=1, max_length=256)
+    redirectUri: str | None = Field(default=None, min_length=1, max_length=256)
+
+    def given(self) -> bool:
+        return self.code is not None or self.redirectUri is not None
+
+
+class WebhookSetup(_Strict):
+    url: str | None = Field(default=None, max_length=256)
+
+    @field_validator("url")
+    @classmethod
+    def _absolute(cls, value: str | None) -> str | None:
+        return None if value is None else check_http_url(value)
+
+    def given(self) -> bool:
+        return self.url is not None
+
+
+class Setup(_Strict):
+    """Write-only connection details: a client may send both objects (the seed's curl
+    does, empty); only the one of the notification's type is read."""
+
+    slack: SlackSetup = Field(default_factory=SlackSetup)
+    webhook: WebhookSetup = Field(default_factory=WebhookSetup)
+
+
+class SlackInstall(BaseModel):
+    """What a Slack OAuth exchange gave: the incoming webhook and its labels."""
+
+    webhook_url: str
+    team: str = ""
+    channel: str = ""
+
+
+class NotificationIn(_Strict):
+    """The body of PUT: the create body, with `setup` optional while the type stays the
+    same (the current Slack install or webhook URL is kept)."""
+
+    type: NotificationType
+    events: Events = Field(default_factory=Events)
+    description: str | None = Field(default=None, max_length=128)
+    setup: Setup = Field(default_factory=Setup)
+
+    @model_validator(mode="after")
+    def _slack_setup_complete(self) -> NotificationIn:
+        slack = self.setup.slack
+        if self.type == "slack" and slack.given():
+            for field in ("code", "redirectUri"):
+                if getattr(slack, field) is None:
+                    raise ValueError(f"setup.slack.{field}: required for type slack")
+        return self
+
+    def has_setup(self) -> bool:
+        """Whether the body carries a connection for its own type."""
+        return self.setup.slack.given() if self.type == "slack" else self.setup.webhook.given()
+
+    def missing_setup(self) -> tuple[str, str]:
+        """(field, message) refusing a body that must connect but does not."""
+        field = "setup.slack.code" if self.type == "slack" else "setup.webhook.url"
+        return field, f"{field}: required for type {self.type}"
+
+    def name(self) -> str:
+        return self.description or f"{self.type.capitalize()} notification"
+
+    def subscription(self) -> dict[str, Any]:
+        """The primary-face subscription fields: exactly the chosen events."""
+        return {
+            "send_all_events": False,
+            "send_all_alerts": False,
+            "selected_event_ids": self.events.selected(),
+        }
+
+    def settings(self, slack: SlackInstall | None) -> dict[str, str]:
+        """The primary-face settings fields for the connection this body sets up, if any."""
+        if self.type == "webhook":
+            return {} if self.setup.webhook.url is None else {"webhook": self.setup.webhook.url}
+        if slack is None:
+            return {}
+        fields = {"slack": slack.webhook_url, "slack_team": slack.team, "slack_channel": slack.channel}
+        return {key: value for key, value in fields.items() if value}
+
+    def handler_fields(self, app: str, slack: SlackInstall | None) -> dict[str, Any]:
+        """A `services.create_handler` / `update_handler` body in the primary face's names."""
+        return {
+            "name": self.name(),
+            "type": self.type,
+            "app": app,
+            **self.subscription(),
+            **self.settings(slack),
+        }
+
+
+class NotificationCreate(NotificationIn):
+    """The body of POST (seed 002): the setup of the chosen type is required."""
+
+    @model_validator(mode="after")
+    def _setup_required(self) -> NotificationCreate:
+        if not self.has_setup():
+            raise ValueError(self.missing_setup()[1])
+        return self
+
+
+class ListQuery(BaseModel):
+    """`GET .../notifications?page=&limit=`."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    page: int = Field(default=1, ge=1)
+    limit: int = Field(default=50, ge=1, le=100)
+
+
+def _iso(moment: datetime) -> str:
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime(DATETIME_FORMAT)
+
+
+def handler_events(handler: Handler) -> dict[str, bool]:
+    """The booleans of the events `handler` would receive (send_all_events included:
+    a handler made through another face is shown as what it actually gets)."""
+    answer: dict[str, bool] = {}
+    for key, name in EVENTS.items():
+        found = event_type(name)
+        selected = found is not None and found.id in handler.selected_event_ids
+        answer[key] = selected or handler.send_all_events
+    return answer
+
+
+class NotificationOut(BaseModel):
+    """Seed 002's notification object."""
+
+    id: str
+    organization: str
+    application: str
+    description: str
+    type: str
+    config: dict[str, dict[str, str]]
+    events: dict[str, bool]
+    createdAt: str
+    updatedAt: str
+
+    @classmethod
+    def of(
+        cls, handler: Handler, organization: str, application: str, token: str | None = None
+    ) -> NotificationOut:
+        """`token` is the webhook signing secret in full, given only when it is new;
+        otherwise a webhook's token is masked."""
+        settings = handler.settings
+        config: dict[str, dict[str, str]]
+        if handler.type == "slack":
+            config = {
+                "slack": {
+                    "team": settings.get("slack_team", ""),
+                    "channel": settings.get("slack_channel", ""),
+                }
+            }
+        else:
+            webhook = {"url": settings.get("webhook", "")}
+            secret = token or (mask_secret(handler.signing_secret) if handler.signing_secret else None)
+            if secret:
+                webhook["token"] = secret
+            config = {"webhook": webhook}
+        return cls(
+            id=notification_id(handler.id),
+            organization=organization,
+            application=application,
+            description=handler.name,
+            type=handler.type,
+            config=config,
+            events=handler_events(handler),
+            createdAt=_iso(handler.created_at),
+            updatedAt=_iso(handler.updated_at),
+        )
