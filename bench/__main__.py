@@ -17,6 +17,7 @@ from typing import Any
 
 PARTS: list[tuple[str, str]] = [
     ("pagination", "bench.pagination"),
+    ("delivery", "bench.delivery"),
 ]
 RESULTS = Path(__file__).resolve().parent / "results.json"
 

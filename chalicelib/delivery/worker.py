@@ -75,12 +75,35 @@ class Verdict:
     delay: int = 0
 
 
+@dataclass(frozen=True)
+class Prefetched:
+    """The batch's handlers and events, read together before the deliveries start."""
+
+    handlers: dict[tuple[str, int], Handler]
+    events: dict[tuple[str, str], Event]
+
+
+def _prefetch(store: Store, records: list[dict[str, Any]]) -> Prefetched | None:
+    tasks = []
+    for record in records:
+        try:
+            tasks.append(DeliveryTask.model_validate_json(record["body"]))
+        except ValidationError:
+            continue  # deliver_record dead-letters it
+    try:
+        return Prefetched(*store.prefetch(tasks)) if tasks else None
+    except Exception:  # each delivery then reads its own items
+        logger.exception("prefetching a batch failed")
+        return None
+
+
 def deliver_batch(records: list[dict[str, Any]]) -> dict[str, list[dict[str, str]]]:
     """Deliver every record concurrently; name the ones SQS must redeliver."""
     store = get_store()
     sender = get_sender()
+    known = _prefetch(store, records)
     with ThreadPoolExecutor(max_workers=min(POOL_SIZE, max(1, len(records)))) as pool:
-        verdicts = list(pool.map(lambda r: _safely(store, sender, r), records))
+        verdicts = list(pool.map(lambda r: _safely(store, sender, r, known), records))
     failures = []
     for record, verdict in zip(records, verdicts, strict=True):
         if verdict.retry:
@@ -89,9 +112,9 @@ def deliver_batch(records: list[dict[str, Any]]) -> dict[str, list[dict[str, str
     return {"batchItemFailures": failures}
 
 
-def _safely(store: Store, sender: SafeSender, record: dict[str, Any]) -> Verdict:
+def _safely(store: Store, sender: SafeSender, record: dict[str, Any], known: Prefetched | None) -> Verdict:
     try:
-        return deliver_record(store, sender, record)
+        return deliver_record(store, sender, record, known)
     except Exception:
         # DynamoDB throttling, SQS hiccups...: the message comes back after its
         # visibility timeout and the lease (if taken) has lapsed by then.
@@ -99,7 +122,9 @@ def _safely(store: Store, sender: SafeSender, record: dict[str, Any]) -> Verdict
         return Verdict(retry=True, delay=LEASE_SECONDS)
 
 
-def deliver_record(store: Store, sender: SafeSender, record: dict[str, Any]) -> Verdict:
+def deliver_record(
+    store: Store, sender: SafeSender, record: dict[str, Any], known: Prefetched | None = None
+) -> Verdict:
     try:
         task = DeliveryTask.model_validate_json(record["body"])
     except ValidationError:
@@ -112,11 +137,15 @@ def deliver_record(store: Store, sender: SafeSender, record: dict[str, Any]) -> 
         return Verdict(retry=False)
     if claim.state != "claimed":  # another worker holds the lease right now
         return Verdict(retry=True, delay=BUSY_RETRY_SECONDS)
-    handler = store.get_handler(task.account, task.handler_id)
+    if known is not None:
+        handler = known.handlers.get((task.account, task.handler_id))
+        event = known.events.get((task.account, task.event_id))
+    else:
+        handler = store.get_handler(task.account, task.handler_id)
+        event = store.get_event(task.account, task.event_id)
     if handler is None or not handler.is_enabled:
         store.finish_delivery(task, AttemptStatus.SKIPPED, None, "handler deleted or disabled")
         return Verdict(retry=False)
-    event = store.get_event(task.account, task.event_id)
     if event is None:
         store.finish_delivery(task, AttemptStatus.FAILED, None, "event expired before delivery")
         return Verdict(retry=False)

@@ -437,6 +437,39 @@ class Store:
             return from_ddb(getattr(exc, "response", {}).get("Item", {}))
         return None
 
+    def prefetch(
+        self, tasks: list[DeliveryTask]
+    ) -> tuple[dict[tuple[str, int], Handler], dict[tuple[str, str], Event]]:
+        """The handlers and events of a batch of deliveries in one BatchGetItem (up to 100
+        keys, so a batch of 10 deliveries is always one call; unprocessed keys retried)."""
+        wanted: dict[tuple[str, str], dict[str, Any]] = {}
+        for task in tasks:
+            wanted[(keys.account_pk(task.account), keys.handler_sk(task.handler_id))] = {}
+            wanted[(keys.event_pk(task.account, task.event_id), keys.event_sk())] = {}
+        request: dict[str, Any] = {
+            self.table: {
+                "Keys": [to_ddb({"PK": pk, "SK": sk}) for pk, sk in wanted],
+                "ConsistentRead": True,
+            }
+        }
+        items: list[Item] = []
+        for _ in range(5):
+            answer = self.ddb.batch_get_item(RequestItems=request)
+            items += [from_ddb(item) for item in answer["Responses"].get(self.table, [])]
+            request = answer.get("UnprocessedKeys") or {}
+            if not request:
+                break
+        handlers: dict[tuple[str, int], Handler] = {}
+        events: dict[tuple[str, str], Event] = {}
+        for item in items:
+            if item["SK"] == keys.event_sk():
+                event = Event.model_validate(item)
+                events[(event.account, event.id)] = event
+            else:
+                handler = _handler_of(item)
+                handlers[(handler.account, handler.id)] = handler
+        return handlers, events
+
     def get_event(self, account: str, event_id: str) -> Event | None:
         answer = self.ddb.get_item(
             TableName=self.table,

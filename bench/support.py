@@ -1,0 +1,99 @@
+"""What the benchmark parts share: a scoped environment and the local AWS they run on."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+AWS_ENV = {
+    "AWS_ACCESS_KEY_ID": "bench",
+    "AWS_SECRET_ACCESS_KEY": "bench",
+    "AWS_SESSION_TOKEN": "bench",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+}
+
+
+@contextmanager
+def environment(values: dict[str, str]) -> Iterator[None]:
+    """Set `values` in os.environ for the block, then restore what was there."""
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+@contextmanager
+def local_aws() -> Iterator[dict[str, str]]:
+    """DynamoDB Local for DynamoDB (realistic latency) and moto's server for SQS and SES;
+    yields the environment pointing Herald at them (already applied)."""
+    import logging
+
+    from moto.server import ThreadedMotoServer
+
+    from chalicelib import clients
+    from herald_local.dynamodb_local import DynamoDBLocal, free_port
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's server logs every request
+    port = free_port()
+    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    moto.start()
+    try:
+        with DynamoDBLocal() as ddb:
+            env = {
+                **AWS_ENV,
+                "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
+                "AWS_ENDPOINT_URL_DYNAMODB": ddb.endpoint,
+            }
+            with environment(env):
+                clients.reset()
+                try:
+                    yield env
+                finally:
+                    clients.reset()
+    finally:
+        moto.stop()
+
+
+class SlowReceiver:
+    """A webhook endpoint that answers 200 after `delay` seconds, counting requests."""
+
+    def __init__(self, delay: float) -> None:
+        self.count = 0
+        lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                time.sleep(delay)
+                with lock:
+                    receiver.count += 1
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *_: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
