@@ -18,6 +18,7 @@ from typing import Any
 PARTS: list[tuple[str, str]] = [
     ("pagination", "bench.pagination"),
     ("delivery", "bench.delivery"),
+    ("api", "bench.api"),
 ]
 RESULTS = Path(__file__).resolve().parent / "results.json"
 
