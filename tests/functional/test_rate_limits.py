@@ -16,7 +16,9 @@ def limited(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HERALD_PUBLIC_RATE_LIMIT_PER_MINUTE", "3")
 
 
-def test_a_key_gets_its_burst_then_429_with_retry_after(limited: None, api: Any, auth: dict[str, str]) -> None:
+def test_a_key_gets_its_burst_then_429_with_retry_after(
+    limited: None, api: Any, auth: dict[str, str]
+) -> None:
     answers = [api.http.get("/notification-handlers", headers=auth) for _ in range(6)]
     assert [a.status_code for a in answers] == [200] * 5 + [429]
     assert [a.headers["X-RateLimit-Remaining"] for a in answers[:5]] == ["4", "3", "2", "1", "0"]
@@ -32,7 +34,10 @@ def test_each_key_has_its_own_allowance(limited: None, api: Any, auth: dict[str,
         api.http.get("/notification-handlers", headers=auth)
     assert api.http.get("/notification-handlers", headers=auth).status_code == 429
     other, _ = apikeys.create_key(get_store(), "acme")
-    assert api.http.get("/notification-handlers", headers={"Authorization": f"Bearer {other}"}).status_code == 200
+    assert (
+        api.http.get("/notification-handlers", headers={"Authorization": f"Bearer {other}"}).status_code
+        == 200
+    )
 
 
 def test_public_catalog_routes_are_limited_per_address(limited: None, api: Any) -> None:
