@@ -25,6 +25,7 @@ class Settings:
     ingest_dlq: str
     allow_private_targets: bool
     disable_after_days: int
+    delivery_deadline_seconds: float
     telegram_api_url: str
     email_sender: str
     email_confirmation: bool
@@ -56,6 +57,7 @@ def get_settings() -> Settings:
         ingest_dlq=os.environ.get("HERALD_INGEST_DLQ", f"{ingest}-dlq"),
         allow_private_targets=_flag("HERALD_ALLOW_PRIVATE_TARGETS"),
         disable_after_days=int(os.environ.get("HERALD_DISABLE_AFTER_DAYS", "5")),
+        delivery_deadline_seconds=float(os.environ.get("HERALD_DELIVERY_DEADLINE_SECONDS", "10")),
         email_sender=os.environ.get("HERALD_EMAIL_SENDER", "notifications@herald.example.com"),
         email_confirmation=os.environ.get("HERALD_EMAIL_CONFIRMATION", "1") != "0",
         public_url=os.environ.get("HERALD_PUBLIC_URL") or None,

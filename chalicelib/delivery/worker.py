@@ -6,6 +6,7 @@ its visibility timeout set to its backoff delay first, so SQS itself is the time
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -41,7 +42,12 @@ def get_sender() -> SafeSender:
     global _sender  # noqa: PLW0603 - a per-container singleton, like the AWS clients
     with _sender_lock:
         if _sender is None:
-            _sender = SafeSender(pool_size=POOL_SIZE, allow_private=get_settings().allow_private_targets)
+            settings = get_settings()
+            _sender = SafeSender(
+                pool_size=POOL_SIZE,
+                allow_private=settings.allow_private_targets,
+                deadline=settings.delivery_deadline_seconds,
+            )
         return _sender
 
 
@@ -137,6 +143,25 @@ def deliver_record(
         return Verdict(retry=False)
     if claim.state != "claimed":  # another worker holds the lease right now
         return Verdict(retry=True, delay=BUSY_RETRY_SECONDS)
+    try:
+        return _deliver_claimed(store, sender, task, known, attempt=claim.attempt, now=now)
+    except Exception:
+        # Let the retry claim it at once instead of waiting out the lease. If the send had
+        # gone through, the retry sends again: the receiver dedupes on webhook-id.
+        with contextlib.suppress(Exception):
+            store.finish_delivery(task, AttemptStatus.RETRYING, None, "interrupted; retrying")
+        raise
+
+
+def _deliver_claimed(
+    store: Store,
+    sender: SafeSender,
+    task: DeliveryTask,
+    known: Prefetched | None,
+    *,
+    attempt: int,
+    now: datetime,
+) -> Verdict:
     if known is not None:
         handler = known.handlers.get((task.account, task.handler_id))
         event = known.events.get((task.account, task.event_id))
@@ -149,7 +174,7 @@ def deliver_record(
     if event is None:
         store.finish_delivery(task, AttemptStatus.FAILED, None, "event expired before delivery")
         return Verdict(retry=False)
-    return _attempt(store, sender, task, handler, event, attempt=claim.attempt, now=now)
+    return _attempt(store, sender, task, handler, event, attempt=attempt, now=now)
 
 
 def _attempt(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import random
 import time
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -492,13 +493,17 @@ class Store:
 
         The conditional update is the idempotency key: a redelivered SQS message finds
         `delivered` and sends nothing; two workers holding the same message cannot both
-        send, because only one gets the lease."""
+        send, because only one gets the lease. The claim carries a token, so a claim whose
+        answer was lost and that botocore retried recognises itself instead of seeing a
+        stranger's lease."""
+        token = uuid.uuid4().hex
         try:
             answer = self.ddb.update_item(
                 TableName=self.table,
                 Key=_delivery_key(task),
                 UpdateExpression=(
-                    "SET lease_until = :lease, #status = :sending, expires_at = :exp ADD attempts :one"
+                    "SET lease_until = :lease, #status = :sending, expires_at = :exp, claim = :token "
+                    "ADD attempts :one"
                 ),
                 ConditionExpression=(
                     "attribute_not_exists(#status) OR "
@@ -513,6 +518,7 @@ class Store:
                         ":now": now,
                         ":one": 1,
                         ":exp": now + RETENTION_SECONDS,
+                        ":token": token,
                     }
                 ),
                 ReturnValues="ALL_NEW",
@@ -520,7 +526,8 @@ class Store:
             )
         except self.ddb.exceptions.ConditionalCheckFailedException as exc:
             old = from_ddb(getattr(exc, "response", {}).get("Item", {}))
-            return Claim(attempt=int(old.get("attempts", 0)), state=str(old.get("status", "")))
+            state = "claimed" if old.get("claim") == token else str(old.get("status", ""))
+            return Claim(attempt=int(old.get("attempts", 0)), state=state)
         return Claim(attempt=int(from_ddb(answer["Attributes"])["attempts"]), state="claimed")
 
     def finish_delivery(

@@ -22,12 +22,14 @@ from chalicelib.storage.dynamo import ConditionFailed, Store, from_ddb, get_stor
 
 ACME = "acme"
 GLOBEX = "globex"
-SLACK = {"type": "slack", "slack": "https://hooks.slack.com/services/T0/B0/x"}
+# No URL by default: URL fields resolve their host at save time (SSRF check), and many
+# concurrent lookups can be slow where DNS is slow.
+TELEGRAM = {"type": "telegram", "telegram": "123456:ABC-token", "telegram_chat_id": "-1001"}
 BASE_URL = "https://herald.example.com"
 
 
 def create(store: Store, account: str = ACME, name: str = "Ops channel", **fields: Any) -> Handler:
-    return services.create_handler(store, account, {"name": name, **(fields or SLACK)}, base_url=BASE_URL)
+    return services.create_handler(store, account, {"name": name, **(fields or TELEGRAM)}, base_url=BASE_URL)
 
 
 def update(store: Store, account: str, handler_id: int, body: dict[str, Any]) -> None:
@@ -74,13 +76,14 @@ class QueryRecorder:
         return getattr(self._ddb, name)
 
 
-class ConflictOnce:
-    """A DynamoDB client whose next TransactWriteItems is cancelled by a transaction
-    conflict (another writer on the block counter), as DynamoDB does under contention."""
+class Contended:
+    """A DynamoDB client whose next `conflicts` TransactWriteItems are cancelled by a
+    transaction conflict (another writer on the block counter), as DynamoDB does under
+    contention; the ones after go through."""
 
-    def __init__(self, ddb: Any) -> None:
+    def __init__(self, ddb: Any, conflicts: int = 1) -> None:
         self._ddb = ddb
-        self.conflicts = 1
+        self.conflicts = conflicts
 
     def transact_write_items(self, **request: Any) -> Any:
         if self.conflicts:
@@ -118,12 +121,13 @@ def test_a_handler_round_trips_through_create_get_update_and_delete(store: Store
     update(store, ACME, created.id, {"name": "Renamed", "is_enabled": False})
     renamed = services.get_handler(store, ACME, created.id)
     assert (renamed.name, renamed.is_enabled) == ("Renamed", False)
-    assert renamed.settings == {"slack": SLACK["slack"]}
+    assert renamed.settings == {"telegram": "123456:ABC-token", "telegram_chat_id": "-1001"}
     assert renamed.created_at == created.created_at
 
-    update(store, ACME, created.id, {"slack": "https://hooks.slack.com/services/T1/B1/y"})
+    update(store, ACME, created.id, {"telegram_chat_id": "-1002"})
     assert services.get_handler(store, ACME, created.id).settings == {
-        "slack": "https://hooks.slack.com/services/T1/B1/y"
+        "telegram": "123456:ABC-token",
+        "telegram_chat_id": "-1002",
     }
 
     update(store, ACME, created.id, {"type": "discord", "discord": "https://discord.com/api/webhooks/1/z"})
@@ -385,7 +389,7 @@ def test_updating_a_missing_handler_is_not_found_and_creates_no_item(store: Stor
     with pytest.raises(NotFound):
         update(store, ACME, 99, {"name": "ghost"})
     with pytest.raises(NotFound):
-        update(store, ACME, 99, {"slack": "https://hooks.slack.com/services/ghost"})
+        update(store, ACME, 99, {"telegram_chat_id": "-1002"})
     assert stored_ids(store, ACME) == [1]
     assert store.block_counts(ACME) == [(0, 1)]
 
@@ -418,10 +422,26 @@ def test_an_update_expecting_another_type_is_a_conflict_and_changes_nothing(stor
 
 def test_a_delete_that_meets_a_transaction_conflict_still_deletes_the_handler(store: Store) -> None:
     handler = create(store)
-    contended = Store(store.table, ConflictOnce(store.ddb))
+    contended = Store(store.table, Contended(store.ddb))
     assert contended.delete_handler(ACME, handler.id) is True
     assert store.get_handler(ACME, handler.id) is None
     assert store.count_handlers(ACME) == 0
+
+
+def test_a_create_that_meets_a_transaction_conflict_still_stores_the_handler_once(store: Store) -> None:
+    [handler] = make_handlers(ACME, 1)
+    Store(store.table, Contended(store.ddb)).create_handler(handler)
+    assert store.get_handler(ACME, handler.id) == handler
+    assert store.block_counts(ACME) == [(0, 1)]
+
+
+def test_a_conflict_that_never_clears_is_an_error_not_a_missing_handler(store: Store) -> None:
+    handler = create(store)
+    contended = Store(store.table, Contended(store.ddb, conflicts=1_000))
+    with pytest.raises(store.ddb.exceptions.TransactionCanceledException):
+        contended.delete_handler(ACME, handler.id)
+    assert store.get_handler(ACME, handler.id) == handler
+    assert store.count_handlers(ACME) == 1
 
 
 # --- tenant isolation ----------------------------------------------------------------------
@@ -435,7 +455,7 @@ def test_another_account_can_neither_read_nor_update_nor_delete_a_handler(store:
     with pytest.raises(NotFound):
         update(store, GLOBEX, mine.id, {"name": "pwned"})
     with pytest.raises(NotFound):
-        update(store, GLOBEX, mine.id, {"slack": "https://evil.example/hook"})
+        update(store, GLOBEX, mine.id, {"telegram_chat_id": "-666"})
     with pytest.raises(NotFound):
         update(store, GLOBEX, mine.id, {"type": "webhook", "webhook": "https://evil.example/hook"})
     assert store.delete_handler(GLOBEX, mine.id) is False
