@@ -14,6 +14,7 @@ import secrets
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from chalicelib.errors import Unauthorized
 from chalicelib.settings import get_settings
@@ -81,9 +82,29 @@ def authenticate(store: Store, authorization: str | None) -> Principal:
     return Principal(account_of_key(store, key), key_id_of(key))
 
 
+_key_items: dict[str, tuple[float, Any]] = {}
+
+
+def _key_item(store: Store, key_id: str) -> Any:
+    """The key's item, remembered for HERALD_AUTH_CACHE_SECONDS per container (as API
+    Gateway caches authorizer answers): a revocation reaches warm containers that late."""
+    ttl = get_settings().auth_cache_seconds
+    now = time.monotonic()
+    if ttl > 0:
+        cached = _key_items.get(key_id)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+    item = store.get_api_key(key_id)
+    if ttl > 0:
+        if len(_key_items) > 10_000:  # bounded: a flood of wrong keys must not grow it forever
+            _key_items.clear()
+        _key_items[key_id] = (now + ttl, item)
+    return item
+
+
 def account_of_key(store: Store, key: str) -> str:
     digest = key_hash(key)
-    item = store.get_api_key(digest[:16])
+    item = _key_item(store, digest[:16])
     if item is None or item.get("revoked") or not hmac.compare_digest(item["key_hash"], digest):
         raise Unauthorized("invalid or revoked API key")
     return str(item["account"])
@@ -123,7 +144,7 @@ def principal_of_token(store: Store, token: str) -> Principal:
     except jwt.InvalidTokenError:
         raise Unauthorized("invalid token") from None
     key_id = str(claims.get("kid", ""))
-    item = store.get_api_key(key_id)
+    item = _key_item(store, key_id)
     if item is None or item.get("revoked") or item.get("account") != claims["sub"]:
         raise Unauthorized("the API key behind this token was revoked")
     return Principal(str(claims["sub"]), key_id)

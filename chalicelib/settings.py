@@ -32,6 +32,7 @@ class Settings:
     public_url: str | None
     token_secret: str
     rate_limit_per_minute: int
+    auth_cache_seconds: float
     public_rate_limit_per_minute: int
     slack_api_url: str
     slack_client_id: str
@@ -62,6 +63,7 @@ def get_settings() -> Settings:
         email_confirmation=os.environ.get("HERALD_EMAIL_CONFIRMATION", "1") != "0",
         public_url=os.environ.get("HERALD_PUBLIC_URL") or None,
         token_secret=os.environ.get("HERALD_TOKEN_SECRET", ""),
+        auth_cache_seconds=float(os.environ.get("HERALD_AUTH_CACHE_SECONDS", "30")),
         rate_limit_per_minute=int(os.environ.get("HERALD_RATE_LIMIT_PER_MINUTE", "60")),
         public_rate_limit_per_minute=int(os.environ.get("HERALD_PUBLIC_RATE_LIMIT_PER_MINUTE", "120")),
         slack_api_url=os.environ.get("HERALD_SLACK_API_URL", "https://slack.com/api").rstrip("/"),

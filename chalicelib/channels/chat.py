@@ -12,9 +12,11 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, ClassVar
+from urllib.parse import quote
 
 from chalicelib.channels.base import CHAT_SCHEDULE, Channel, SendResult
-from chalicelib.channels.render import TRUNCATION_MARKER, Message
+from chalicelib.channels.render import TRUNCATION_MARKER, Message, render
+from chalicelib.models.events import Event
 
 if TYPE_CHECKING:
     from chalicelib.delivery.safe_http import HttpResult
@@ -29,6 +31,16 @@ UNLIMITED = 1 << 30
 """For parts only a whole-message budget limits."""
 ZWSP = "\u200b"
 _MENTION = re.compile(r"(?<![\w])([@\uff20])")
+_NOT_IN_URLS = re.compile(r'[\s\x00-\x1f\x7f"<>\\^`{|}]')
+
+
+def chat_message(event: Event) -> Message:
+    """render(event), its link made a valid URL: platforms reject a whole card (400) for a
+    link with a space, a quote or a control character in it; they are percent-encoded."""
+    message = render(event)
+    if message.link is None:
+        return message
+    return replace(message, link=_NOT_IN_URLS.sub(lambda m: quote(m.group(), safe=""), message.link))
 
 
 def _same(text: str) -> str:

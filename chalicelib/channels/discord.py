@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from chalicelib.channels.base import OutboundRequest, json_request
 from chalicelib.channels.chat import (
     ChatChannel,
+    chat_message,
     defuse_mentions,
     field_parts,
     fit_all,
@@ -22,7 +23,6 @@ from chalicelib.channels.chat import (
     shrink_order,
     utf16_len,
 )
-from chalicelib.channels.render import render
 from chalicelib.models.events import Event
 from chalicelib.models.handlers import Handler
 
@@ -53,7 +53,7 @@ class DiscordChannel(ChatChannel):
     error_paths = (("message",),)
 
     def render(self, event: Event, handler: Handler, now: datetime) -> OutboundRequest:
-        message = render(event)
+        message = chat_message(event)
         fields = field_parts(message, FIELD_NAME_LIMIT, FIELD_VALUE_LIMIT)
         title, description, *texts = fit_all(
             [(message.title, TITLE_LIMIT), (message.body, DESCRIPTION_LIMIT), *fields],

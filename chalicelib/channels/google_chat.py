@@ -17,13 +17,13 @@ from chalicelib.channels.chat import (
     UNLIMITED,
     ZWSP,
     ChatChannel,
+    chat_message,
     field_parts,
     fit,
     fit_all,
     json_size,
     shrink_order,
 )
-from chalicelib.channels.render import render
 from chalicelib.models.events import Event
 from chalicelib.models.handlers import Handler
 
@@ -65,7 +65,7 @@ class GoogleChatChannel(ChatChannel):
     error_paths = (("error", "message"), ("error", "status"))
 
     def render(self, event: Event, handler: Handler, now: datetime) -> OutboundRequest:
-        message = render(event)
+        message = chat_message(event)
         card_id = f"herald-{event.id}"
         text = fit(message.title, TITLE_LIMIT, text_escape)
         fields = field_parts(message)

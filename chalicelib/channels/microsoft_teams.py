@@ -17,12 +17,12 @@ from chalicelib.channels.chat import (
     UNLIMITED,
     ZWSP,
     ChatChannel,
+    chat_message,
     field_parts,
     fit_all,
     json_size,
     shrink_order,
 )
-from chalicelib.channels.render import render
 from chalicelib.models.events import Event
 from chalicelib.models.handlers import Handler
 
@@ -70,7 +70,7 @@ class MicrosoftTeamsChannel(ChatChannel):
     error_paths = (("error", "message"), ("error", "code"))
 
     def render(self, event: Event, handler: Handler, now: datetime) -> OutboundRequest:
-        message = render(event)
+        message = chat_message(event)
         fields = field_parts(message)
         title, body, *facts = fit_all(
             [(message.title, TITLE_LIMIT), (message.body, UNLIMITED), *fields],

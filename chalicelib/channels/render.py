@@ -72,7 +72,10 @@ def _fields(event: Event, data: dict[str, Any], skip: set[str]) -> tuple[tuple[s
         if key in skip or key in ("url", "link") or isinstance(value, dict | list) or value is None:
             continue
         fields.append((key.replace("_", " ").capitalize(), truncate(_text(value), MAX_FIELD_VALUE)))
-    return tuple(fields[:MAX_FIELDS])
+    if len(fields) > MAX_FIELDS:  # never silently: say how many did not fit
+        extra = len(fields) - (MAX_FIELDS - 1)
+        fields = [*fields[: MAX_FIELDS - 1], ("More", f"… and {extra} more fields")]
+    return tuple(fields)
 
 
 def _link(data: dict[str, Any]) -> str | None:

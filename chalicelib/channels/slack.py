@@ -10,8 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from chalicelib.channels.base import OutboundRequest, json_request
-from chalicelib.channels.chat import ChatChannel, field_parts, fit, fit_all, utf16_len
-from chalicelib.channels.render import render
+from chalicelib.channels.chat import ChatChannel, chat_message, field_parts, fit, fit_all, utf16_len
 from chalicelib.models.events import Event
 from chalicelib.models.handlers import Handler
 
@@ -42,7 +41,7 @@ class SlackChannel(ChatChannel):
     gone_statuses = frozenset({403, 404, 410})
 
     def render(self, event: Event, handler: Handler, now: datetime) -> OutboundRequest:
-        message = render(event)
+        message = chat_message(event)
         # A field's text is "*name*\nvalue": NAME_LIMIT + VALUE_LIMIT keep it far below FIELD_LIMIT.
         title, body, *fields = fit_all(
             [

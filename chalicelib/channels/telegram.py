@@ -18,6 +18,7 @@ from chalicelib.channels.chat import (
     TITLE_LIMIT,
     UNLIMITED,
     ChatChannel,
+    chat_message,
     defuse_mentions,
     field_parts,
     fit_all,
@@ -26,7 +27,6 @@ from chalicelib.channels.chat import (
     shrink_order,
     utf16_len,
 )
-from chalicelib.channels.render import render
 from chalicelib.models.events import Event
 from chalicelib.models.handlers import Handler
 from chalicelib.settings import get_settings
@@ -69,7 +69,7 @@ class TelegramChannel(ChatChannel):
     error_paths = (("description",),)
 
     def render(self, event: Event, handler: Handler, now: datetime) -> OutboundRequest:
-        message = render(event)
+        message = chat_message(event)
         # Telegram turns @name into a mention that notifies a group member: not from event text.
         fields = [(defuse_mentions(text), limit) for text, limit in field_parts(message)]
         parts = fit_all(

@@ -15,8 +15,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from chalicelib.channels.base import OutboundRequest, json_request
-from chalicelib.channels.chat import UNLIMITED, ChatChannel, defuse_mentions, fit_all, number
-from chalicelib.channels.render import render
+from chalicelib.channels.chat import UNLIMITED, ChatChannel, chat_message, defuse_mentions, fit_all, number
 from chalicelib.models.events import Event
 from chalicelib.models.handlers import Handler
 from chalicelib.settings import get_settings
@@ -107,7 +106,7 @@ class XChannel(ChatChannel):
     error_paths = (("detail",), ("errors", 0, "message"), ("title",))
 
     def render(self, event: Event, handler: Handler, now: datetime) -> OutboundRequest:
-        message = render(event)
+        message = chat_message(event)
         link = unicodedata.normalize("NFC", message.link or "")
 
         def clean(text: str) -> str:

@@ -240,11 +240,18 @@ def test_google_chat_keeps_the_webhook_query(receiver: Receiver, sender: SafeSen
 
 
 @pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize(
+    ("given", "link"),
+    [
+        ("https://dashboard.example.com/apps/my-app/deployments/5343eccd?tab=logs&x=1",) * 2,
+        ('https://example.com/a b"c<d>|e\x01', "https://example.com/a%20b%22c%3Cd%3E%7Ce%01"),
+    ],
+    ids=["plain", "made-valid"],
+)
 def test_a_link_is_offered_where_the_platform_has_a_place_for_it(
-    kind: str, receiver: Receiver, sender: SafeSender
+    kind: str, given: str, link: str, receiver: Receiver, sender: SafeSender
 ) -> None:
-    link = "https://dashboard.example.com/apps/my-app/deployments/5343eccd?tab=logs&x=1"
-    event = make_event(**{**SEED, "type_data": {**SEED["type_data"], "url": link}})
+    event = make_event(**{**SEED, "type_data": {**SEED["type_data"], "url": given}})
     result, request = send(kind, receiver, sender, event)
     assert result.outcome == Outcome.SENT
     payload = request.json()
@@ -518,7 +525,8 @@ CASES: list[tuple[str, Reply, Outcome, float | None, str]] = [
             {
                 "errors": [
                     {
-                        "message": "Your client app is not configured with the appropriate oauth1 app permissions",
+                        "message": "Your client app is not configured with the appropriate "
+                        "oauth1 app permissions",
                         "code": 453,
                     }
                 ]
@@ -559,20 +567,11 @@ CASES: list[tuple[str, Reply, Outcome, float | None, str]] = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("kind", "reply", "outcome", "retry_after", "error"),
-    CASES,
-    ids=[f"{c[0]}-{c[1].status}-{i}" for i, c in enumerate(CASES)],
-)
+@pytest.mark.parametrize("case", CASES, ids=[f"{c[0]}-{c[1].status}-{i}" for i, c in enumerate(CASES)])
 def test_answers_are_classified(
-    kind: str,
-    reply: Reply,
-    outcome: Outcome,
-    retry_after: float | None,
-    error: str,
-    receiver: Receiver,
-    sender: SafeSender,
+    case: tuple[str, Reply, Outcome, float | None, str], receiver: Receiver, sender: SafeSender
 ) -> None:
+    kind, reply, outcome, retry_after, error = case
     result, _ = send(kind, receiver, sender, seed_event(), reply)
     assert result.outcome == outcome
     assert result.http_status == reply.status
@@ -657,10 +656,14 @@ def _telegram(payload: dict[str, Any], raw: bytes) -> str:
     return str(payload["text"].split("\n")[1])
 
 
-def _x(payload: dict[str, Any], raw: bytes) -> str:
+def x_length(text: str) -> int:
     from chalicelib.channels.x import weighted_length
 
-    assert weighted_length(payload["text"]) <= 280
+    return weighted_length(text)
+
+
+def _x(payload: dict[str, Any], raw: bytes) -> str:
+    assert x_length(payload["text"]) <= 280
     return str(payload["text"].split("\n")[1])
 
 
@@ -673,6 +676,7 @@ WITHIN_LIMITS: dict[str, Callable[[dict[str, Any], bytes], str]] = {
     "x": _x,
 }
 """Check every platform limit on a sent payload; return its body text."""
+BYTE_LIMITS = {"microsoft_teams": 28_000, "google_chat": 32_000}
 EXACT = {"slack": 3000, "discord": 4096, "telegram": 4096}
 """Where the body alone decides: the cut lands exactly on the limit."""
 
@@ -683,12 +687,14 @@ def test_a_10000_character_message_is_cut_at_the_limit_with_the_marker(
     kind: str, unit: str, receiver: Receiver, sender: SafeSender
 ) -> None:
     message = (unit * 10_000)[:10_000]
-    result, request = send(
-        kind, receiver, sender, make_event("app_crashed", app="my-app", type_data={"message": message})
-    )
+    event = make_event("app_crashed", app="my-app", type_data={"message": message})
+    result, request = send(kind, receiver, sender, event)
     assert result.outcome == Outcome.SENT
     payload = request.json()
     body = WITHIN_LIMITS[kind](payload, request.body)
+    if kind in BYTE_LIMITS and len(message.encode()) < BYTE_LIMITS[kind] - 1000:
+        assert body == message  # 10,000 characters of ASCII or Latin fit in 28 KB whole
+        return
     assert body.endswith(TRUNCATION_MARKER)
     assert message.startswith(body.removesuffix(TRUNCATION_MARKER))
     assert len(body) > 100  # the room went to the body
@@ -696,12 +702,24 @@ def test_a_10000_character_message_is_cut_at_the_limit_with_the_marker(
         whole = payload["text"] if kind == "telegram" else body
         # an emoji is two UTF-16 units: the cut may land one short
         assert EXACT[kind] - (1 if unit == "🚀" else 0) <= utf16_len(whole) <= EXACT[kind]
-    if kind in ("microsoft_teams", "google_chat"):
-        assert len(request.body) > {"microsoft_teams": 28_000, "google_chat": 32_000}[kind] - 8
+    if kind in BYTE_LIMITS:
+        assert len(request.body) > BYTE_LIMITS[kind] - 4  # an emoji is 4 bytes
     if kind == "x":
-        from chalicelib.channels.x import weighted_length
+        assert x_length(payload["text"]) >= 279
 
-        assert weighted_length(payload["text"]) >= 279
+
+@pytest.mark.parametrize("kind", sorted(BYTE_LIMITS))
+@pytest.mark.parametrize("unit", ["0123456789", "é", "\u0001"], ids=["ascii", "latin", "control"])
+def test_a_card_is_cut_to_the_byte_limit_of_its_json(
+    kind: str, unit: str, receiver: Receiver, sender: SafeSender
+) -> None:
+    message = unit * 40_000  # a control character is 6 bytes of JSON
+    event = make_event("app_crashed", app="my-app", type_data={"message": message})
+    result, request = send(kind, receiver, sender, event)
+    assert result.outcome == Outcome.SENT
+    body = WITHIN_LIMITS[kind](request.json(), request.body)
+    assert body.endswith(TRUNCATION_MARKER)
+    assert BYTE_LIMITS[kind] - 6 < len(request.body) <= BYTE_LIMITS[kind]
 
 
 def worst_case_event() -> Event:
@@ -760,8 +778,8 @@ def _no_discord_markup(payload: dict[str, Any]) -> None:
     assert payload["allowed_mentions"] == {"parse": []}
     assert "content" not in payload
     for text in strings(payload["embeds"]):
-        text = text.replace(TRUNCATION_MARKER, "")
-        assert not re.search(r"(?<!\\)[\[\]<>*_`|~]", text), text
+        unmarked = text.replace(TRUNCATION_MARKER, "")
+        assert not re.search(r"(?<!\\)[\[\]<>*_`|~]", unmarked), text
         assert "@everyone" not in text and "@here" not in text
     description = payload["embeds"][0]["description"]
     assert f"@{ZWSP}everyone @{ZWSP}here" in description

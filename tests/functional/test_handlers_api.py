@@ -298,3 +298,14 @@ def test_update_of_a_missing_handler_writes_nothing(api: Any, auth: dict[str, st
 @pytest.mark.parametrize("raw_id", ["abc", "0", "-1", "1.5", "9999999999999"])
 def test_non_numeric_ids_are_404(api: Any, auth: dict[str, str], raw_id: str) -> None:
     assert api.http.get(f"/notification-handlers/{raw_id}", headers=auth).status_code == 404
+
+
+def test_a_warm_container_remembers_keys_for_the_cache_ttl(
+    api: Any, api_key: str, auth: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HERALD_AUTH_CACHE_SECONDS", "300")
+    assert api.http.get("/notification-handlers", headers=auth).status_code == 200
+    assert apikeys.revoke_key(get_store(), api_key)
+    assert api.http.get("/notification-handlers", headers=auth).status_code == 200, "cached for the TTL"
+    monkeypatch.setenv("HERALD_AUTH_CACHE_SECONDS", "0")
+    assert api.http.get("/notification-handlers", headers=auth).status_code == 401
