@@ -749,9 +749,10 @@ def test_slack_fields_are_capped_but_visible(receiver: Receiver, sender: SafeSen
     _, request = send("slack", receiver, sender, worst_case_event())
     sections = [b for b in request.json()["blocks"] if "fields" in b]
     texts = [f["text"] for s in sections for f in s["fields"]]
-    assert len(texts) == 10  # render() keeps ten fields
+    assert len(texts) == 10  # render() keeps ten fields, the last saying how many did not fit
     assert texts[0] == "*App*\nmy-app"
-    assert all(t.endswith(TRUNCATION_MARKER) for t in texts[1:])
+    assert all(t.endswith(TRUNCATION_MARKER) for t in texts[1:-1])
+    assert texts[-1].startswith("*More*\n… and ") and texts[-1].endswith(" more fields")
 
 
 # ---------------------------------------------------------------- hostile text
