@@ -4,12 +4,15 @@ from typing import Any
 
 from chalice.app import Chalice, SQSEvent
 
-from chalicelib.api import events, handlers, openapi
+from chalicelib.api import events, handlers, inbox, notifiers, openapi, platforms
 from chalicelib.settings import DELIVERIES_QUEUE, INGEST_QUEUE
 
 app = Chalice(app_name="herald")
 app.register_blueprint(handlers.bp)
 app.register_blueprint(events.bp)
+app.register_blueprint(inbox.bp)
+app.register_blueprint(platforms.bp)
+app.register_blueprint(notifiers.bp)
 app.register_blueprint(openapi.bp)
 
 

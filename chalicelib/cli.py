@@ -37,6 +37,14 @@ def _dlq_redrive(args: argparse.Namespace) -> int:
     return 0
 
 
+def _vapid_generate(args: argparse.Namespace) -> int:
+    from chalicelib.vapid import generate_vapid_keys
+
+    private, public = generate_vapid_keys()
+    print(f"HERALD_VAPID_PRIVATE_KEY={private}\napplicationServerKey (public): {public}")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="herald", description="Herald operator commands.")
     commands = root.add_subparsers(dest="command", required=True)
@@ -55,6 +63,10 @@ def parser() -> argparse.ArgumentParser:
     replay = dlq.add_parser("redrive", help="replay dead-lettered deliveries with fresh attempts")
     replay.add_argument("--limit", type=int, default=1000)
     replay.set_defaults(run=_dlq_redrive)
+    vapid = commands.add_parser("vapid", help="Web Push VAPID keys").add_subparsers(
+        dest="action", required=True
+    )
+    vapid.add_parser("generate", help="print a new VAPID key pair").set_defaults(run=_vapid_generate)
     return root
 
 

@@ -53,6 +53,7 @@ def parse(model: type[Any], body: dict[str, Any]) -> Any:
 def create_handler(store: Store, account: str, body: dict[str, Any], base_url: str) -> Handler:
     """Create a handler; an email handler stays pending until its address confirms."""
     request: HandlerCreate = parse(HandlerCreate, body)
+    _check_references(store, account, request.given_settings())
     now = _now()
     confirm = request.type == "email" and get_settings().email_confirmation
     handler = Handler(
@@ -72,6 +73,23 @@ def create_handler(store: Store, account: str, body: dict[str, Any], base_url: s
     if confirm:
         request_confirmation(store, handler, base_url)
     return handler
+
+
+def _check_references(store: Store, account: str, settings: dict[str, str]) -> None:
+    """A push handler must point at one of the account's registered subscribers."""
+    subscriber = settings.get("push_subscriber_id")
+    if subscriber is not None:
+        from chalicelib.storage import push
+
+        if push.get(store, account, subscriber) is None:
+            raise InvalidInput(
+                [
+                    (
+                        "push_subscriber_id",
+                        "push_subscriber_id: no such push subscriber; POST /push-subscribers first",
+                    )
+                ]
+            )
 
 
 def request_confirmation(store: Store, handler: Handler, base_url: str) -> None:
@@ -114,6 +132,7 @@ def update_handler(
 ) -> str | None:
     """Apply a partial update; returns a new signing secret when the handler became a webhook."""
     request: HandlerUpdate = parse(HandlerUpdate, body)
+    _check_references(store, account, request.given_settings())
     secret = None
     confirm = False
     fields: dict[str, Any] = dict(request.subscription())

@@ -21,9 +21,10 @@ from chalicelib.channels import get_channel
 from chalicelib.delivery.retry import next_delay
 from chalicelib.delivery.safe_http import SafeSender
 from chalicelib.models.deliveries import AttemptStatus, DeliveryTask, Outcome
-from chalicelib.models.events import Event, new_event_id
+from chalicelib.models.events import Event
 from chalicelib.models.handlers import Handler
 from chalicelib.settings import get_settings
+from chalicelib.storage import inbox
 from chalicelib.storage.dynamo import Store, get_store
 
 logger = logging.getLogger("herald.delivery")
@@ -233,19 +234,15 @@ def disable(store: Store, handler: Handler, reason: str, now: datetime) -> None:
     if not store.disable_handler(handler.account, handler.id, reason, now):
         return
     logger.warning("disabled handler %s of %s: %s", handler.id, handler.account, reason)
-    store.put_inbox_notification(
+    inbox.notify(
+        store,
         handler.account,
-        {
-            "id": new_event_id(),
-            "type": "handler_disabled",
-            "title": f"Notification handler '{handler.name}' was disabled",
-            "body": f"Herald disabled notification handler {handler.id} ({handler.type}): {reason}. "
-            "Fix its settings and enable it again.",
-            "handler_id": handler.id,
-            "read": False,
-            "created_at": now.isoformat(),
-        },
-        now,
+        f"Notification handler '{handler.name}' was disabled",
+        f"Herald disabled notification handler {handler.id} ({handler.type}): {reason}. "
+        "Fix its settings and enable it again.",
+        kind="handler_disabled",
+        handler_id=handler.id,
+        now=now,
     )
 
 

@@ -669,22 +669,6 @@ class Store:
             return False
         return True
 
-    def put_inbox_notification(self, account: str, notification: dict[str, Any], now: datetime) -> None:
-        """One internal notification in the account's inbox (ids sort by time)."""
-        self.ddb.put_item(
-            TableName=self.table,
-            Item=to_ddb(
-                {
-                    "PK": keys.inbox_pk(account),
-                    "SK": notification["id"],
-                    **notification,
-                    "expires_at": int(now.timestamp()) + RETENTION_SECONDS,
-                }
-            ),
-        )
-
-    # --- email confirmations --------------------------------------------------------
-
     def put_confirmation(self, token: str, handler: Handler, expires_at: int) -> None:
         self.ddb.put_item(
             TableName=self.table,

@@ -10,7 +10,7 @@
 | event             | EVT#<account>#<ev> | EVENT                | the accepted event, fan-out status, TTL |
 | delivery state    | EVT#<account>#<ev> | DLV#<handler id>     | status, attempts, lease (idempotency)  |
 | attempt log       | LOG#<account>#<id> | <seq>                | one per attempt, seq from the handler, TTL |
-| inbox             | INBOX#<account>    | <notification id>    | internal notifications, TTL            |
+| inbox             | INBOX#<account>    | U#/R#<id>, CNT#<day> | unread/read notifications, day counters |
 | email confirmation | CONFIRM#<token>   | CONFIRM              | account, handler id, address, TTL      |
 | rate window       | RATE#<subject>     | RATE                 | w<minute> hit counts, TTL              |
 | push subscriber   | PUSH#<account>     | <subscriber id>      | browser subscription (endpoint, keys)  |

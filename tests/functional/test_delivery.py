@@ -182,15 +182,10 @@ def test_410_disables_the_handler_and_tells_the_account(
 
 
 def _inbox(account: str) -> list[dict[str, Any]]:
-    from chalicelib.storage import keys
-    from chalicelib.storage.dynamo import from_ddb, to_ddb
+    from chalicelib.storage import inbox
 
-    answer = clients.client("dynamodb").query(
-        TableName=get_settings().table_name,
-        KeyConditionExpression="PK = :pk",
-        ExpressionAttributeValues=to_ddb({":pk": keys.inbox_pk(account)}),
-    )
-    return [from_ddb(item) for item in answer["Items"]]
+    page = inbox.list_page(get_store(), account, None, 1, 100, now=datetime.now(UTC))
+    return [n.model_dump() for n in page.notifications]
 
 
 def test_429_waits_at_least_its_retry_after(

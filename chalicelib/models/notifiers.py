@@ -1,0 +1,350 @@
+"""Seed 001's notifiers: the request body, the notifier object, and the PaaS face's other shapes.
+
+A notifier IS a notification handler scoped to an app (`Handler.app` = the path's app),
+visible in the notification-handlers API too. This module only translates between the
+two shapes; the rules (validation of URLs and addresses, SSRF, email confirmation) stay
+in `chalicelib.services` and `chalicelib.models.handlers`.
+
+- Ids: notifier "no-7" is handler 7 of the caller's account.
+- Platforms: `platform_id` names the handler type (see `chalicelib.models.platforms`);
+  `type` (the platform's name) is accepted too.
+- `type_data` per type: slack, webhook, discord, microsoft_teams, google_chat take
+  `{"webhook_url"}`; email `{"emails": [...], "user_ids": [...]}`; telegram
+  `{"token", "chat_id"}`; x `{"consumer_key", "consumer_secret", "access_token",
+  "access_token_secret"}`; push_subscriber_id `{"push_subscriber_id"}`;
+  internal_notification `{}`. Credentials are answered masked, as the primary face does,
+  and a mask sent back changes nothing.
+- Email: a Herald handler holds ONE address, so `emails` must hold exactly one. The
+  seed's `user_ids` (the PaaS's own users) mean nothing here: they are accepted and
+  ignored, and answered as `[]`.
+- Zero values mean "unchanged": Scalingo's Go client sends the whole notifier back with
+  `""` ids, type and platform, `type_data: {}` (plus an empty `phone_number`) and year-1
+  timestamps. Empty strings, null, `{}` and empty type_data values are absent fields;
+  an empty event list is a real value (it clears the selection). `id`, `app_id`, `app`,
+  `created_at` and `updated_at` are read-only and ignored; other unknown fields are 422.
+- `selected_event_ids` takes event type ids or names (`selected_events`, the seed's
+  deprecated list of names, too). On create, absent `send_all_events` and
+  `send_all_alerts` are false and `active` is true, as on the PaaS.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from chalicelib.errors import InvalidInput
+from chalicelib.models.events import event_type
+from chalicelib.models.handlers import SECRET_FIELDS, Handler, mask_secret
+from chalicelib.models.platforms import BY_ID, BY_NAME
+
+NOTIFIER_PREFIX = "no-"
+_NOTIFIER_ID = re.compile(r"^no-([1-9][0-9]{0,11})$")  # handler ids have at most 12 digits
+BODY_ROOTS = ("notifier", "notifiers", "notifer")
+"""The body's root key: the clients' `notifier`, and the seed's `notifiers` and `notifer`."""
+
+# type_data key -> handler settings field, per type (email's list is handled apart).
+TYPE_DATA: dict[str, dict[str, str]] = {
+    "email": {"emails": "email"},
+    "webhook": {"webhook_url": "webhook"},
+    "slack": {"webhook_url": "slack"},
+    "discord": {"webhook_url": "discord"},
+    "microsoft_teams": {"webhook_url": "microsoft_teams"},
+    "google_chat": {"webhook_url": "google_chat"},
+    "telegram": {"token": "telegram", "chat_id": "telegram_chat_id"},
+    "x": {
+        "consumer_key": "x_consumer_key",
+        "consumer_secret": "x_consumer_secret",
+        "access_token": "x_access_token",
+        "access_token_secret": "x_access_token_secret",
+    },
+    "internal_notification": {},
+    "push_subscriber_id": {"push_subscriber_id": "push_subscriber_id"},
+}
+IGNORED_TYPE_DATA = {"email": ("user_ids",)}
+"""Keys accepted and ignored per type; any type also ignores an empty `phone_number`
+(the Go client always sends one)."""
+
+NOTIFIER_FIELDS: dict[str, str] = {
+    "is_enabled": "active",
+    **{setting: f"type_data.{key}" for fields in TYPE_DATA.values() for key, setting in fields.items()},
+}
+"""Handler field -> notifier field, to name a refusal from the services in this face's terms."""
+
+
+def notifier_id(handler_id: int) -> str:
+    return f"{NOTIFIER_PREFIX}{handler_id}"
+
+
+def handler_id_of(raw: str) -> int | None:
+    """The handler a notifier id names; None when it cannot name one."""
+    match = _NOTIFIER_ID.match(raw)
+    return int(match.group(1)) if match else None
+
+
+def unwrap(body: dict[str, Any]) -> dict[str, Any]:
+    """The notifier fields under the body's root key (or the body itself without one)."""
+    roots = [root for root in BODY_ROOTS if root in body]
+    if not roots:
+        return body
+    if len(roots) > 1:
+        raise InvalidInput([(roots[1], f"{roots[1]}: give the notifier once, under `notifier`")])
+    fields = body[roots[0]]
+    if not isinstance(fields, dict):
+        raise InvalidInput([(roots[0], f"{roots[0]}: must be an object")])
+    return fields
+
+
+def _is_zero(value: Any) -> bool:
+    return value is None or value in ("", {})
+
+
+class NotifierIn(BaseModel):
+    """A notifier as clients send it, to create or to update (partial)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    platform_id: str | None = Field(default=None, max_length=64)
+    type: str | None = Field(default=None, max_length=64)
+    name: str | None = None
+    active: bool | None = None
+    send_all_alerts: bool | None = None
+    send_all_events: bool | None = None
+    selected_event_ids: list[str] | None = None
+    selected_events: list[str] | None = None
+    type_data: dict[str, Any] | None = None
+    # Read-only fields that clients send back: ignored.
+    id: str | None = None
+    app_id: str | None = None
+    app: str | None = None
+    created_at: str | None = None
+    updated_at: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _zero_values_are_absent(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            return {k: v for k, v in data.items() if not _is_zero(v)}
+        return data
+
+    @field_validator("platform_id")
+    @classmethod
+    def _known_platform(cls, value: str | None) -> str | None:
+        if value is not None and value not in BY_ID:
+            raise ValueError("unknown notification platform; see GET /v1/notification_platforms")
+        return value
+
+    @field_validator("type")
+    @classmethod
+    def _known_type(cls, value: str | None) -> str | None:
+        if value is not None and value not in BY_NAME:
+            raise ValueError(f"must be one of: {', '.join(BY_NAME)}")
+        return value
+
+    @model_validator(mode="after")
+    def _platform_matches_type(self) -> NotifierIn:
+        if self.platform_id and self.type and BY_ID[self.platform_id].name != self.type:
+            raise ValueError(f"type: platform {self.platform_id} is {BY_ID[self.platform_id].name!r}")
+        return self
+
+    def handler_type(self) -> str | None:
+        """The handler type the body asks for, if it names one."""
+        return BY_ID[self.platform_id].name if self.platform_id else self.type
+
+    def create_fields(self, app: str) -> dict[str, Any]:
+        """The notification-handlers create body for this notifier of `app`."""
+        handler_type = self.handler_type()
+        if handler_type is None:
+            raise InvalidInput([("platform_id", "platform_id: required; see GET /v1/notification_platforms")])
+        fields: dict[str, Any] = {"type": handler_type, "app": app}
+        if self.name is not None:
+            fields["name"] = self.name
+        fields["is_enabled"] = True if self.active is None else self.active
+        fields["send_all_events"] = bool(self.send_all_events)
+        fields["send_all_alerts"] = bool(self.send_all_alerts)
+        return {**fields, **self._common(handler_type)}
+
+    def update_fields(self, current_type: str) -> dict[str, Any]:
+        """The notification-handlers update body; a new platform needs its type_data."""
+        handler_type = self.handler_type() or current_type
+        fields: dict[str, Any] = {} if handler_type == current_type else {"type": handler_type}
+        if self.name is not None:
+            fields["name"] = self.name
+        if self.active is not None:
+            fields["is_enabled"] = self.active
+        for name in ("send_all_events", "send_all_alerts"):
+            if getattr(self, name) is not None:
+                fields[name] = getattr(self, name)
+        return {**fields, **self._common(handler_type)}
+
+    def _common(self, handler_type: str) -> dict[str, Any]:
+        fields: dict[str, Any] = self._settings(handler_type)
+        events = self.selected_event_ids if self.selected_event_ids is not None else self.selected_events
+        if events is not None:
+            field = "selected_event_ids" if self.selected_event_ids is not None else "selected_events"
+            for item in events:
+                found = event_type(item)
+                if found is not None and found.id not in BY_NAME[handler_type].available_event_ids:
+                    raise InvalidInput([(field, f"{field}: {item!r} is not available on {handler_type}")])
+            fields["selected_event_ids"] = events
+        return fields
+
+    def _settings(self, handler_type: str) -> dict[str, str]:
+        """type_data as the handler's settings fields; empty values are absent."""
+        settings: dict[str, str] = {}
+        keys = TYPE_DATA[handler_type]
+        ignored = IGNORED_TYPE_DATA.get(handler_type, ())
+        for key, value in (self.type_data or {}).items():
+            field = f"type_data.{key}"
+            if value is None or value in ("", []) or key in ignored:
+                continue
+            if key not in keys:
+                problem = "unknown key" if key != "phone_number" else "not supported by Herald"
+                raise InvalidInput([(field, f"{field}: {problem} for platform {handler_type}")])
+            if handler_type == "email":
+                settings[keys[key]] = _one_address(value)
+            elif isinstance(value, str):
+                settings[keys[key]] = value
+            else:
+                raise InvalidInput([(field, f"{field}: must be a string")])
+        return settings
+
+
+def _one_address(value: Any) -> str:
+    """Herald's email handler has one address: `emails` must hold exactly one."""
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value) or len(value) != 1:
+        raise InvalidInput(
+            [("type_data.emails", "type_data.emails: give exactly one address (one per notifier)")]
+        )
+    address: str = value[0]
+    return address
+
+
+class NotifierBody(BaseModel):
+    """The create and update body (for the OpenAPI document; `unwrap` reads it)."""
+
+    notifier: NotifierIn
+
+
+def _iso(moment: datetime) -> str:
+    """ISO 8601 with milliseconds and offset, as the seed: 2018-05-14T11:46:42.077+00:00."""
+    aware = moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return aware.isoformat(timespec="milliseconds")
+
+
+def type_data_of(handler: Handler) -> dict[str, str | list[str]]:
+    settings = handler.settings
+    if handler.type == "email":
+        return {"emails": [settings["email"]] if "email" in settings else [], "user_ids": []}
+    return {
+        key: mask_secret(settings[field]) if field in SECRET_FIELDS else settings[field]
+        for key, field in TYPE_DATA[handler.type].items()
+        if field in settings
+    }
+
+
+class NotifierOut(BaseModel):
+    """The seed 001 notifier object, attributes exactly."""
+
+    id: str
+    name: str
+    active: bool
+    type: str
+    platform_id: str
+    created_at: str
+    updated_at: str
+    send_all_alerts: bool
+    send_all_events: bool
+    selected_event_ids: list[str]
+    app_id: str
+    app: str
+    type_data: dict[str, str | list[str]]
+
+    @classmethod
+    def of(cls, handler: Handler, app_id: str) -> NotifierOut:
+        return cls(
+            id=notifier_id(handler.id),
+            name=handler.name,
+            active=handler.is_enabled,
+            type=handler.type,
+            platform_id=BY_NAME[handler.type].id,
+            created_at=_iso(handler.created_at),
+            updated_at=_iso(handler.updated_at),
+            send_all_alerts=handler.send_all_alerts,
+            send_all_events=handler.send_all_events,
+            selected_event_ids=list(handler.selected_event_ids),
+            app_id=app_id,
+            app=handler.app or "",
+            type_data=type_data_of(handler),
+        )
+
+
+class NotifierEnvelope(BaseModel):
+    notifier: NotifierOut
+
+
+class NotifierList(BaseModel):
+    notifiers: list[NotifierOut]
+
+
+class ErrorMessage(BaseModel):
+    """Every error but validation: `{"error": "..."}`; a 404 also names the resource."""
+
+    error: str
+    resource: str | None = None
+
+
+class ValidationErrors(BaseModel):
+    """422: `{"errors": {"field": ["message", ...]}}`."""
+
+    errors: dict[str, list[str]]
+
+
+class TokenOut(BaseModel):
+    """`POST /v1/tokens/exchange`: a short-lived bearer token (a JWT with exp)."""
+
+    token: str
+
+
+class UserOut(BaseModel):
+    """`GET /v1/users/self`: the account behind the caller's key, as a PaaS user."""
+
+    id: str
+    username: str
+    email: str
+    fullname: str
+
+    @classmethod
+    def of(cls, account: str) -> UserOut:
+        ident = uuid.uuid5(uuid.NAMESPACE_URL, f"herald:account:{account}")
+        return cls(
+            id=f"us-{ident}",
+            username=account,
+            email=account if "@" in account else "",
+            fullname=account,
+        )
+
+
+class UserEnvelope(BaseModel):
+    user: UserOut
+
+
+class Region(BaseModel):
+    """`GET /v1/regions`: this Herald is the clients' one region."""
+
+    name: str
+    display_name: str
+    api: str
+    database_api: str
+    dashboard: str
+    ssh: str
+    default: bool
+
+
+class RegionList(BaseModel):
+    regions: list[Region]
