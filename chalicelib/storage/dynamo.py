@@ -8,11 +8,13 @@ README): a page costs one counter Query, at most one short keys-only Query on th
 from __future__ import annotations
 
 import contextlib
+import math
 import random
 import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from chalicelib import clients
@@ -40,12 +42,34 @@ def _deserializer() -> Any:
 
 def to_ddb(item: Item) -> dict[str, Any]:
     ser = _serializer()
-    return {k: ser.serialize(v) for k, v in item.items()}
+    return {k: ser.serialize(_storable(v)) for k, v in item.items()}
+
+
+def _storable(value: Any) -> Any:
+    """DynamoDB numbers are Decimals; a non-finite float (JSON's NaN) is kept as text."""
+    if isinstance(value, float):
+        return Decimal(repr(value)) if math.isfinite(value) else repr(value)
+    if isinstance(value, dict):
+        return {k: _storable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_storable(v) for v in value]
+    return value
 
 
 def from_ddb(item: dict[str, Any]) -> Item:
+    """Plain Python values: DynamoDB's Decimals become int or float (events carry JSON)."""
     de = _deserializer()
-    return {k: de.deserialize(v) for k, v in item.items()}
+    return {k: _plain(de.deserialize(v)) for k, v in item.items()}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | set):
+        return [_plain(v) for v in value]
+    return value
 
 
 class ConditionFailed(Exception):

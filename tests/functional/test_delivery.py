@@ -450,3 +450,13 @@ def test_redrive_replays_a_dead_lettered_delivery_with_fresh_attempts(
     assert [r.method for r in receiver.to("/later")][-1] == "POST"
     assert len(receiver.to("/later")) == 9, "the ninth try, after redrive, succeeds"
     assert queue_depth(get_settings().deliveries_dlq) == 0
+
+
+def test_numbers_in_event_data_arrive_as_json_numbers(
+    api: Any, auth: dict[str, str], receiver: Receiver, deliver: Any
+) -> None:
+    webhook(api, auth, receiver.url("/numbers"))
+    publish(api, auth, type_data={"duration": 40, "ratio": 0.25, "nested": {"n": [1, 2.5]}})
+    drain(deliver)
+    (request,) = receiver.to("/numbers")
+    assert request.json()["type_data"] == {"duration": 40, "ratio": 0.25, "nested": {"n": [1, 2.5]}}

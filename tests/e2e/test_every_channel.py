@@ -1,0 +1,128 @@
+"""One event on the real local stack reaches a handler of every type (issue: channels)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import boto3
+import requests
+
+from chalicelib.vapid import generate_vapid_keys
+from tests.e2e.conftest import Stack, auth
+from tests.functional.test_push import Browser
+from tests.receiver import Receiver, Reply
+
+RECEIVER = Receiver()  # started at import: the stack's environment needs its URL
+VAPID_PRIVATE, _ = generate_vapid_keys()
+STACK_ENV = {
+    "HERALD_TELEGRAM_API_URL": RECEIVER.url("/telegram"),
+    "HERALD_X_API_URL": RECEIVER.url("/x"),
+    "HERALD_EMAIL_CONFIRMATION": "0",
+    "HERALD_VAPID_PRIVATE_KEY": VAPID_PRIVATE,
+    "HERALD_RATE_LIMIT_PER_MINUTE": "0",
+}
+RECEIVER.script("/x/2/tweets", Reply(201, {"data": {"id": "1", "text": "ok"}}))
+RECEIVER.script("/telegram/bot123:secret/sendMessage", Reply(200, {"ok": True, "result": {}}))
+RECEIVER.script("/teams", Reply(202))
+RECEIVER.script("/discord", Reply(204))
+
+
+def wait_for(predicate: Any, timeout: float = 60.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def test_one_event_reaches_a_handler_of_every_type(local_stack: Stack) -> None:
+    base = local_stack.url
+    browser = Browser.new()
+    subscribed = requests.post(
+        f"{base}/push-subscribers",
+        json=browser.subscription(RECEIVER.url("/push")),
+        headers=auth(),
+        timeout=30,
+    )
+    assert subscribed.status_code == 201, subscribed.text
+    handlers = {
+        "email": {"email": "ops@example.com"},
+        "webhook": {"webhook": RECEIVER.url("/webhook")},
+        "slack": {"slack": RECEIVER.url("/slack")},
+        "discord": {"discord": RECEIVER.url("/discord")},
+        "microsoft_teams": {"microsoft_teams": RECEIVER.url("/teams")},
+        "google_chat": {"google_chat": RECEIVER.url("/chat")},
+        "telegram": {"telegram": "123:secret", "telegram_chat_id": "42"},
+        "x": {
+            "x_consumer_key": "ck",
+            "x_consumer_secret": "cs",
+            "x_access_token": "at",
+            "x_access_token_secret": "as",
+        },
+        "internal_notification": {},
+        "push_subscriber_id": {"push_subscriber_id": subscribed.json()["data"]["id"]},
+    }
+    for kind, settings in handlers.items():
+        created = requests.post(
+            f"{base}/notification-handlers",
+            json={"name": kind, "type": kind, **settings},
+            headers=auth(),
+            timeout=30,
+        )
+        assert created.status_code == 201, (kind, created.text)
+    event = {
+        "type": "deployment",
+        "app": "my-app",
+        "user": {"username": "johndoe", "email": "john@doe.com", "id": "51e6bc626edfe40bbb000001"},
+        "type_data": {
+            "deployment_id": "5343eccd",
+            "pusher": "johndoe",
+            "git_ref": "0123abc",
+            "status": "success",
+            "duration": 40,
+        },
+    }
+    published = requests.post(f"{base}/v1/events", json=event, headers=auth(), timeout=30)
+    assert published.status_code == 202, published.text
+    assert published.json()["matched"] == len(handlers)
+
+    paths = [
+        "/webhook",
+        "/slack",
+        "/discord",
+        "/teams",
+        "/chat",
+        "/telegram/bot123:secret/sendMessage",
+        "/x/2/tweets",
+        "/push",
+    ]
+    arrived = wait_for(lambda: all(RECEIVER.to(p) for p in paths))
+    assert arrived, (
+        {p: len(RECEIVER.to(p)) for p in paths},
+        [l for l in local_stack.output.lines if "Error" in l or "error" in l or "Traceback" in l][-20:],
+    )
+    assert "my-app" in RECEIVER.to("/slack")[0].body.decode()
+    assert browser.decrypt(RECEIVER.to("/push")[0].body)["title"].startswith("Deployment of my-app")
+    inbox = requests.get(f"{base}/notifications", headers=auth(), timeout=30).json()
+    assert any("my-app" in n["title"] for n in inbox["data"])
+    ses = boto3.client(
+        "ses",
+        endpoint_url=f"http://127.0.0.1:{local_stack.aws_port}",
+        region_name="us-east-1",
+        aws_access_key_id="x",
+        aws_secret_access_key="x",
+    )
+    assert wait_for(lambda: ses.get_send_quota()["SentLast24Hours"] >= 1)
+    for kind in handlers:
+        listed = requests.get(f"{base}/notification-handlers", headers=auth(), timeout=30).json()["data"]
+        handler = next(h for h in listed if h["type"] == kind)
+        assert wait_for(lambda h=handler: h["last_datetime"] is not None or _refreshed(base, h["id"])), kind
+
+
+def _refreshed(base: str, handler_id: int) -> bool:
+    data = requests.get(f"{base}/notification-handlers/{handler_id}", headers=auth(), timeout=30).json()[
+        "data"
+    ]
+    return data["last_datetime"] is not None
