@@ -40,13 +40,13 @@ page, totalPages, hasPrevPage, hasNextPage, prevPage, nextPage}`. Errors are
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from chalice.app import Blueprint, Response
 
 from chalicelib import services, slack_oauth
+from chalicelib.api.docs import QueryParam, RouteDoc
 from chalicelib.api.http import Call, api_route, json_response
 from chalicelib.api.pagination import base_url
 from chalicelib.errors import HeraldError, InvalidInput, NotFound, Unauthorized
@@ -56,8 +56,13 @@ from chalicelib.models.app_notifications import (
     PATH_ID,
     ListQuery,
     NotificationCreate,
+    NotificationEnvelope,
+    NotificationError,
+    NotificationErrorDetail,
     NotificationIn,
     NotificationOut,
+    NotificationPage,
+    NotificationPageEnvelope,
     SlackInstall,
     handler_id_of,
     is_notification,
@@ -70,6 +75,11 @@ bp = Blueprint(__name__)
 PATH = "/v1/organizations/{organizationId}/apps/{applicationId}/notifications"
 ITEM_PATH = PATH + "/{notificationId}"
 
+TAG = "app notifications (app distribution)"
+PAGING = (
+    QueryParam("page", {"type": "integer", "minimum": 1, "default": 1}, "Page number."),
+    QueryParam("limit", {"type": "integer", "minimum": 1, "maximum": 100, "default": 50}, "Items per page."),
+)
 NOT_FOUND = "Entity not found"
 # HTTP status -> (code, title) for the errors that carry their detail after the title.
 _CODES: dict[int, tuple[int, str]] = {
@@ -97,8 +107,8 @@ def render_error(error: HeraldError) -> Response:
     else:  # 500 and anything unexpected: no detail leaves the server
         code, message = 5000, "Internal error"
     status = error.status if error.status in (401, 404, *_CODES) else 500
-    body = {"status": False, "error": {"code": code, "message": message}}
-    return json_response(body, status, headers)
+    body = NotificationError(error=NotificationErrorDetail(code=code, message=message))
+    return json_response(body.model_dump(), status, headers)
 
 
 def _no_token() -> bool:
@@ -163,16 +173,33 @@ def _slack_install(request: NotificationIn) -> SlackInstall | None:
     )
 
 
-def _out(call: Call, handler: Handler, app: str, token: str | None = None) -> dict[str, object]:
+def _outs(call: Call, handlers: list[Handler], app: str, token: str | None = None) -> list[NotificationOut]:
+    """The notifications' seed 002 objects; the app's id is looked up once, and only if needed."""
+    if not handlers:
+        return []
     application = services.app_id(call.store, call.account, app)
-    return NotificationOut.of(handler, organization_id(call.account), application, token).model_dump()
+    organization = organization_id(call.account)
+    return [NotificationOut.of(h, organization, application, token) for h in handlers]
 
 
-def _ok(data: object) -> Response:
-    return json_response({"status": True, "data": data})
+def _ok(call: Call, handler: Handler, app: str, token: str | None = None) -> Response:
+    (notification,) = _outs(call, [handler], app, token)
+    return json_response(NotificationEnvelope(data=notification).model_dump())
 
 
-@api_route(bp, PATH, methods=["POST"], render_error=render_error)
+@api_route(
+    bp,
+    PATH,
+    methods=["POST"],
+    render_error=render_error,
+    doc=RouteDoc(
+        "Create an app notification (Slack or webhook)",
+        TAG,
+        {200: NotificationEnvelope, 502: NotificationError, 503: NotificationError},
+        body=NotificationCreate,
+        errors=NotificationError,
+    ),
+)
 def create_notification(call: Call, organizationId: str, applicationId: str) -> Response:
     app = _app(organizationId, applicationId)
     request: NotificationCreate = services.parse(NotificationCreate, call.body())
@@ -182,39 +209,57 @@ def create_notification(call: Call, organizationId: str, applicationId: str) -> 
             call.store, call.account, request.handler_fields(app, slack), base_url(call.request)
         )
     token = handler.signing_secret if handler.type == "webhook" else None  # shown once
-    return _ok(_out(call, handler, app, token))
+    return _ok(call, handler, app, token)
 
 
-@api_route(bp, PATH, methods=["GET"], render_error=render_error)
+@api_route(
+    bp,
+    PATH,
+    methods=["GET"],
+    render_error=render_error,
+    doc=RouteDoc(
+        "List an app's notifications",
+        TAG,
+        {200: NotificationPageEnvelope},
+        query=PAGING,
+        errors=NotificationError,
+    ),
+)
 def list_notifications(call: Call, organizationId: str, applicationId: str) -> Response:
     app = _app(organizationId, applicationId)
     query: ListQuery = services.parse(ListQuery, dict(call.request.query_params or {}))
     found = [h for h in call.store.all_handlers(call.account) if is_notification(h, app)]
     start = (query.page - 1) * query.limit
-    page = found[start : start + query.limit]
-    pages = max(1, math.ceil(len(found) / query.limit))
-    return _ok(
-        {
-            "items": [_out(call, h, app) for h in page],
-            "totalDocs": len(found),
-            "limit": query.limit,
-            "page": query.page,
-            "totalPages": pages,
-            "hasPrevPage": query.page > 1,
-            "hasNextPage": query.page < pages,
-            "prevPage": query.page - 1 if query.page > 1 else None,
-            "nextPage": query.page + 1 if query.page < pages else None,
-        }
-    )
+    items = _outs(call, found[start : start + query.limit], app)
+    page = NotificationPage.of(items, len(found), query.page, query.limit)
+    return json_response(NotificationPageEnvelope(data=page).model_dump())
 
 
-@api_route(bp, ITEM_PATH, methods=["GET"], render_error=render_error)
+@api_route(
+    bp,
+    ITEM_PATH,
+    methods=["GET"],
+    render_error=render_error,
+    doc=RouteDoc("Get an app notification", TAG, {200: NotificationEnvelope}, errors=NotificationError),
+)
 def get_notification(call: Call, organizationId: str, applicationId: str, notificationId: str) -> Response:
     app = _app(organizationId, applicationId)
-    return _ok(_out(call, _notification(call, app, notificationId), app))
+    return _ok(call, _notification(call, app, notificationId), app)
 
 
-@api_route(bp, ITEM_PATH, methods=["PUT"], render_error=render_error)
+@api_route(
+    bp,
+    ITEM_PATH,
+    methods=["PUT"],
+    render_error=render_error,
+    doc=RouteDoc(
+        "Replace an app notification (setup may be left out while the type stays)",
+        TAG,
+        {200: NotificationEnvelope, 409: NotificationError, 502: NotificationError, 503: NotificationError},
+        body=NotificationIn,
+        errors=NotificationError,
+    ),
+)
 def replace_notification(
     call: Call, organizationId: str, applicationId: str, notificationId: str
 ) -> Response:
@@ -228,12 +273,23 @@ def replace_notification(
         secret = services.update_handler(
             call.store, call.account, current.id, request.handler_fields(app, slack), base_url(call.request)
         )
-    return _ok(_out(call, services.get_handler(call.store, call.account, current.id), app, secret))
+    return _ok(call, services.get_handler(call.store, call.account, current.id), app, secret)
 
 
-@api_route(bp, ITEM_PATH, methods=["DELETE"], render_error=render_error)
+@api_route(
+    bp,
+    ITEM_PATH,
+    methods=["DELETE"],
+    render_error=render_error,
+    doc=RouteDoc(
+        "Delete an app notification (answers it as it was)",
+        TAG,
+        {200: NotificationEnvelope},
+        errors=NotificationError,
+    ),
+)
 def delete_notification(call: Call, organizationId: str, applicationId: str, notificationId: str) -> Response:
     app = _app(organizationId, applicationId)
     handler = _notification(call, app, notificationId)
     services.delete_handler(call.store, call.account, handler.id)
-    return _ok(_out(call, handler, app))
+    return _ok(call, handler, app)

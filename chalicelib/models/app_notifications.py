@@ -13,6 +13,7 @@ account; the application id is the app's ObjectId-like id (`services.app_id`).
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -81,7 +82,7 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
-class Events(_Strict):
+class NotificationEvents(_Strict):
     """Which events notify; an absent key is false."""
 
     buildCreated: StrictBool = False
@@ -113,7 +114,7 @@ class WebhookSetup(_Strict):
         return self.url is not None
 
 
-class Setup(_Strict):
+class NotificationSetup(_Strict):
     """Write-only connection details: a client may send both objects (the seed's curl
     does, empty); only the one of the notification's type is read."""
 
@@ -134,9 +135,9 @@ class NotificationIn(_Strict):
     same (the current Slack install or webhook URL is kept)."""
 
     type: NotificationType
-    events: Events = Field(default_factory=Events)
+    events: NotificationEvents = Field(default_factory=NotificationEvents)
     description: str | None = Field(default=None, max_length=128)
-    setup: Setup = Field(default_factory=Setup)
+    setup: NotificationSetup = Field(default_factory=NotificationSetup)
 
     @model_validator(mode="after")
     def _slack_setup_complete(self) -> NotificationIn:
@@ -268,3 +269,54 @@ class NotificationOut(BaseModel):
             createdAt=_iso(handler.created_at),
             updatedAt=_iso(handler.updated_at),
         )
+
+
+class NotificationEnvelope(BaseModel):
+    status: bool = True
+    data: NotificationOut
+
+
+class NotificationPage(BaseModel):
+    """A list's data, paginated the way the app-distribution API pages its lists."""
+
+    items: list[NotificationOut]
+    totalDocs: int
+    limit: int
+    page: int
+    totalPages: int
+    hasPrevPage: bool
+    hasNextPage: bool
+    prevPage: int | None
+    nextPage: int | None
+
+    @classmethod
+    def of(cls, items: list[NotificationOut], total: int, page: int, limit: int) -> NotificationPage:
+        pages = max(1, math.ceil(total / limit))
+        return cls(
+            items=items,
+            totalDocs=total,
+            limit=limit,
+            page=page,
+            totalPages=pages,
+            hasPrevPage=page > 1,
+            hasNextPage=page < pages,
+            prevPage=page - 1 if page > 1 else None,
+            nextPage=page + 1 if page < pages else None,
+        )
+
+
+class NotificationPageEnvelope(BaseModel):
+    status: bool = True
+    data: NotificationPage
+
+
+class NotificationErrorDetail(BaseModel):
+    code: int
+    message: str
+
+
+class NotificationError(BaseModel):
+    """Every error of this face: `{"status": false, "error": {"code", "message"}}`."""
+
+    status: bool = False
+    error: NotificationErrorDetail

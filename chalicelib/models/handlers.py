@@ -38,7 +38,11 @@ TYPE_FIELDS: dict[str, tuple[str, ...]] = {
     "internal_notification": (),
     "push_subscriber_id": ("push_subscriber_id",),
 }
-SETTING_FIELDS: tuple[str, ...] = tuple(f for fields in TYPE_FIELDS.values() for f in fields)
+# Optional, display-only settings a type may carry (the Slack OAuth install's team and channel).
+OPTIONAL_FIELDS: dict[str, tuple[str, ...]] = {"slack": ("slack_team", "slack_channel")}
+SETTING_FIELDS: tuple[str, ...] = tuple(
+    f for fields in (*TYPE_FIELDS.values(), *OPTIONAL_FIELDS.values()) for f in fields
+)
 URL_FIELDS = frozenset({"webhook", "slack", "discord", "microsoft_teams", "google_chat"})
 SECRET_FIELDS = frozenset(
     {"telegram", "x_consumer_key", "x_consumer_secret", "x_access_token", "x_access_token_secret"}
@@ -115,6 +119,8 @@ class _SettingsFields(BaseModel):
     x_access_token: str | None = Field(default=None, min_length=1, max_length=256)
     x_access_token_secret: str | None = Field(default=None, min_length=1, max_length=256)
     push_subscriber_id: str | None = Field(default=None, min_length=1, max_length=64)
+    slack_team: str | None = Field(default=None, max_length=256)
+    slack_channel: str | None = Field(default=None, max_length=256)
     send_all_events: bool | None = None
     send_all_alerts: bool | None = None
     selected_event_ids: list[str] | None = None
@@ -164,7 +170,7 @@ class _SettingsFields(BaseModel):
 
 
 def _misplaced_fields(handler_type: str, settings: dict[str, str]) -> list[str]:
-    allowed = TYPE_FIELDS[handler_type]
+    allowed = TYPE_FIELDS[handler_type] + OPTIONAL_FIELDS.get(handler_type, ())
     return [f for f in settings if f not in allowed]
 
 
