@@ -1,0 +1,172 @@
+"""Seed 000's notification platforms catalog through chalice.test on moto."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from chalicelib.api import notifiers, platforms
+from chalicelib.models.events import EVENT_TYPES
+from chalicelib.models.handlers import HANDLER_TYPES
+
+BASE = "/v1/notification_platforms"
+OBJECT_ID = re.compile(r"^[0-9a-f]{24}$")
+ATTRIBUTES = {"id", "name", "display_name", "logo_url", "available_event_ids", "description"}
+
+# The seed's objects, verbatim.
+SEED_SLACK = {
+    "id": "5982f145d48c3600273ef089",
+    "name": "slack",
+    "display_name": "Slack",
+    "logo_url": "https://cdn2.scalingo.com/dashboard/assets/images/notification/slack-831fd1b21576dbb3e0037b7211ecfd93.svg",
+    "available_event_ids": [
+        "5982f139d48c360021b1eb69",
+        "59c52a9c7651ce001f62f578",
+        "5b28be8e85232200126f373c",
+        "5b28bf02aa9a340012832362",
+        "5b28bf2485232200126f373e",
+    ],
+    "description": "Send events to your team thanks to Slack Incoming WebHooks.",
+}
+SEED_WEBHOOK = {
+    "id": "5982f145d48c3600273ef08a",
+    "name": "webhook",
+    "display_name": "Webhook",
+    "logo_url": "https://cdn2.scalingo.com/dashboard/assets/images/notification/webhook-1f16734c1d9b61dff4460d067ab980ec.svg",
+    "available_event_ids": [
+        "5982f139d48c360021b1eb69",
+        "59c52a9c7651ce001f62f578",
+        "5b28bf2485232200126f373e",
+    ],
+    "description": "Send HTTP requests to any target when events happen.",
+}
+# Ids are part of the contract: clients store them. Pinned so that a change shows here.
+IDS = {
+    "slack": "5982f145d48c3600273ef089",
+    "webhook": "5982f145d48c3600273ef08a",
+    "email": "59c52ac27651ce002c1d4620",
+    "discord": "37cd5f452098cc7640c5f4e7",
+    "telegram": "9d5869494a1063bd1d253ba0",
+    "microsoft_teams": "50e2df8a7af2f45a1383ee9e",
+    "google_chat": "c8cd5565fa95f23bc8d2ee86",
+    "x": "b902c07a9d4e46816c7e02c4",
+    "internal_notification": "137fb5668095a422868c31c8",
+    "push_subscriber_id": "523da00b32fa4ee980497437",
+}
+PUBLISHABLE_IDS = [t.id for t in EVENT_TYPES if t.category != "system"]
+
+
+@pytest.fixture
+def api(moto_aws: None) -> Iterator[Any]:
+    """app.py's app with the PaaS faces registered (a no-op once app.py registers them:
+    a blueprint can serve one app only)."""
+    from chalice.test import Client
+
+    from app import app
+
+    if BASE not in app.routes:
+        app.register_blueprint(platforms.bp)
+    if "/v1/apps/{app}/notifiers" not in app.routes:
+        app.register_blueprint(notifiers.bp)
+    with Client(app) as client:
+        yield client
+
+
+def get(api: Any, path: str) -> Any:
+    """Public routes: no Authorization header at all."""
+    answer = api.http.get(path)
+    assert answer.headers["Content-Type"] == "application/json"
+    return answer
+
+
+def without_events(platform: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in platform.items() if k != "available_event_ids"}
+
+
+def test_the_list_has_one_platform_per_handler_type_with_exactly_the_seed_attributes(api: Any) -> None:
+    answer = get(api, BASE)
+    assert answer.status_code == 200
+    assert set(answer.json_body) == {"notification_platforms"}
+    found = answer.json_body["notification_platforms"]
+    assert [p["name"] for p in found] == list(IDS)
+    assert sorted(p["name"] for p in found) == sorted(HANDLER_TYPES)
+    for platform in found:
+        assert set(platform) == ATTRIBUTES
+        assert platform["id"] == IDS[platform["name"]]
+        assert all(isinstance(platform[k], str) and platform[k] for k in ATTRIBUTES - {"available_event_ids"})
+        assert platform["logo_url"].startswith(("https://", "data:image/svg+xml,"))
+
+
+def test_slack_and_webhook_are_the_seeds_objects_with_every_publishable_event(api: Any) -> None:
+    found = {p["name"]: p for p in get(api, BASE).json_body["notification_platforms"]}
+    for seed in (SEED_SLACK, SEED_WEBHOOK):
+        ours = found[seed["name"]]
+        assert without_events(ours) == without_events(seed)
+        assert set(seed["available_event_ids"]) <= set(ours["available_event_ids"])
+
+
+def test_every_platform_accepts_exactly_the_publishable_event_types(api: Any) -> None:
+    for platform in get(api, BASE).json_body["notification_platforms"]:
+        assert platform["available_event_ids"] == PUBLISHABLE_IDS
+    assert all(OBJECT_ID.match(i) for i in PUBLISHABLE_IDS)
+
+
+def test_ids_are_distinct_object_ids(api: Any) -> None:
+    ids = [p["id"] for p in get(api, BASE).json_body["notification_platforms"]]
+    assert len(set(ids)) == len(ids) == 10
+    assert all(OBJECT_ID.match(i) for i in ids)
+
+
+@pytest.mark.parametrize("name", list(IDS))
+def test_get_answers_the_platform_in_its_envelope(api: Any, name: str) -> None:
+    answer = get(api, f"{BASE}/{IDS[name]}")
+    assert answer.status_code == 200
+    assert set(answer.json_body) == {"notification_platform"}
+    assert answer.json_body["notification_platform"]["name"] == name
+    listed = {p["id"]: p for p in get(api, BASE).json_body["notification_platforms"]}
+    assert answer.json_body["notification_platform"] == listed[IDS[name]]
+
+
+def test_get_answers_the_seeds_slack_example(api: Any) -> None:
+    platform = get(api, f"{BASE}/5982f145d48c3600273ef089").json_body["notification_platform"]
+    assert without_events(platform) == without_events(SEED_SLACK)
+
+
+@pytest.mark.parametrize("platform_id", ["5982f145d48c3600273ef000", "slack", "nope", "0" * 24])
+def test_an_unknown_platform_is_404_in_the_paas_shape(api: Any, platform_id: str) -> None:
+    answer = get(api, f"{BASE}/{platform_id}")
+    assert answer.status_code == 404
+    assert answer.json_body == {"resource": "notification_platform", "error": "not found"}
+
+
+def test_search_is_its_own_route_not_an_id(api: Any) -> None:
+    answer = get(api, f"{BASE}/search?name=slack")
+    assert answer.status_code == 200
+    assert answer.json_body == {
+        "notification_platforms": [get(api, f"{BASE}/{IDS['slack']}").json_body["notification_platform"]]
+    }
+
+
+@pytest.mark.parametrize(
+    ("query", "names"),
+    [("webhook", ["webhook"]), ("SLACK", ["slack"]), (" email ", ["email"]), ("nope", []), ("sla", [])],
+)
+def test_search_matches_the_whole_name(api: Any, query: str, names: list[str]) -> None:
+    answer = get(api, f"{BASE}/search?name={query.replace(' ', '%20')}")
+    assert answer.status_code == 200
+    assert [p["name"] for p in answer.json_body["notification_platforms"]] == names
+
+
+@pytest.mark.parametrize("query", ["", "?name=", "?name=%20"])
+def test_search_without_a_name_is_422_naming_it(api: Any, query: str) -> None:
+    answer = get(api, f"{BASE}/search{query}")
+    assert answer.status_code == 422
+    assert answer.json_body == {"errors": {"name": ["required, e.g. ?name=slack"]}}
+
+
+def test_the_catalog_is_public_and_ignores_credentials(api: Any) -> None:
+    answer = api.http.get(BASE, headers={"Authorization": "Bearer not-a-key"})
+    assert answer.status_code == 200
