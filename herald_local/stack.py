@@ -92,6 +92,9 @@ def configure_environment(aws_port: int, config: Config) -> dict[str, str]:
     # poller's process, so that both halves of the app see the same settings.
     env.update(config.environment_variables)
     env.setdefault("HERALD_ALLOW_PRIVATE_TARGETS", "1")
+    # The local poller honours batchItemFailures, like an event source mapping with
+    # ReportBatchItemFailures (deployed stages set it only where the template enables that).
+    env.setdefault("HERALD_REPORT_BATCH_ITEM_FAILURES", "1")
     # Exchanged bearer tokens (the PaaS face) need a signing secret; one per run locally.
     env.setdefault("HERALD_TOKEN_SECRET", secrets.token_urlsafe(32))
     # chalicelib (and app.py) read queue names at import: import them only once this is final.
