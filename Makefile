@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test lint typecheck pytest bench install clean
+.PHONY: dev test lint typecheck pytest bench install clean package deploy
 
 $(STAMP): pyproject.toml requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -33,4 +33,19 @@ bench: $(STAMP)
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) .cache .herald .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .cache .herald .mypy_cache .ruff_cache .pytest_cache build
+
+# Deployment (infra/README.md): `make package STAGE=prod`, `make deploy STAGE=prod DEPLOY_BUCKET=...`.
+STAGE ?= dev
+BUILD := build/$(STAGE)
+
+package: $(STAMP)
+	$(BIN)/python -m infra.package --stage $(STAGE) --out $(BUILD)
+
+deploy: package
+	@test -n "$(DEPLOY_BUCKET)" || { echo "DEPLOY_BUCKET=<S3 bucket for the Lambda zip> is required" >&2; exit 2; }
+	aws cloudformation package --template-file $(BUILD)/sam.json --s3-bucket $(DEPLOY_BUCKET) \
+		--output-template-file $(BUILD)/packaged.json --use-json
+	aws cloudformation deploy --template-file $(BUILD)/packaged.json --stack-name herald-$(STAGE) \
+		--capabilities CAPABILITY_IAM CAPABILITY_AUTO_EXPAND --no-fail-on-empty-changeset \
+		$(if $(ALARM_EMAIL),--parameter-overrides AlarmEmail=$(ALARM_EMAIL))

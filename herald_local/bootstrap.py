@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +17,7 @@ _TABLE_KEYS = (
     "GlobalSecondaryIndexes",
     "BillingMode",
 )
-MAX_RECEIVE_COUNT = 12
-"""Safety net only: the worker itself dead-letters a delivery after its last attempt."""
+_QUEUE_KEYS = ("VisibilityTimeout", "MessageRetentionPeriod")
 
 
 def _resources() -> dict[str, Any]:
@@ -46,17 +46,41 @@ def ensure_table(ddb: Any, name: str) -> bool:
     return True
 
 
-def ensure_queue(sqs: Any, name: str, dlq: str) -> str:
-    """Create `name` with `dlq` as its dead-letter queue (both idempotent); returns its URL."""
-    dlq_url = sqs.create_queue(QueueName=dlq, Attributes={"MessageRetentionPeriod": "1209600"})["QueueUrl"]
+@dataclass(frozen=True)
+class QueueShape:
+    """A queue's and its DLQ's attributes as the template deploys them (names excluded)."""
+
+    attributes: dict[str, str]
+    dlq_attributes: dict[str, str]
+    max_receive_count: int
+
+
+def queue_shape(logical_id: str) -> QueueShape:
+    """The template's `logical_id` queue and the DLQ its RedrivePolicy names, so local queues
+    time out, expire and dead-letter exactly like the deployed ones."""
+    resources = _resources()
+    props = resources[logical_id]["Properties"]
+    redrive = props["RedrivePolicy"]
+    dlq_props = resources[redrive["deadLetterTargetArn"]["Fn::GetAtt"][0]]["Properties"]
+    return QueueShape(
+        attributes={k: str(props[k]) for k in _QUEUE_KEYS if k in props},
+        dlq_attributes={k: str(dlq_props[k]) for k in _QUEUE_KEYS if k in dlq_props},
+        max_receive_count=int(redrive["maxReceiveCount"]),
+    )
+
+
+def ensure_queue(sqs: Any, name: str, dlq: str, logical_id: str = "DeliveriesQueue") -> str:
+    """Create `name` with `dlq` as its dead-letter queue (both idempotent), shaped like the
+    template's `logical_id` queue; returns its URL."""
+    shape = queue_shape(logical_id)
+    dlq_url = sqs.create_queue(QueueName=dlq, Attributes=shape.dlq_attributes)["QueueUrl"]
     dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"][
         "QueueArn"
     ]
-    redrive = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": MAX_RECEIVE_COUNT})
-    url: str = sqs.create_queue(
-        QueueName=name,
-        Attributes={"VisibilityTimeout": "360", "MessageRetentionPeriod": "345600", "RedrivePolicy": redrive},
-    )["QueueUrl"]
+    redrive = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": shape.max_receive_count})
+    url: str = sqs.create_queue(QueueName=name, Attributes={**shape.attributes, "RedrivePolicy": redrive})[
+        "QueueUrl"
+    ]
     return url
 
 
@@ -72,4 +96,4 @@ def ensure_resources(session: Any, settings: Settings) -> None:
     ensure_email_sender(session, settings)
     sqs = session.client("sqs")
     ensure_queue(sqs, settings.deliveries_queue, settings.deliveries_dlq)
-    ensure_queue(sqs, settings.ingest_queue, settings.ingest_dlq)
+    ensure_queue(sqs, settings.ingest_queue, settings.ingest_dlq, "IngestQueue")
