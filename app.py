@@ -4,7 +4,7 @@ from typing import Any
 
 from chalice.app import Chalice, SQSEvent
 
-from chalicelib.api import events, handlers, inbox, notifiers, openapi, platforms
+from chalicelib.api import app_notifications, events, handlers, inbox, notifiers, openapi, platforms
 from chalicelib.settings import DELIVERIES_QUEUE, INGEST_QUEUE
 
 app = Chalice(app_name="herald")
@@ -13,6 +13,7 @@ app.register_blueprint(events.bp)
 app.register_blueprint(inbox.bp)
 app.register_blueprint(platforms.bp)
 app.register_blueprint(notifiers.bp)
+app.register_blueprint(app_notifications.bp)
 app.register_blueprint(openapi.bp)
 
 

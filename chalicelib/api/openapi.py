@@ -84,7 +84,7 @@ def _operation(route: DocumentedRoute, components: _Components) -> dict[str, Any
             )
         error = components.ref(doc.errors)
         statuses = {429}
-        if doc.body is not None or doc.query:
+        if doc.body is not None or doc.query or params:  # path ids can be malformed too
             statuses |= {400}
         if doc.body is not None:
             statuses |= {415}
