@@ -10,17 +10,17 @@ capacity of the last page at most 1.5x page 1, and at most 3 calls for a page of
 from __future__ import annotations
 
 import math
-import os
 import statistics
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+
+from bench.support import AWS_ENV, environment
 
 HANDLERS = 10_000
 ACCOUNT = "bench"
@@ -32,14 +32,6 @@ MAX_CAPACITY_RATIO = 1.5
 MAX_CALLS_PER_PAGE_OF_25 = 3
 BATCH = 25  # BatchWriteItem's limit
 LOAD_THREADS = 8
-
-_ENV = {
-    "AWS_ACCESS_KEY_ID": "bench",
-    "AWS_SECRET_ACCESS_KEY": "bench",
-    "AWS_SESSION_TOKEN": "bench",
-    "AWS_DEFAULT_REGION": "us-east-1",
-    "AWS_REGION": "us-east-1",
-}
 
 
 def make_handlers(account: str, count: int, *, settings_size: int = 0) -> list[Any]:
@@ -143,27 +135,13 @@ def _ratio(last: float, first: float) -> float:
     return round(last / first, 2) if first else float("inf")
 
 
-@contextmanager
-def _environment(values: dict[str, str]) -> Iterator[None]:
-    saved = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-
-
 def run() -> dict[str, Any]:
     from chalicelib import clients
     from herald_local.dynamodb_local import DynamoDBLocal
 
     with DynamoDBLocal() as server:
-        env = {**_ENV, "AWS_ENDPOINT_URL_DYNAMODB": server.endpoint, "HERALD_TABLE": TABLE}
-        with _environment(env):
+        env = {**AWS_ENV, "AWS_ENDPOINT_URL_DYNAMODB": server.endpoint, "HERALD_TABLE": TABLE}
+        with environment(env):
             clients.reset()
             try:
                 return _run(clients.client("dynamodb"))

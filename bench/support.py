@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -66,34 +65,53 @@ def local_aws() -> Iterator[dict[str, str]]:
         moto.stop()
 
 
+def _serve_slowly(delay: float, count: Any, ready: Any) -> None:
+    """The receiver process: answer every POST with 200 after `delay` seconds."""
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            time.sleep(delay)
+            with count.get_lock():
+                count.value += 1
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *_: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    ready.send(server.server_address[1])
+    server.serve_forever()
+
+
 class SlowReceiver:
-    """A webhook endpoint that answers 200 after `delay` seconds, counting requests."""
+    """A webhook endpoint that answers 200 after `delay` seconds, counting requests.
+
+    It runs in a process of its own, as a real receiver would: parsing requests in the
+    benchmark's process would take interpreter time from the code being measured."""
 
     def __init__(self, delay: float) -> None:
-        self.count = 0
-        lock = threading.Lock()
-        receiver = self
+        import multiprocessing
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
+        self.delay_ms = round(delay * 1000)
+        context = multiprocessing.get_context("spawn")
+        self._count = context.Value("i", 0)
+        ready, child_end = context.Pipe(duplex=False)
+        self._process = context.Process(
+            target=_serve_slowly, args=(delay, self._count, child_end), daemon=True
+        )
+        self._process.start()
+        self.url = f"http://127.0.0.1:{ready.recv()}/hook"
 
-            def do_POST(self) -> None:
-                self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                time.sleep(delay)
-                with lock:
-                    receiver.count += 1
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *_: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+    @property
+    def count(self) -> int:
+        return int(self._count.value)
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self._process.terminate()
+        self._process.join()

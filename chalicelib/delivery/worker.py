@@ -20,12 +20,12 @@ from chalicelib import clients
 from chalicelib.channels import get_channel
 from chalicelib.delivery.retry import next_delay
 from chalicelib.delivery.safe_http import SafeSender
-from chalicelib.models.deliveries import AttemptStatus, DeliveryTask, Outcome
+from chalicelib.models.deliveries import Attempt, AttemptStatus, DeliveryTask, Outcome
 from chalicelib.models.events import Event
 from chalicelib.models.handlers import Handler
 from chalicelib.settings import get_settings
 from chalicelib.storage import inbox
-from chalicelib.storage.dynamo import Store, get_store
+from chalicelib.storage.dynamo import Settlement, Store, get_store
 
 logger = logging.getLogger("herald.delivery")
 
@@ -35,6 +35,7 @@ LEASE_SECONDS = 60
 BUSY_RETRY_SECONDS = 30
 
 _sender: SafeSender | None = None
+_workers: ThreadPoolExecutor | None = None
 _sender_lock = threading.Lock()
 
 
@@ -50,6 +51,16 @@ def get_sender() -> SafeSender:
                 deadline=settings.delivery_deadline_seconds,
             )
         return _sender
+
+
+def _get_workers() -> ThreadPoolExecutor:
+    """The batch's threads, kept for the container's life: a warm invocation starts
+    its deliveries at once instead of spawning threads first."""
+    global _workers  # noqa: PLW0603
+    with _sender_lock:
+        if _workers is None:
+            _workers = ThreadPoolExecutor(max_workers=POOL_SIZE, thread_name_prefix="herald-delivery")
+        return _workers
 
 
 def reset_sender() -> None:
@@ -76,10 +87,14 @@ def partial_batch_response(response: dict[str, list[dict[str, str]]]) -> dict[st
 
 @dataclass(frozen=True)
 class Verdict:
-    """What to tell SQS about one message: done, or try again after `delay` seconds."""
+    """What to tell SQS about one message: done, or try again after `delay` seconds; and
+    what to write for it with the rest of the batch."""
 
     retry: bool
     delay: int = 0
+    settlement: Settlement | None = None
+    dead_letter: str | None = None
+    """Why the message goes to the DLQ, once its failure is recorded."""
 
 
 @dataclass(frozen=True)
@@ -105,18 +120,36 @@ def _prefetch(store: Store, records: list[dict[str, Any]]) -> Prefetched | None:
 
 
 def deliver_batch(records: list[dict[str, Any]]) -> dict[str, list[dict[str, str]]]:
-    """Deliver every record concurrently; name the ones SQS must redeliver."""
+    """Deliver every record concurrently, record the outcomes together, and name the
+    messages SQS must redeliver."""
     store = get_store()
     sender = get_sender()
     known = _prefetch(store, records)
-    with ThreadPoolExecutor(max_workers=min(POOL_SIZE, max(1, len(records)))) as pool:
-        verdicts = list(pool.map(lambda r: _safely(store, sender, r, known), records))
+    attempted = _get_workers().map(lambda r: _safely(store, sender, r, known), records)
+    verdicts = _settle(store, list(attempted))
     failures = []
     for record, verdict in zip(records, verdicts, strict=True):
+        if verdict.dead_letter is not None:
+            dead_letter(record["body"], verdict.dead_letter)
         if verdict.retry:
             _delay_redelivery(record, verdict.delay)
             failures.append({"itemIdentifier": record["messageId"]})
     return {"batchItemFailures": failures}
+
+
+def _settle(store: Store, verdicts: list[Verdict]) -> list[Verdict]:
+    """Write the batch's delivery records and attempt logs in as few calls as DynamoDB
+    allows. If that fails, the attempts are not on record: their messages come back once
+    the leases lapse and are tried again (receivers dedupe on webhook-id)."""
+    settlements = [verdict.settlement for verdict in verdicts if verdict.settlement is not None]
+    if not settlements:
+        return verdicts
+    try:
+        store.settle(settlements)
+    except Exception:
+        logger.exception("recording %d deliveries failed; they will be retried", len(settlements))
+        return [Verdict(retry=True, delay=LEASE_SECONDS) if v.settlement else v for v in verdicts]
+    return verdicts
 
 
 def _safely(store: Store, sender: SafeSender, record: dict[str, Any], known: Prefetched | None) -> Verdict:
@@ -136,8 +169,7 @@ def deliver_record(
         task = DeliveryTask.model_validate_json(record["body"])
     except ValidationError:
         logger.error("message %s is not a delivery task; dead-lettering it", record.get("messageId"))
-        dead_letter(record["body"], "malformed delivery message")
-        return Verdict(retry=False)
+        return Verdict(retry=False, dead_letter="malformed delivery message")
     now = datetime.now(UTC)
     claim = store.claim_delivery(task, int(now.timestamp()), LEASE_SECONDS)
     if claim.state == "delivered":
@@ -150,7 +182,7 @@ def deliver_record(
         # Let the retry claim it at once instead of waiting out the lease. If the send had
         # gone through, the retry sends again: the receiver dedupes on webhook-id.
         with contextlib.suppress(Exception):
-            store.finish_delivery(task, AttemptStatus.RETRYING, None, "interrupted; retrying")
+            store.finish_delivery(task, AttemptStatus.RETRYING, "interrupted; retrying")
         raise
 
 
@@ -170,11 +202,11 @@ def _deliver_claimed(
         handler = store.get_handler(task.account, task.handler_id)
         event = store.get_event(task.account, task.event_id)
     if handler is None or not handler.is_enabled:
-        store.finish_delivery(task, AttemptStatus.SKIPPED, None, "handler deleted or disabled")
-        return Verdict(retry=False)
+        skipped = Settlement(task, AttemptStatus.SKIPPED, attempt, error="handler deleted or disabled")
+        return Verdict(retry=False, settlement=skipped)
     if event is None:
-        store.finish_delivery(task, AttemptStatus.FAILED, None, "event expired before delivery")
-        return Verdict(retry=False)
+        expired = Settlement(task, AttemptStatus.FAILED, attempt, error="event expired before delivery")
+        return Verdict(retry=False, settlement=expired)
     return _attempt(store, sender, task, handler, event, attempt=attempt, now=now)
 
 
@@ -201,31 +233,47 @@ def _attempt(
         status = AttemptStatus.RETRYING
     else:
         status = AttemptStatus.FAILED
-    updated = store.record_attempt(
-        handler=handler,
-        event=event,
-        attempt=attempt,
-        status=status,
-        http_status=result.http_status,
-        duration_ms=result.duration_ms,
-        error=result.error,
-        now=now,
-    )
-    store.finish_delivery(task, status, result.http_status, result.error)
+    noted = store.note_attempt(handler, status, now)
+    log = None
+    if noted is not None:
+        log = Attempt(
+            seq=noted.seq,
+            event_id=event.id,
+            event_type=event.type,
+            attempt=attempt,
+            status=status,
+            http_status=result.http_status,
+            duration_ms=result.duration_ms,
+            error=result.error,
+            at=now,
+        )
     if result.outcome == Outcome.GONE:
         disable(
             store, handler, f"the destination answered HTTP {result.http_status}: it no longer exists", now
         )
-    elif status != AttemptStatus.DELIVERED and updated is not None:
-        _disable_if_failing_too_long(store, updated, now)
-    if status == AttemptStatus.FAILED and result.outcome == Outcome.RETRY:
-        dead_letter(task.model_dump_json(), f"gave up after {attempt} attempts: {result.error}")
-    return Verdict(retry=status == AttemptStatus.RETRYING, delay=delay or 0)
+    elif status != AttemptStatus.DELIVERED and noted is not None:
+        _disable_if_failing_too_long(store, handler, noted.failing_since, now)
+    gave_up = status == AttemptStatus.FAILED and result.outcome == Outcome.RETRY
+    return Verdict(
+        retry=status == AttemptStatus.RETRYING,
+        delay=delay or 0,
+        settlement=Settlement(
+            task,
+            status,
+            attempt,
+            http_status=result.http_status,
+            error=result.error,
+            log=log,
+        ),
+        dead_letter=f"gave up after {attempt} attempts: {result.error}" if gave_up else None,
+    )
 
 
-def _disable_if_failing_too_long(store: Store, handler: Handler, now: datetime) -> None:
+def _disable_if_failing_too_long(
+    store: Store, handler: Handler, failing_since: datetime | None, now: datetime
+) -> None:
     limit = timedelta(days=get_settings().disable_after_days)
-    if handler.failing_since is not None and now - handler.failing_since >= limit:
+    if failing_since is not None and now - failing_since >= limit:
         disable(store, handler, f"every delivery failed for {limit.days} days", now)
 
 

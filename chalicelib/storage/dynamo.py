@@ -12,6 +12,7 @@ import math
 import random
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -103,6 +104,27 @@ RETENTION_SECONDS = 30 * 24 * 3600
 class Claim:
     attempt: int
     state: str  # "claimed", or the state that refused the claim ("delivered", "sending")
+
+
+@dataclass(frozen=True)
+class Noted:
+    """An attempt's number in its handler's log, and since when the handler has been failing."""
+
+    seq: int
+    failing_since: datetime | None
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """Where one event x handler stands after an attempt, and the attempt's log entry
+    (none when nothing was sent)."""
+
+    task: DeliveryTask
+    status: AttemptStatus
+    attempts: int
+    http_status: int | None = None
+    error: str | None = None
+    log: Attempt | None = None
 
 
 @dataclass(frozen=True)
@@ -554,19 +576,15 @@ class Store:
             return Claim(attempt=int(old.get("attempts", 0)), state=state)
         return Claim(attempt=int(from_ddb(answer["Attributes"])["attempts"]), state="claimed")
 
-    def finish_delivery(
-        self, task: DeliveryTask, status: str, http_status: int | None, error: str | None
-    ) -> None:
-        """Record where the event x handler stands and release the lease."""
-        values: dict[str, Any] = {":status": status, ":http": http_status, ":error": error}
+    def finish_delivery(self, task: DeliveryTask, status: str, error: str | None) -> None:
+        """Record where the event x handler stands and release the lease, at once (the
+        paths that send nothing, and an interrupted attempt)."""
         self.ddb.update_item(
             TableName=self.table,
             Key=_delivery_key(task),
-            UpdateExpression=(
-                "SET #status = :status, http_status = :http, last_error = :error REMOVE lease_until"
-            ),
+            UpdateExpression="SET #status = :status, last_error = :error REMOVE lease_until",
             ExpressionAttributeNames={"#status": "status"},
-            ExpressionAttributeValues=to_ddb(values),
+            ExpressionAttributeValues=to_ddb({":status": status, ":error": error}),
         )
 
     def reset_delivery(self, task: DeliveryTask) -> None:
@@ -583,23 +601,12 @@ class Store:
                 ),
             )
 
-    def record_attempt(
-        self,
-        *,
-        handler: Handler,
-        event: Event,
-        attempt: int,
-        status: AttemptStatus,
-        http_status: int | None,
-        duration_ms: int,
-        error: str | None,
-        now: datetime,
-    ) -> Handler | None:
-        """Log one attempt and update the handler's health in one UpdateItem plus one Put.
+    def note_attempt(self, handler: Handler, status: AttemptStatus, now: datetime) -> Noted | None:
+        """Number one attempt and update the handler's health in one UpdateItem.
 
         Success sets last_datetime and clears failing_since; a failure starts the
-        failing_since clock if it is not running. Returns the handler as updated, or
-        None if it was deleted meanwhile."""
+        failing_since clock if it is not running. Returns the attempt's number (its seq in
+        the log) and the failing_since clock, or None if the handler was deleted meanwhile."""
         if status == AttemptStatus.DELIVERED:
             expression = "ADD attempt_seq :one SET last_datetime = :now REMOVE failing_since"
         elif status == AttemptStatus.SKIPPED:
@@ -616,35 +623,47 @@ class Store:
                 UpdateExpression=expression,
                 ConditionExpression="attribute_exists(SK)",
                 ExpressionAttributeValues=to_ddb(values),
-                ReturnValues="ALL_NEW",
+                ReturnValues="UPDATED_NEW",
             )
         except self.ddb.exceptions.ConditionalCheckFailedException:
             return None
         updated = from_ddb(answer["Attributes"])
         seq = int(updated["attempt_seq"])
-        log = Attempt(
-            seq=seq,
-            event_id=event.id,
-            event_type=event.type,
-            attempt=attempt,
-            status=status,
-            http_status=http_status,
-            duration_ms=duration_ms,
-            error=error,
-            at=now,
-        )
-        self.ddb.put_item(
-            TableName=self.table,
-            Item=to_ddb(
-                {
-                    "PK": keys.log_pk(handler.account, handler.id),
-                    "SK": keys.log_sk(seq),
-                    **log.model_dump(mode="json", exclude_none=True),
-                    "expires_at": int(now.timestamp()) + RETENTION_SECONDS,
-                }
-            ),
-        )
-        return _handler_of(updated)
+        if status == AttemptStatus.DELIVERED:
+            return Noted(seq, None)
+        # UPDATED_NEW may leave out a failing_since that if_not_exists kept as it was
+        since = updated.get("failing_since")
+        return Noted(seq, datetime.fromisoformat(since) if since else handler.failing_since)
+
+    def log_attempt(self, account: str, handler_id: int, attempt: Attempt) -> None:
+        """Log one attempt on its own (the synchronous test notification)."""
+        self.ddb.put_item(TableName=self.table, Item=to_ddb(_log_item(account, handler_id, attempt)))
+
+    def settle(self, settlements: Sequence[Settlement]) -> None:
+        """Write a batch's delivery records and attempt log entries together: BatchWriteItem,
+        25 items a call, unprocessed items retried with backoff.
+
+        Plain puts are safe here: the delivery record belongs to the lease holder until
+        this write releases it, and a log entry's seq is its own."""
+        items = []
+        for settlement in settlements:
+            items.append(_delivery_record(settlement))
+            if settlement.log is not None:
+                task = settlement.task
+                items.append(_log_item(task.account, task.handler_id, settlement.log))
+        for start in range(0, len(items), 25):
+            self._put_all(items[start : start + 25])
+
+    def _put_all(self, items: list[Item]) -> None:
+        pending = [{"PutRequest": {"Item": to_ddb(item)}} for item in items]
+        for attempt in range(6):
+            if attempt:
+                time.sleep(random.uniform(0, 0.05 * 2**attempt))
+            answer = self.ddb.batch_write_item(RequestItems={self.table: pending})
+            pending = answer.get("UnprocessedItems", {}).get(self.table, [])
+            if not pending:
+                return
+        raise RuntimeError(f"DynamoDB left {len(pending)} item(s) unwritten")
 
     def list_attempts(self, account: str, handler: Handler, page: int, per_page: int) -> AttemptPage:
         """Newest first. Attempts are numbered 1..attempt_seq per handler, so page P is
@@ -747,6 +766,29 @@ class Store:
 def _delivery_key(task: DeliveryTask) -> dict[str, Any]:
     pk = keys.event_pk(task.account, task.event_id)
     return to_ddb({"PK": pk, "SK": keys.delivery_sk(task.handler_id)})
+
+
+def _delivery_record(settlement: Settlement) -> Item:
+    """The whole delivery record after an attempt: its lease released."""
+    task = settlement.task
+    return {
+        "PK": keys.event_pk(task.account, task.event_id),
+        "SK": keys.delivery_sk(task.handler_id),
+        "status": settlement.status,
+        "attempts": settlement.attempts,
+        "http_status": settlement.http_status,
+        "last_error": settlement.error,
+        "expires_at": int(time.time()) + RETENTION_SECONDS,
+    }
+
+
+def _log_item(account: str, handler_id: int, attempt: Attempt) -> Item:
+    return {
+        "PK": keys.log_pk(account, handler_id),
+        "SK": keys.log_sk(attempt.seq),
+        **attempt.model_dump(mode="json", exclude_none=True),
+        "expires_at": int(attempt.at.timestamp()) + RETENTION_SECONDS,
+    }
 
 
 def _handler_item(handler: Handler) -> Item:

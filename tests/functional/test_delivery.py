@@ -165,6 +165,35 @@ def test_a_batch_of_ten_names_exactly_its_three_failures(
     assert sum(len(receiver.to(f"/r{i}")) for i in range(10)) == 10
 
 
+def test_a_batch_is_recorded_in_one_write_and_retried_whole_if_that_fails(
+    api: Any, auth: dict[str, str], receiver: Receiver, deliver: Any
+) -> None:
+    ids = [webhook(api, auth, receiver.url(f"/b{i}"))[0] for i in range(3)]
+    publish(api, auth)
+    queue = get_settings().deliveries_queue
+    records = [lambda_record(m, queue) for m in receive(queue)]
+    writes: list[int] = []
+
+    def unavailable(params: dict[str, Any], **_: Any) -> None:
+        writes.append(sum(len(items) for items in params["RequestItems"].values()))
+        raise ConnectionError("DynamoDB is unreachable")
+
+    events = clients.client("dynamodb").meta.events
+    events.register("before-parameter-build.dynamodb.BatchWriteItem", unavailable)
+    try:
+        answer = deliver({"Records": records}, None)
+    finally:
+        events.unregister("before-parameter-build.dynamodb.BatchWriteItem", unavailable)
+    assert writes == [6], "three delivery records and three log entries, one call"
+    assert len(answer["batchItemFailures"]) == 3, "sent but not on record: every message comes back"
+    assert all(deliveries(api, auth, handler_id) == [] for handler_id in ids)
+    assert sum(len(receiver.to(f"/b{i}")) for i in range(3)) == 3
+
+    answer = deliver({"Records": records}, None)  # within the lease: nobody sends twice at once
+    assert len(answer["batchItemFailures"]) == 3
+    assert sum(len(receiver.to(f"/b{i}")) for i in range(3)) == 3
+
+
 def test_410_disables_the_handler_and_tells_the_account(
     api: Any, auth: dict[str, str], receiver: Receiver, deliver: Any
 ) -> None:
