@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 from chalicelib.channels import get_channel
 from chalicelib.channels.base import SendResult
-from chalicelib.delivery.worker import get_sender
-from chalicelib.models.deliveries import Attempt, AttemptStatus, Outcome
+from chalicelib.delivery.worker import attempt_log, get_sender
+from chalicelib.models.deliveries import AttemptStatus, Outcome
 from chalicelib.models.events import Event, new_event_id
 from chalicelib.models.handlers import Handler
 from chalicelib.storage.dynamo import Store
@@ -32,16 +32,9 @@ def send_test(store: Store, handler: Handler) -> SendResult:
     status = AttemptStatus.DELIVERED if result.outcome == Outcome.SENT else AttemptStatus.FAILED
     noted = store.note_attempt(handler, status, now)
     if noted is not None:
-        attempt = Attempt(
-            seq=noted.seq,
-            event_id=event.id,
-            event_type=event.type,
-            attempt=1,
-            status=status,
-            http_status=result.http_status,
-            duration_ms=result.duration_ms,
-            error=result.error,
-            at=now,
+        store.log_attempt(
+            handler.account,
+            handler.id,
+            attempt_log(event, result, seq=noted.seq, attempt=1, status=status, now=now),
         )
-        store.log_attempt(handler.account, handler.id, attempt)
     return result

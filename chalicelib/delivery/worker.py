@@ -18,6 +18,7 @@ from pydantic import ValidationError
 
 from chalicelib import clients
 from chalicelib.channels import get_channel
+from chalicelib.channels.base import SendResult
 from chalicelib.delivery.retry import next_delay
 from chalicelib.delivery.safe_http import SafeSender
 from chalicelib.models.deliveries import Attempt, AttemptStatus, DeliveryTask, Outcome
@@ -36,13 +37,13 @@ BUSY_RETRY_SECONDS = 30
 
 _sender: SafeSender | None = None
 _workers: ThreadPoolExecutor | None = None
-_sender_lock = threading.Lock()
+_singletons_lock = threading.Lock()
 
 
 def get_sender() -> SafeSender:
     """One pooled sender per container, sized to the batch concurrency."""
     global _sender  # noqa: PLW0603 - a per-container singleton, like the AWS clients
-    with _sender_lock:
+    with _singletons_lock:
         if _sender is None:
             settings = get_settings()
             _sender = SafeSender(
@@ -57,7 +58,7 @@ def _get_workers() -> ThreadPoolExecutor:
     """The batch's threads, kept for the container's life: a warm invocation starts
     its deliveries at once instead of spawning threads first."""
     global _workers  # noqa: PLW0603
-    with _sender_lock:
+    with _singletons_lock:
         if _workers is None:
             _workers = ThreadPoolExecutor(max_workers=POOL_SIZE, thread_name_prefix="herald-delivery")
         return _workers
@@ -65,7 +66,7 @@ def _get_workers() -> ThreadPoolExecutor:
 
 def reset_sender() -> None:
     global _sender  # noqa: PLW0603
-    with _sender_lock:
+    with _singletons_lock:
         if _sender is not None:
             _sender.close()
         _sender = None
@@ -95,6 +96,10 @@ class Verdict:
     settlement: Settlement | None = None
     dead_letter: str | None = None
     """Why the message goes to the DLQ, once its failure is recorded."""
+
+
+_AFTER_LEASE = Verdict(retry=True, delay=LEASE_SECONDS)
+"""Try again once the lease (if one was taken) has lapsed."""
 
 
 @dataclass(frozen=True)
@@ -148,7 +153,7 @@ def _settle(store: Store, verdicts: list[Verdict]) -> list[Verdict]:
         store.settle(settlements)
     except Exception:
         logger.exception("recording %d deliveries failed; they will be retried", len(settlements))
-        return [Verdict(retry=True, delay=LEASE_SECONDS) if v.settlement else v for v in verdicts]
+        return [_AFTER_LEASE if v.settlement else v for v in verdicts]
     return verdicts
 
 
@@ -159,7 +164,7 @@ def _safely(store: Store, sender: SafeSender, record: dict[str, Any], known: Pre
         # DynamoDB throttling, SQS hiccups...: the message comes back after its
         # visibility timeout and the lease (if taken) has lapsed by then.
         logger.exception("delivery of message %s failed; it will be retried", record.get("messageId"))
-        return Verdict(retry=True, delay=LEASE_SECONDS)
+        return _AFTER_LEASE
 
 
 def deliver_record(
@@ -234,19 +239,11 @@ def _attempt(
     else:
         status = AttemptStatus.FAILED
     noted = store.note_attempt(handler, status, now)
-    log = None
-    if noted is not None:
-        log = Attempt(
-            seq=noted.seq,
-            event_id=event.id,
-            event_type=event.type,
-            attempt=attempt,
-            status=status,
-            http_status=result.http_status,
-            duration_ms=result.duration_ms,
-            error=result.error,
-            at=now,
-        )
+    log = (
+        None
+        if noted is None
+        else attempt_log(event, result, seq=noted.seq, attempt=attempt, status=status, now=now)
+    )
     if result.outcome == Outcome.GONE:
         disable(
             store, handler, f"the destination answered HTTP {result.http_status}: it no longer exists", now
@@ -266,6 +263,23 @@ def _attempt(
             log=log,
         ),
         dead_letter=f"gave up after {attempt} attempts: {result.error}" if gave_up else None,
+    )
+
+
+def attempt_log(
+    event: Event, result: SendResult, *, seq: int, attempt: int, status: AttemptStatus, now: datetime
+) -> Attempt:
+    """The log entry of one attempt, numbered `seq` in its handler's log."""
+    return Attempt(
+        seq=seq,
+        event_id=event.id,
+        event_type=event.type,
+        attempt=attempt,
+        status=status,
+        http_status=result.http_status,
+        duration_ms=result.duration_ms,
+        error=result.error,
+        at=now,
     )
 
 

@@ -20,31 +20,16 @@ import requests
 
 from tests.e2e.conftest import KEY, ROOT, Stack
 from tests.receiver import Receiver, Reply
+from tests.scalingo_seed import NOTIFIER_KEYS, WEBHOOK
 
 PACKAGE = "scalingo"
 VERSION = "0.14.6"
 CACHE = ROOT / ".cache" / "scalingo-npm"
 SCRIPT = Path(__file__).with_name("scalingo_client.js")
 APP = "e2e-app"
-WEBHOOK = "5982f145d48c3600273ef08a"
 APP_CRASHED = "59c52a9c7651ce001f62f578"
 INSTALL_TIMEOUT = 300
 RUN_TIMEOUT = 120
-NOTIFIER_KEYS = {
-    "id",
-    "name",
-    "active",
-    "type",
-    "platform_id",
-    "created_at",
-    "updated_at",
-    "send_all_alerts",
-    "send_all_events",
-    "selected_event_ids",
-    "app_id",
-    "app",
-    "type_data",
-}
 
 
 def scalingo_package() -> Path:

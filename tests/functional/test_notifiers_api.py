@@ -18,6 +18,7 @@ from chalicelib.models.events import event_type
 from chalicelib.storage.dynamo import get_store
 from tests.functional.sqs_driver import drain
 from tests.receiver import Receiver, Reply
+from tests.scalingo_seed import NOTIFIER_KEYS, SLACK, WEBHOOK
 
 pytestmark = pytest.mark.usefixtures("stack")
 
@@ -26,23 +27,6 @@ BASE = f"/v1/apps/{APP}/notifiers"
 JSON = {"Content-Type": "application/json"}
 OBJECT_ID = re.compile(r"^[0-9a-f]{24}$")
 ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}\+00:00$")
-NOTIFIER_KEYS = {
-    "id",
-    "name",
-    "active",
-    "type",
-    "platform_id",
-    "created_at",
-    "updated_at",
-    "send_all_alerts",
-    "send_all_events",
-    "selected_event_ids",
-    "app_id",
-    "app",
-    "type_data",
-}
-SLACK = "5982f145d48c3600273ef089"
-WEBHOOK = "5982f145d48c3600273ef08a"
 EMAIL = "59c52ac27651ce002c1d4620"
 DEPLOYMENT = "5982f139d48c360021b1eb69"
 APP_CRASHED = "59c52a9c7651ce001f62f578"
