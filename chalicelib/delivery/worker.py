@@ -10,7 +10,7 @@ import contextlib
 import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -26,7 +26,7 @@ from chalicelib.models.events import Event
 from chalicelib.models.handlers import Handler
 from chalicelib.settings import get_settings
 from chalicelib.storage import inbox
-from chalicelib.storage.dynamo import Settlement, Store, get_store
+from chalicelib.storage.dynamo import Claim, Prefetched, Settlement, Store, get_store
 
 logger = logging.getLogger("herald.delivery")
 
@@ -103,34 +103,47 @@ _AFTER_LEASE = Verdict(retry=True, delay=LEASE_SECONDS)
 
 
 @dataclass(frozen=True)
-class Prefetched:
-    """The batch's handlers and events, read together before the deliveries start."""
+class Message:
+    """One record of the batch with its task (None if malformed) and the claim taken
+    with the batch (None: the delivery claims on its own)."""
 
-    handlers: dict[tuple[str, int], Handler]
-    events: dict[tuple[str, str], Event]
+    record: dict[str, Any]
+    task: DeliveryTask | None
+    claim: Claim | None = None
 
 
-def _prefetch(store: Store, records: list[dict[str, Any]]) -> Prefetched | None:
-    tasks = []
-    for record in records:
-        try:
-            tasks.append(DeliveryTask.model_validate_json(record["body"]))
-        except ValidationError:
-            continue  # deliver_record dead-letters it
+def _parse(record: dict[str, Any]) -> DeliveryTask | None:
     try:
-        return Prefetched(*store.prefetch(tasks)) if tasks else None
-    except Exception:  # each delivery then reads its own items
-        logger.exception("prefetching a batch failed")
+        return DeliveryTask.model_validate_json(record["body"])
+    except ValidationError:
         return None
+
+
+def _prepare(store: Store, records: list[dict[str, Any]]) -> tuple[list[Message], Prefetched | None]:
+    """Read the batch's handlers, events and delivery records in one call and claim its
+    deliveries in one more. If either fails, each delivery reads and claims its own."""
+    messages = [Message(record, _parse(record)) for record in records]
+    tasks = [message.task for message in messages if message.task is not None]
+    if not tasks:
+        return messages, None
+    now = int(datetime.now(UTC).timestamp())
+    try:
+        fetched = store.prefetch(tasks)
+        claims = iter(store.claim_all(tasks, fetched.deliveries, now=now, lease_seconds=LEASE_SECONDS))
+    except Exception:
+        logger.exception("preparing a batch failed; its deliveries go one by one")
+        return messages, None
+    return [replace(m, claim=next(claims)) if m.task else m for m in messages], fetched
 
 
 def deliver_batch(records: list[dict[str, Any]]) -> dict[str, list[dict[str, str]]]:
     """Deliver every record concurrently, record the outcomes together, and name the
-    messages SQS must redeliver."""
+    messages SQS must redeliver. The claims are taken at the batch's start: a batch is
+    never larger than the pool, so no lease ticks while its delivery waits for a thread."""
     store = get_store()
     sender = get_sender()
-    known = _prefetch(store, records)
-    attempted = _get_workers().map(lambda r: _safely(store, sender, r, known), records)
+    messages, known = _prepare(store, records)
+    attempted = _get_workers().map(lambda message: _safely(store, sender, message, known), messages)
     verdicts = _settle(store, list(attempted))
     failures = []
     for record, verdict in zip(records, verdicts, strict=True):
@@ -157,26 +170,24 @@ def _settle(store: Store, verdicts: list[Verdict]) -> list[Verdict]:
     return verdicts
 
 
-def _safely(store: Store, sender: SafeSender, record: dict[str, Any], known: Prefetched | None) -> Verdict:
+def _safely(store: Store, sender: SafeSender, message: Message, known: Prefetched | None) -> Verdict:
     try:
-        return deliver_record(store, sender, record, known)
+        return deliver_record(store, sender, message, known)
     except Exception:
         # DynamoDB throttling, SQS hiccups...: the message comes back after its
         # visibility timeout and the lease (if taken) has lapsed by then.
-        logger.exception("delivery of message %s failed; it will be retried", record.get("messageId"))
+        logger.exception("delivery of message %s failed; it will be retried", message.record.get("messageId"))
         return _AFTER_LEASE
 
 
-def deliver_record(
-    store: Store, sender: SafeSender, record: dict[str, Any], known: Prefetched | None = None
-) -> Verdict:
-    try:
-        task = DeliveryTask.model_validate_json(record["body"])
-    except ValidationError:
-        logger.error("message %s is not a delivery task; dead-lettering it", record.get("messageId"))
+def deliver_record(store: Store, sender: SafeSender, message: Message, known: Prefetched | None) -> Verdict:
+    task, claim = message.task, message.claim
+    if task is None:
+        logger.error("message %s is not a delivery task; dead-lettering it", message.record.get("messageId"))
         return Verdict(retry=False, dead_letter="malformed delivery message")
     now = datetime.now(UTC)
-    claim = store.claim_delivery(task, int(now.timestamp()), LEASE_SECONDS)
+    if claim is None:
+        claim = store.claim_delivery(task, int(now.timestamp()), LEASE_SECONDS)
     if claim.state == "delivered":
         return Verdict(retry=False)
     if claim.state != "claimed":  # another worker holds the lease right now

@@ -194,6 +194,40 @@ def test_a_batch_is_recorded_in_one_write_and_retried_whole_if_that_fails(
     assert sum(len(receiver.to(f"/b{i}")) for i in range(3)) == 3
 
 
+def test_a_batch_claims_in_one_call_and_one_by_one_if_that_call_fails(
+    api: Any, auth: dict[str, str], receiver: Receiver, deliver: Any
+) -> None:
+    for i in range(3):
+        webhook(api, auth, receiver.url(f"/c{i}"))
+    publish(api, auth)
+    publish(api, auth)
+    queue = get_settings().deliveries_queue
+    first = [lambda_record(m, queue) for m in receive(queue, 3)]
+    calls: list[str] = []
+
+    def count(model: Any, **_: Any) -> None:
+        calls.append(model.name)
+
+    def unavailable(**_: Any) -> None:
+        raise ConnectionError("DynamoDB is unreachable")
+
+    events = clients.client("dynamodb").meta.events
+    events.register("before-call.dynamodb", count)
+    try:
+        assert deliver({"Records": first}, None)["batchItemFailures"] == []
+        assert calls.count("TransactWriteItems") == 1
+        assert calls.count("UpdateItem") == 3, "one health note per delivery, no claim of its own"
+        calls.clear()
+        second = [lambda_record(m, queue) for m in receive(queue, 3)]
+        events.register("before-parameter-build.dynamodb.TransactWriteItems", unavailable)
+        assert deliver({"Records": second}, None)["batchItemFailures"] == []
+    finally:
+        events.unregister("before-call.dynamodb", count)
+        events.unregister("before-parameter-build.dynamodb.TransactWriteItems", unavailable)
+    assert calls.count("UpdateItem") == 6, "three claims one by one, three notes"
+    assert sum(len(receiver.to(f"/c{i}")) for i in range(3)) == 6
+
+
 def test_410_disables_the_handler_and_tells_the_account(
     api: Any, auth: dict[str, str], receiver: Receiver, deliver: Any
 ) -> None:

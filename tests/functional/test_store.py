@@ -16,9 +16,10 @@ from bench.pagination import bulk_load, make_handlers
 from chalicelib import services
 from chalicelib.api.pagination import ALLOWED_PER_PAGE
 from chalicelib.errors import Conflict, NotFound
+from chalicelib.models.deliveries import AttemptStatus, DeliveryTask
 from chalicelib.models.handlers import Handler
 from chalicelib.storage import keys
-from chalicelib.storage.dynamo import ConditionFailed, Store, from_ddb, get_store
+from chalicelib.storage.dynamo import Claim, ConditionFailed, Settlement, Store, from_ddb, get_store
 
 ACME = "acme"
 GLOBEX = "globex"
@@ -442,6 +443,69 @@ def test_a_conflict_that_never_clears_is_an_error_not_a_missing_handler(store: S
         contended.delete_handler(ACME, handler.id)
     assert store.get_handler(ACME, handler.id) == handler
     assert store.count_handlers(ACME) == 1
+
+
+# --- delivery claims -----------------------------------------------------------------------
+
+
+def batch_of(*handler_ids: int, event_id: str = "ev-1") -> list[DeliveryTask]:
+    return [DeliveryTask(account=ACME, event_id=event_id, handler_id=h) for h in handler_ids]
+
+
+def claim_batch(store: Store, tasks: list[DeliveryTask], now: int = 1_000) -> list[Claim | None]:
+    """Claim as the worker does: from the records read with the batch."""
+    seen = store.prefetch(tasks).deliveries
+    return store.claim_all(tasks, seen, now=now, lease_seconds=60)
+
+
+def test_a_batch_is_claimed_in_one_transaction_and_then_leased(store: Store) -> None:
+    calls: list[str] = []
+    store.ddb.meta.events.register("before-call.dynamodb", lambda model, **_: calls.append(model.name))
+    tasks = batch_of(1, 2, 3)
+    try:
+        claims = claim_batch(store, tasks)
+    finally:
+        store.ddb.meta.events.unregister("before-call.dynamodb")
+    assert claims == [Claim(1, "claimed")] * 3
+    assert calls == ["BatchGetItem", "TransactWriteItems"]
+    assert claim_batch(store, tasks, now=1_030) == [Claim(1, "sending")] * 3, "leased for 60 s"
+    assert claim_batch(store, tasks, now=1_061) == [Claim(2, "claimed")] * 3, "the lease lapsed"
+    store.settle([Settlement(tasks[0], AttemptStatus.DELIVERED, 2)])
+    assert claim_batch(store, tasks[:1], now=2_000) == [Claim(2, "delivered")]
+
+
+def test_a_duplicate_in_the_batch_is_left_to_claim_on_its_own_and_finds_the_lease(store: Store) -> None:
+    first, duplicate = batch_of(7, 7)
+    assert claim_batch(store, [first, duplicate]) == [Claim(1, "claimed"), None]
+    assert store.claim_delivery(duplicate, 1_000, 60) == Claim(1, "sending")
+
+
+def test_a_record_changed_since_the_read_cancels_the_batch_claim(store: Store) -> None:
+    tasks = batch_of(1, 2)
+    seen = store.prefetch(tasks).deliveries
+    assert store.claim_delivery(tasks[1], 1_000, 60).state == "claimed"  # another worker, meanwhile
+    assert store.claim_all(tasks, seen, now=1_000, lease_seconds=60) == [None, None]
+    assert store.claim_delivery(tasks[0], 1_000, 60) == Claim(1, "claimed")
+    assert store.claim_delivery(tasks[1], 1_000, 60) == Claim(1, "sending"), "one lease, one sender"
+
+
+def test_a_batch_claim_whose_answer_was_lost_recognises_itself_on_the_retry(store: Store) -> None:
+    retried: list[int] = []
+
+    def lose_first_answer(attempts: int, **_: Any) -> int | None:
+        if attempts == 1:  # the write went through; make botocore send it again
+            retried.append(attempts)
+            return 0
+        return None
+
+    events = store.ddb.meta.events
+    events.register_first("needs-retry.dynamodb.TransactWriteItems", lose_first_answer)
+    try:
+        claims = claim_batch(store, batch_of(1, 2))
+    finally:
+        events.unregister("needs-retry.dynamodb.TransactWriteItems", lose_first_answer)
+    assert retried == [1]
+    assert claims == [Claim(1, "claimed")] * 2
 
 
 # --- tenant isolation ----------------------------------------------------------------------
