@@ -15,6 +15,9 @@ from herald_local.bootstrap import ensure_table
 from herald_local.dynamodb_local import DynamoDBLocal, Unavailable
 
 TABLE = "herald-test"
+TEST_STAGE = "test"
+"""The Chalice stage the test client runs as: in no config, so it applies only the top-level
+variables of .chalice/config.json over what the tests set (dev and prod have their own names)."""
 _AWS_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
@@ -92,7 +95,7 @@ def api(moto_aws: None) -> Iterator[Any]:
 
     from app import app
 
-    with Client(app) as client:
+    with Client(app, stage_name=TEST_STAGE) as client:
         yield client
 
 

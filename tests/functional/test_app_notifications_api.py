@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 import socket
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -31,20 +30,6 @@ CLIENT_ID = "1234.5678"
 CLIENT_SECRET = "slack-client-secret-0123456789"
 ACCESS_TOKEN = "xoxb-access-token-never-shown"
 OAUTH_PATH = "/api/oauth.v2.access"
-
-
-@pytest.fixture
-def api(moto_aws: None) -> Iterator[Any]:
-    """app.py's app with this face registered (a no-op once app.py registers it itself:
-    a blueprint can serve one app only, so a second app would take handlers.bp away)."""
-    from chalice.test import Client
-
-    from app import app
-
-    if not any(path.startswith("/v1/organizations/") for path in app.routes):
-        app.register_blueprint(app_notifications.bp)
-    with Client(app) as client:
-        yield client
 
 
 @pytest.fixture

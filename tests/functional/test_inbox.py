@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -22,36 +21,6 @@ from tests.functional.sqs_driver import drain
 
 JSON = {"Content-Type": "application/json"}
 ACCOUNT = "acme"
-
-
-_test_app: Any = None
-
-
-def inbox_app() -> Any:
-    """The app serving the inbox blueprint: app.py's once it registers it, else one test
-    app for the session (Chalice pops a blueprint's route options on registration, so a
-    blueprint can be registered on one app only)."""
-    global _test_app  # noqa: PLW0603 - one per session, see above
-    from app import app
-
-    if "/notifications" in app.routes:
-        return app
-    if _test_app is None:
-        from chalice.app import Chalice
-
-        from chalicelib.api.inbox import bp
-
-        _test_app = Chalice(app_name="herald-inbox-test")
-        _test_app.register_blueprint(bp)
-    return _test_app
-
-
-@pytest.fixture
-def inbox_api(moto_aws: None) -> Iterator[Any]:
-    from chalice.test import Client
-
-    with Client(inbox_app()) as client:
-        yield client
 
 
 @pytest.fixture
@@ -114,9 +83,7 @@ def event(**type_data: Any) -> Event:
 
 
 @pytest.mark.usefixtures("stack")
-def test_an_event_published_to_an_internal_handler_lands_in_the_inbox(
-    api: Any, inbox_api: Any, auth: dict[str, str]
-) -> None:
+def test_an_event_published_to_an_internal_handler_lands_in_the_inbox(api: Any, auth: dict[str, str]) -> None:
     from app import deliver
 
     created = api.http.post(
@@ -139,7 +106,7 @@ def test_an_event_published_to_an_internal_handler_lands_in_the_inbox(
     )
     assert published.status_code == 202, published.body
     drain(deliver)
-    body = listing(inbox_api, auth)
+    body = listing(api, auth)
     (note,) = body["data"]
     assert note["title"] == "Application crashed — my-app"
     assert note["body"] == "web-1 exited with code 137"
@@ -178,12 +145,12 @@ def test_a_redelivered_event_shows_up_once_even_after_it_was_read(moto_aws: None
     assert after.counts == inbox.Counts(unread=0, total=1)
 
 
-def test_hostile_event_text_is_stored_as_plain_data(inbox_api: Any, auth: dict[str, str]) -> None:
+def test_hostile_event_text_is_stored_as_plain_data(api: Any, auth: dict[str, str]) -> None:
     hostile = '<script>alert("x")</script>\u0000 "quoted" \\ ${7*7}'
     get_channel("internal_notification").deliver(
         event(message=hostile), handler(), SafeSender(), datetime.now(UTC)
     )
-    (note,) = listing(inbox_api, auth)["data"]
+    (note,) = listing(api, auth)["data"]
     assert note["body"] == hostile.strip()
 
 
@@ -195,9 +162,7 @@ def test_a_huge_body_is_truncated_with_the_marker(moto_aws: None) -> None:
     assert note.body.endswith("… [truncated]")
 
 
-def test_notify_is_what_the_worker_uses_to_report_a_disabled_handler(
-    inbox_api: Any, auth: dict[str, str]
-) -> None:
+def test_notify_is_what_the_worker_uses_to_report_a_disabled_handler(api: Any, auth: dict[str, str]) -> None:
     now = datetime.now(UTC)
     inbox.notify(
         get_store(),
@@ -208,7 +173,7 @@ def test_notify_is_what_the_worker_uses_to_report_a_disabled_handler(
         handler_id=3,
         now=now,
     )
-    (note,) = listing(inbox_api, auth)["data"]
+    (note,) = listing(api, auth)["data"]
     assert note["type"] == "handler_disabled"
     assert note["handler_id"] == 3
     assert note["event_id"] is None
@@ -218,32 +183,32 @@ def test_notify_is_what_the_worker_uses_to_report_a_disabled_handler(
 # --- listing --------------------------------------------------------------------------
 
 
-def test_unread_come_first_then_read_newest_first_within_each(inbox_api: Any, auth: dict[str, str]) -> None:
+def test_unread_come_first_then_read_newest_first_within_each(api: Any, auth: dict[str, str]) -> None:
     ids = seed(5)  # oldest first
     for read in (ids[1], ids[3]):
-        assert mark(inbox_api, auth, read).status_code == 200
-    body = listing(inbox_api, auth)
+        assert mark(api, auth, read).status_code == 200
+    body = listing(api, auth)
     assert [n["id"] for n in body["data"]] == [ids[4], ids[2], ids[0], ids[3], ids[1]]
     assert [n["read"] for n in body["data"]] == [False, False, False, True, True]
     assert body["meta"]["total"] == 5
     assert (body["meta"]["unread"], body["meta"]["read"]) == (3, 2)
 
 
-def test_status_filters_unread_or_read_and_totals_follow(inbox_api: Any, auth: dict[str, str]) -> None:
+def test_status_filters_unread_or_read_and_totals_follow(api: Any, auth: dict[str, str]) -> None:
     ids = seed(4)
-    mark(inbox_api, auth, ids[0])
-    unread = listing(inbox_api, auth, "?status=unread")
+    mark(api, auth, ids[0])
+    unread = listing(api, auth, "?status=unread")
     assert [n["id"] for n in unread["data"]] == [ids[3], ids[2], ids[1]]
     assert unread["meta"]["total"] == 3
-    read = listing(inbox_api, auth, "?status=read")
+    read = listing(api, auth, "?status=read")
     assert [n["id"] for n in read["data"]] == [ids[0]]
     assert read["meta"]["total"] == 1
     assert read["data"][0]["read_datetime"] is not None
 
 
 @pytest.mark.parametrize("status", ["all", "UNREAD", "seen", "unread,read"])
-def test_an_unknown_status_is_a_400_naming_status(inbox_api: Any, auth: dict[str, str], status: str) -> None:
-    answer = inbox_api.http.get(f"/notifications?status={status}", headers=auth)
+def test_an_unknown_status_is_a_400_naming_status(api: Any, auth: dict[str, str], status: str) -> None:
+    answer = api.http.get(f"/notifications?status={status}", headers=auth)
     assert answer.status_code == 400
     (error,) = answer.json_body["errors"]
     assert error["field"] == "status"
@@ -255,17 +220,17 @@ def test_an_unknown_status_is_a_400_naming_status(inbox_api: Any, auth: dict[str
     [("page=0", "page"), ("page=x", "page"), ("results_per_page=30", "results_per_page")],
 )
 def test_bad_paging_is_a_400_like_the_handler_list(
-    inbox_api: Any, auth: dict[str, str], query: str, field: str
+    api: Any, auth: dict[str, str], query: str, field: str
 ) -> None:
-    answer = inbox_api.http.get(f"/notifications?{query}", headers=auth)
+    answer = api.http.get(f"/notifications?{query}", headers=auth)
     assert answer.status_code == 400
     assert answer.json_body["errors"][0]["field"] == field
 
 
-def test_pages_have_meta_and_links_that_keep_the_status(inbox_api: Any, auth: dict[str, str]) -> None:
+def test_pages_have_meta_and_links_that_keep_the_status(api: Any, auth: dict[str, str]) -> None:
     ids = seed(23)
     newest_first = ids[::-1]
-    body = listing(inbox_api, auth, "?status=unread&page=2&results_per_page=10")
+    body = listing(api, auth, "?status=unread&page=2&results_per_page=10")
     assert [n["id"] for n in body["data"]] == newest_first[10:20]
     assert body["meta"] == {
         "page": 2,
@@ -283,24 +248,24 @@ def test_pages_have_meta_and_links_that_keep_the_status(inbox_api: Any, auth: di
         "prev": f"{base}?page=1&results_per_page=10&status=unread",
         "self": f"{base}?page=2&results_per_page=10&status=unread",
     }
-    last = listing(inbox_api, auth, "?page=3&results_per_page=10")
+    last = listing(api, auth, "?page=3&results_per_page=10")
     assert [n["id"] for n in last["data"]] == newest_first[20:]
     assert last["links"]["next"] is None
-    assert listing(inbox_api, auth, "?page=4&results_per_page=10")["data"] == []
+    assert listing(api, auth, "?page=4&results_per_page=10")["data"] == []
 
 
-def test_pages_cross_from_unread_to_read(inbox_api: Any, auth: dict[str, str]) -> None:
+def test_pages_cross_from_unread_to_read(api: Any, auth: dict[str, str]) -> None:
     ids = seed(15)
     for read in ids[:7]:
-        mark(inbox_api, auth, read)
-    first = listing(inbox_api, auth, "?results_per_page=10")
-    second = listing(inbox_api, auth, "?page=2&results_per_page=10")
+        mark(api, auth, read)
+    first = listing(api, auth, "?results_per_page=10")
+    second = listing(api, auth, "?page=2&results_per_page=10")
     order = [n["id"] for n in first["data"] + second["data"]]
     assert order == ids[7:][::-1] + ids[:7][::-1]
 
 
-def test_an_empty_inbox_lists_nothing(inbox_api: Any, auth: dict[str, str]) -> None:
-    body = listing(inbox_api, auth)
+def test_an_empty_inbox_lists_nothing(api: Any, auth: dict[str, str]) -> None:
+    body = listing(api, auth)
     assert body["data"] == []
     assert body["meta"]["total"] == 0
     assert body["meta"]["total_pages"] == 1
@@ -309,42 +274,42 @@ def test_an_empty_inbox_lists_nothing(inbox_api: Any, auth: dict[str, str]) -> N
 # --- mark read ------------------------------------------------------------------------
 
 
-def test_marking_read_is_idempotent_and_moves_the_counters_once(inbox_api: Any, auth: dict[str, str]) -> None:
+def test_marking_read_is_idempotent_and_moves_the_counters_once(api: Any, auth: dict[str, str]) -> None:
     ids = seed(3)
-    first = mark(inbox_api, auth, ids[1])
+    first = mark(api, auth, ids[1])
     assert first.status_code == 200
     data = first.json_body["data"]
     assert data["id"] == ids[1]
     assert data["read"] is True
-    again = mark(inbox_api, auth, ids[1])
+    again = mark(api, auth, ids[1])
     assert again.status_code == 200
     assert again.json_body["data"] == data
-    meta = listing(inbox_api, auth)["meta"]
+    meta = listing(api, auth)["meta"]
     assert (meta["total"], meta["unread"], meta["read"]) == (3, 2, 1)
 
 
 @pytest.mark.parametrize("bad_id", ["0" * 24, "nope", "1" * 25, "ZZZZZZZZZZZZZZZZZZZZZZZZ"])
-def test_marking_an_unknown_notification_is_404(inbox_api: Any, auth: dict[str, str], bad_id: str) -> None:
+def test_marking_an_unknown_notification_is_404(api: Any, auth: dict[str, str], bad_id: str) -> None:
     seed(1)
-    assert mark(inbox_api, auth, bad_id).status_code == 404
+    assert mark(api, auth, bad_id).status_code == 404
 
 
 def test_another_accounts_inbox_is_invisible(
-    inbox_api: Any, auth: dict[str, str], other_auth: dict[str, str]
+    api: Any, auth: dict[str, str], other_auth: dict[str, str]
 ) -> None:
     (theirs,) = seed(1, account="globex")
     seed(2)
-    assert mark(inbox_api, auth, theirs).status_code == 404
-    assert len(listing(inbox_api, auth)["data"]) == 2
-    other = listing(inbox_api, other_auth)
+    assert mark(api, auth, theirs).status_code == 404
+    assert len(listing(api, auth)["data"]) == 2
+    other = listing(api, other_auth)
     assert [n["id"] for n in other["data"]] == [theirs]
     assert other["data"][0]["read"] is False
     assert other["meta"]["unread"] == 1
 
 
-def test_the_inbox_needs_an_api_key(inbox_api: Any) -> None:
-    assert inbox_api.http.get("/notifications").status_code == 401
-    assert inbox_api.http.post("/notifications/" + "0" * 24 + "/read").status_code == 401
+def test_the_inbox_needs_an_api_key(api: Any) -> None:
+    assert api.http.get("/notifications").status_code == 401
+    assert api.http.post("/notifications/" + "0" * 24 + "/read").status_code == 401
 
 
 # --- storage on moto and DynamoDB Local ------------------------------------------------

@@ -18,13 +18,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from chalice.cli.factory import CLIFactory
 
 from chalicelib import clients
 from chalicelib.settings import Settings, get_settings
 from chalicelib.storage import keys
 from herald_local import bootstrap
 from infra import package as infra_package
-from tests.conftest import TABLE
+from tests.conftest import TABLE, TEST_STAGE
 
 ROOT = Path(__file__).resolve().parents[2]
 STAGES = ("dev", "prod")
@@ -324,11 +325,29 @@ def test_lambda_zip_is_small_and_carries_no_dev_or_runtime_packages(packaged: Pa
     assert path.stat().st_size < 20 * 1024 * 1024
 
 
-def test_dev_stage_sets_nothing_the_chalice_test_client_would_impose() -> None:
-    """chalice.test's Client and `chalice local` apply the dev stage's variables over the
-    environment tests set, so dev must leave tables, queues, senders and limits to the code's
-    defaults (see infra/README.md)."""
-    assert set(infra_package.stage_environment("dev")) == {"HERALD_REPORT_BATCH_ITEM_FAILURES"}
+def test_the_tests_run_as_a_stage_that_imposes_no_deployed_names() -> None:
+    """chalice.test's Client applies its stage's variables over the environment the tests
+    set: they run as a stage no config defines, so dev's and prod's tables, queues, senders
+    and limits never reach them."""
+    assert TEST_STAGE not in infra_package.stages()
+    config = CLIFactory(str(ROOT)).create_config_obj(chalice_stage_name=TEST_STAGE)
+    assert set(config.environment_variables) == {"HERALD_REPORT_BATCH_ITEM_FAILURES"}
+
+
+def test_every_deployed_stage_names_its_table_queues_sender_and_limits() -> None:
+    wanted = {
+        "HERALD_TABLE",
+        "HERALD_DELIVERIES_QUEUE",
+        "HERALD_DELIVERIES_DLQ",
+        "HERALD_INGEST_QUEUE",
+        "HERALD_INGEST_DLQ",
+        "HERALD_EMAIL_SENDER",
+        "HERALD_VAPID_SUBJECT",
+        "HERALD_RATE_LIMIT_PER_MINUTE",
+        "HERALD_PUBLIC_RATE_LIMIT_PER_MINUTE",
+    }
+    for stage in STAGES:
+        assert wanted <= set(infra_package.stage_environment(stage)), stage
 
 
 def test_moto_table_from_bootstrap_matches_the_template(moto_aws: None) -> None:

@@ -6,14 +6,12 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import jwt
 import pytest
 
 from chalicelib import apikeys, services
-from chalicelib.api import notifiers, platforms
 from chalicelib.models.events import event_type
 from chalicelib.storage.dynamo import get_store
 from tests.functional.sqs_driver import drain
@@ -33,21 +31,10 @@ APP_CRASHED = "59c52a9c7651ce001f62f578"
 SECRET = "test-token-secret-0123456789abcdef-0123456789"
 
 
-@pytest.fixture
-def api(moto_aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """app.py's app with the PaaS faces registered (a no-op once app.py registers them:
-    a blueprint can serve one app only)."""
-    from chalice.test import Client
-
-    from app import app
-
+@pytest.fixture(autouse=True)
+def token_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A known secret, to check the bearer tokens the API exchanges."""
     monkeypatch.setenv("HERALD_TOKEN_SECRET", SECRET)
-    if "/v1/notification_platforms" not in app.routes:
-        app.register_blueprint(platforms.bp)
-    if BASE.replace(APP, "{app}") not in app.routes:
-        app.register_blueprint(notifiers.bp)
-    with Client(app) as client:
-        yield client
 
 
 def send(api: Any, method: str, path: str, auth: dict[str, str], body: Any = None) -> Any:

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from chalicelib.api import notifiers, platforms
 from chalicelib.models.events import EVENT_TYPES
 from chalicelib.models.handlers import HANDLER_TYPES
 
@@ -57,22 +55,6 @@ IDS = {
     "push_subscriber_id": "523da00b32fa4ee980497437",
 }
 PUBLISHABLE_IDS = [t.id for t in EVENT_TYPES if t.category != "system"]
-
-
-@pytest.fixture
-def api(moto_aws: None) -> Iterator[Any]:
-    """app.py's app with the PaaS faces registered (a no-op once app.py registers them:
-    a blueprint can serve one app only)."""
-    from chalice.test import Client
-
-    from app import app
-
-    if BASE not in app.routes:
-        app.register_blueprint(platforms.bp)
-    if "/v1/apps/{app}/notifiers" not in app.routes:
-        app.register_blueprint(notifiers.bp)
-    with Client(app) as client:
-        yield client
 
 
 def get(api: Any, path: str) -> Any:

@@ -6,7 +6,6 @@ import base64
 import json
 import os
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -28,7 +27,6 @@ from chalicelib.models.handlers import Handler
 from chalicelib.storage import push
 from chalicelib.storage.dynamo import get_store
 from tests.functional.sqs_driver import drain
-from tests.functional.test_inbox import inbox_app
 from tests.receiver import Receiver, Reply
 
 JSON = {"Content-Type": "application/json"}
@@ -69,14 +67,6 @@ class Browser:
     def decrypt(self, body: bytes) -> Any:
         plain = http_ece.decrypt(body, private_key=self.key, auth_secret=self.auth, version="aes128gcm")
         return json.loads(plain)
-
-
-@pytest.fixture
-def push_api(moto_aws: None) -> Iterator[Any]:
-    from chalice.test import Client
-
-    with Client(inbox_app()) as client:
-        yield client
 
 
 @pytest.fixture
@@ -158,12 +148,12 @@ def vapid_claims(authorization: str, public_key: str) -> dict[str, Any]:
 
 @pytest.mark.usefixtures("stack")
 def test_an_event_reaches_the_browser_encrypted_and_vapid_signed(
-    api: Any, push_api: Any, auth: dict[str, str], receiver: Receiver, vapid_keys: tuple[str, str]
+    api: Any, auth: dict[str, str], receiver: Receiver, vapid_keys: tuple[str, str]
 ) -> None:
     from app import deliver as deliver_lambda
 
     browser = Browser.new()
-    subscriber_id = subscriber(push_api, auth, browser, receiver.url("/push/v2/abc"))
+    subscriber_id = subscriber(api, auth, browser, receiver.url("/push/v2/abc"))
     created = api.http.post(
         "/notification-handlers",
         headers={**auth, **JSON},
@@ -210,9 +200,9 @@ def test_an_event_reaches_the_browser_encrypted_and_vapid_signed(
 
 
 @pytest.mark.usefixtures("private_ok", "vapid_keys")
-def test_hostile_text_is_just_json_data(push_api: Any, auth: dict[str, str], receiver: Receiver) -> None:
+def test_hostile_text_is_just_json_data(api: Any, auth: dict[str, str], receiver: Receiver) -> None:
     browser = Browser.new()
-    subscriber_id = subscriber(push_api, auth, browser, receiver.url("/p"))
+    subscriber_id = subscriber(api, auth, browser, receiver.url("/p"))
     hostile = '"},"title":"pwned","x":{"<script>alert(1)</script>\\u0000 \u202e ${{7*7}} \n'
     result = deliver(subscriber_id, event(message=hostile, url="https://ok.example/\"'<>"))
     assert result.outcome == Outcome.SENT
@@ -269,26 +259,24 @@ def test_an_oversized_title_and_url_give_way_too() -> None:
 @pytest.mark.usefixtures("private_ok", "vapid_keys")
 @pytest.mark.parametrize("status", [404, 410])
 def test_a_vanished_subscription_is_deleted_and_gone(
-    push_api: Any, auth: dict[str, str], receiver: Receiver, status: int
+    api: Any, auth: dict[str, str], receiver: Receiver, status: int
 ) -> None:
-    subscriber_id = subscriber(push_api, auth, Browser.new(), receiver.url("/gone"))
+    subscriber_id = subscriber(api, auth, Browser.new(), receiver.url("/gone"))
     receiver.script("/gone", Reply(status, "push subscription has unsubscribed or expired"))
     result = deliver(subscriber_id)
     assert result.outcome == Outcome.GONE
     assert result.http_status == status
-    assert push_api.http.get(f"/push-subscribers/{subscriber_id}", headers=auth).status_code == 404
+    assert api.http.get(f"/push-subscribers/{subscriber_id}", headers=auth).status_code == 404
     again = deliver(subscriber_id)
     assert again.outcome == Outcome.GONE
     assert len(receiver.to("/gone")) == 1  # nothing sent to a deleted subscription
 
 
 @pytest.mark.usefixtures("stack", "vapid_keys")
-def test_a_gone_subscription_disables_its_handler(
-    api: Any, push_api: Any, auth: dict[str, str], receiver: Receiver
-) -> None:
+def test_a_gone_subscription_disables_its_handler(api: Any, auth: dict[str, str], receiver: Receiver) -> None:
     from app import deliver as deliver_lambda
 
-    subscriber_id = subscriber(push_api, auth, Browser.new(), receiver.url("/gone"))
+    subscriber_id = subscriber(api, auth, Browser.new(), receiver.url("/gone"))
     created = api.http.post(
         "/notification-handlers",
         headers={**auth, **JSON},
@@ -304,10 +292,8 @@ def test_a_gone_subscription_disables_its_handler(
 
 
 @pytest.mark.usefixtures("private_ok", "vapid_keys")
-def test_429_is_retried_after_the_asked_delay(
-    push_api: Any, auth: dict[str, str], receiver: Receiver
-) -> None:
-    subscriber_id = subscriber(push_api, auth, Browser.new(), receiver.url("/busy"))
+def test_429_is_retried_after_the_asked_delay(api: Any, auth: dict[str, str], receiver: Receiver) -> None:
+    subscriber_id = subscriber(api, auth, Browser.new(), receiver.url("/busy"))
     receiver.script("/busy", Reply(429, "slow down", {"Retry-After": "120"}))
     result = deliver(subscriber_id)
     assert result.outcome == Outcome.RETRY
@@ -318,9 +304,9 @@ def test_429_is_retried_after_the_asked_delay(
 @pytest.mark.usefixtures("private_ok", "vapid_keys")
 @pytest.mark.parametrize(("status", "outcome"), [(413, Outcome.PERMANENT), (503, Outcome.RETRY)])
 def test_other_answers_are_classified(
-    push_api: Any, auth: dict[str, str], receiver: Receiver, status: int, outcome: Outcome
+    api: Any, auth: dict[str, str], receiver: Receiver, status: int, outcome: Outcome
 ) -> None:
-    subscriber_id = subscriber(push_api, auth, Browser.new(), receiver.url("/x"))
+    subscriber_id = subscriber(api, auth, Browser.new(), receiver.url("/x"))
     receiver.script("/x", Reply(status))
     assert deliver(subscriber_id).outcome == outcome
     assert push.get(get_store(), ACCOUNT, subscriber_id) is not None
@@ -328,10 +314,10 @@ def test_other_answers_are_classified(
 
 @pytest.mark.usefixtures("private_ok")
 def test_without_vapid_keys_delivery_fails_permanently_without_sending(
-    push_api: Any, auth: dict[str, str], receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+    api: Any, auth: dict[str, str], receiver: Receiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("HERALD_VAPID_PRIVATE_KEY", raising=False)
-    subscriber_id = subscriber(push_api, auth, Browser.new(), receiver.url("/p"))
+    subscriber_id = subscriber(api, auth, Browser.new(), receiver.url("/p"))
     result = deliver(subscriber_id)
     assert (result.outcome, result.error) == (Outcome.PERMANENT, "VAPID keys are not configured")
     assert receiver.requests == []
@@ -352,12 +338,12 @@ BadVapid = tuple[str | None, str, str]
     ],
 )
 def test_bad_vapid_configuration_is_a_permanent_failure(
-    push_api: Any, auth: dict[str, str], receiver: Receiver, monkeypatch: pytest.MonkeyPatch, case: BadVapid
+    api: Any, auth: dict[str, str], receiver: Receiver, monkeypatch: pytest.MonkeyPatch, case: BadVapid
 ) -> None:
     key, subject, error = case
     monkeypatch.setenv("HERALD_VAPID_PRIVATE_KEY", key or vapid.generate_vapid_keys()[0])
     monkeypatch.setenv("HERALD_VAPID_SUBJECT", subject)
-    subscriber_id = subscriber(push_api, auth, Browser.new(), receiver.url("/p"))
+    subscriber_id = subscriber(api, auth, Browser.new(), receiver.url("/p"))
     result = deliver(subscriber_id)
     assert result.outcome == Outcome.PERMANENT
     assert error in (result.error or "")
@@ -373,12 +359,12 @@ def test_a_deleted_subscriber_is_gone() -> None:
 
 @pytest.mark.usefixtures("private_ok", "vapid_keys")
 def test_an_expired_subscription_is_gone_and_deleted(
-    push_api: Any, auth: dict[str, str], receiver: Receiver
+    api: Any, auth: dict[str, str], receiver: Receiver
 ) -> None:
     expires = int((time.time() + 3600) * 1000)
-    answer = subscribe(push_api, auth, Browser.new().subscription(receiver.url("/p"), expirationTime=expires))
+    answer = subscribe(api, auth, Browser.new().subscription(receiver.url("/p"), expirationTime=expires))
     subscriber_id = answer.json_body["data"]["id"]
-    shown = push_api.http.get(f"/push-subscribers/{subscriber_id}", headers=auth).json_body["data"]
+    shown = api.http.get(f"/push-subscribers/{subscriber_id}", headers=auth).json_body["data"]
     assert shown["expiration_time"] == expires
     result = deliver(subscriber_id, now=datetime.now(UTC) + timedelta(hours=2))
     assert result.outcome == Outcome.GONE
@@ -440,30 +426,30 @@ def test_the_audience_is_the_push_service_origin(endpoint: str, aud: str) -> Non
 
 @pytest.mark.usefixtures("private_ok")
 def test_a_subscriber_is_shown_without_its_keys_and_deleted(
-    push_api: Any, auth: dict[str, str], receiver: Receiver
+    api: Any, auth: dict[str, str], receiver: Receiver
 ) -> None:
-    subscriber_id = subscriber(push_api, auth, Browser.new(), receiver.url("/p"))
+    subscriber_id = subscriber(api, auth, Browser.new(), receiver.url("/p"))
     assert subscriber_id.startswith("ps_")
-    shown = push_api.http.get(f"/push-subscribers/{subscriber_id}", headers=auth)
+    shown = api.http.get(f"/push-subscribers/{subscriber_id}", headers=auth)
     assert shown.status_code == 200
     data = shown.json_body["data"]
     assert data["id"] == subscriber_id
     assert data["endpoint"] == receiver.url("/p")
     assert data["expiration_time"] is None
     assert "keys" not in data and "p256dh" not in json.dumps(data) and "auth" not in data
-    deleted = push_api.http.delete(f"/push-subscribers/{subscriber_id}", headers=auth)
+    deleted = api.http.delete(f"/push-subscribers/{subscriber_id}", headers=auth)
     assert deleted.status_code == 204
-    assert push_api.http.get(f"/push-subscribers/{subscriber_id}", headers=auth).status_code == 404
-    assert push_api.http.delete(f"/push-subscribers/{subscriber_id}", headers=auth).status_code == 404
+    assert api.http.get(f"/push-subscribers/{subscriber_id}", headers=auth).status_code == 404
+    assert api.http.delete(f"/push-subscribers/{subscriber_id}", headers=auth).status_code == 404
 
 
 @pytest.mark.usefixtures("private_ok")
 def test_the_same_endpoint_again_refreshes_its_keys_under_the_same_id(
-    push_api: Any, auth: dict[str, str], receiver: Receiver
+    api: Any, auth: dict[str, str], receiver: Receiver
 ) -> None:
-    first = subscriber(push_api, auth, Browser.new(), receiver.url("/p"))
+    first = subscriber(api, auth, Browser.new(), receiver.url("/p"))
     renewed = Browser.new()
-    second = subscriber(push_api, auth, renewed, receiver.url("/p"))
+    second = subscriber(api, auth, renewed, receiver.url("/p"))
     assert second == first
     stored = push.get(get_store(), ACCOUNT, first)
     assert stored is not None
@@ -471,17 +457,17 @@ def test_the_same_endpoint_again_refreshes_its_keys_under_the_same_id(
 
 
 @pytest.mark.usefixtures("private_ok")
-def test_another_accounts_subscriber_is_404(push_api: Any, auth: dict[str, str], receiver: Receiver) -> None:
+def test_another_accounts_subscriber_is_404(api: Any, auth: dict[str, str], receiver: Receiver) -> None:
     theirs, _ = apikeys.create_key(get_store(), "globex")
     their_auth = {"Authorization": f"Bearer {theirs}"}
-    subscriber_id = subscriber(push_api, their_auth, Browser.new(), receiver.url("/p"))
-    assert push_api.http.get(f"/push-subscribers/{subscriber_id}", headers=auth).status_code == 404
-    assert push_api.http.delete(f"/push-subscribers/{subscriber_id}", headers=auth).status_code == 404
-    assert push_api.http.get(f"/push-subscribers/{subscriber_id}", headers=their_auth).status_code == 200
+    subscriber_id = subscriber(api, their_auth, Browser.new(), receiver.url("/p"))
+    assert api.http.get(f"/push-subscribers/{subscriber_id}", headers=auth).status_code == 404
+    assert api.http.delete(f"/push-subscribers/{subscriber_id}", headers=auth).status_code == 404
+    assert api.http.get(f"/push-subscribers/{subscriber_id}", headers=their_auth).status_code == 200
 
 
-def test_subscribers_need_an_api_key(push_api: Any) -> None:
-    answer = push_api.http.post("/push-subscribers", headers=JSON, body="{}")
+def test_subscribers_need_an_api_key(api: Any) -> None:
+    answer = api.http.post("/push-subscribers", headers=JSON, body="{}")
     assert answer.status_code == 401
 
 
@@ -510,23 +496,23 @@ def _bad_point() -> str:
     ],
 )
 def test_bad_subscriptions_are_400_naming_the_field(
-    push_api: Any, auth: dict[str, str], change: dict[str, Any], field: str
+    api: Any, auth: dict[str, str], change: dict[str, Any], field: str
 ) -> None:
     browser = Browser.new()
     body = browser.subscription("https://push.example.com/wpush/abc")
     for name, value in change.items():
         keys = value if name == "keys" and isinstance(value, dict) else None
         body[name] = {k: browser.p256dh if v is None else v for k, v in keys.items()} if keys else value
-    answer = subscribe(push_api, auth, body)
+    answer = subscribe(api, auth, body)
     assert answer.status_code == 400, answer.body
     assert field in [e.get("field") for e in answer.json_body["errors"]]
 
 
-def test_a_browser_subscription_json_is_accepted_as_is(push_api: Any, auth: dict[str, str]) -> None:
+def test_a_browser_subscription_json_is_accepted_as_is(api: Any, auth: dict[str, str]) -> None:
     browser = Browser.new()
     body = browser.subscription("https://fcm.googleapis.com/fcm/send/abc:def", expirationTime=None)
     body["keys"]["p256dh"] += "="  # padding is tolerated
-    answer = subscribe(push_api, auth, body)
+    answer = subscribe(api, auth, body)
     assert answer.status_code == 201, answer.body
     stored = push.get(get_store(), ACCOUNT, answer.json_body["data"]["id"])
     assert stored is not None

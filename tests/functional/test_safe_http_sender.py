@@ -507,15 +507,15 @@ def tls_server(tls_files: tuple[Path, Path, Path]) -> Iterator[tuple[Recorder, l
 
 
 def test_tls_verifies_the_hostname_while_connecting_to_the_checked_address(
-    sender: SafeSender,
     tls_files: tuple[Path, Path, Path],
     tls_server: tuple[Recorder, list[str | None]],
     dns: Callable[..., list[str]],
 ) -> None:
     server, sni = tls_server
     lookups = dns(hooks_example_test=["127.0.0.1"])
-    sender._session.verify = str(tls_files[0])  # trust the test CA instead of the public ones
+    sender = SafeSender(allow_private=True, deadline=5.0, ca_certs=str(tls_files[0]))  # the test CA
     result = post(sender, server.url("/hook", host="hooks.example.test", scheme="https"))
+    sender.close()
     assert result.status == 200, result.error
     assert sni == ["hooks.example.test"]
     assert server.seen[0].headers["Host"] == f"hooks.example.test:{server.port}"
