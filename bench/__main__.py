@@ -19,6 +19,7 @@ PARTS: list[tuple[str, str]] = [
     ("pagination", "bench.pagination"),
     ("delivery", "bench.delivery"),
     ("api", "bench.api"),
+    ("package", "bench.package"),
 ]
 RESULTS = Path(__file__).resolve().parent / "results.json"
 
