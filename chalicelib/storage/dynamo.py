@@ -114,7 +114,7 @@ _CLAIMABLE = (
     "(#status <> :delivered AND (attribute_not_exists(lease_until) OR lease_until < :now))"
 )
 """A delivery record can be claimed unless delivered or leased right now."""
-_TRANSACTION_ITEMS = 100
+_TRANSACTION_ITEMS = 100  # TransactWriteItems takes at most this many
 
 
 @dataclass(frozen=True)
