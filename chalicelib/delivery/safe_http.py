@@ -503,7 +503,7 @@ class SafeSender:
                 "POST",
                 url,
                 body=body,
-                headers={**self._headers, **headers},
+                headers=self._with_defaults(headers),
                 preload_content=False,
                 redirect=False,
                 timeout=Timeout(connect=seconds, read=seconds),
@@ -536,6 +536,13 @@ class SafeSender:
             if response is not None:  # a fully read body has already gone back to the pool
                 response.close()  # else its connection cannot be reused: close it
                 response.release_conn()
+
+    def _with_defaults(self, headers: Mapping[str, str]) -> HTTPHeaderDict:
+        """The caller's headers over the sender's defaults, names compared without case."""
+        merged = HTTPHeaderDict(self._headers)
+        for name, value in headers.items():
+            merged[name] = value
+        return merged
 
     def _read_body(self, response: BaseHTTPResponse, attempt: _Attempt) -> tuple[bytes, bool]:
         """Read at most max_response_bytes; truncated when more may have followed."""

@@ -508,11 +508,11 @@ class Store:
         """The handlers, events and delivery records of a batch of deliveries in one
         consistent BatchGetItem (up to 100 keys, so a batch of 10 deliveries is always one
         call; unprocessed keys retried)."""
-        wanted: dict[tuple[str, str], None] = {}
+        deliveries = {_delivery_pk_sk(task) for task in tasks}
+        wanted: dict[tuple[str, str], None] = dict.fromkeys(deliveries)
         for task in tasks:
             wanted[(keys.account_pk(task.account), keys.handler_sk(task.handler_id))] = None
             wanted[(keys.event_pk(task.account, task.event_id), keys.event_sk())] = None
-            wanted[_delivery_pk_sk(task)] = None
         request: dict[str, Any] = {
             self.table: {
                 "Keys": [to_ddb({"PK": pk, "SK": sk}) for pk, sk in wanted],
@@ -526,7 +526,6 @@ class Store:
             request = answer.get("UnprocessedKeys") or {}
             if not request:
                 break
-        deliveries = {_delivery_pk_sk(task) for task in tasks}
         fetched = Prefetched({}, {}, {})
         for item in items:
             key = (item["PK"], item["SK"])
@@ -871,10 +870,10 @@ def _claim_request(
 
 def _delivery_record(settlement: Settlement) -> Item:
     """The whole delivery record after an attempt: its lease released."""
-    task = settlement.task
+    pk, sk = _delivery_pk_sk(settlement.task)
     return {
-        "PK": keys.event_pk(task.account, task.event_id),
-        "SK": keys.delivery_sk(task.handler_id),
+        "PK": pk,
+        "SK": sk,
         "status": settlement.status,
         "attempts": settlement.attempts,
         "http_status": settlement.http_status,

@@ -262,6 +262,13 @@ def test_a_200_comes_back_with_its_body_and_headers(sender: SafeSender) -> None:
     assert seen.headers["User-Agent"] == "Herald-Webhooks/1.0"
 
 
+def test_a_callers_header_replaces_the_default_whatever_its_case(sender: SafeSender) -> None:
+    with Recorder() as server:
+        sender.post(server.url("/hook"), body=b"{}", headers={"accept": "application/json"})
+    (seen,) = server.seen
+    assert [value for name, value in seen.headers.items() if name.lower() == "accept"] == ["application/json"]
+
+
 def test_a_redirect_is_returned_not_followed(sender: SafeSender) -> None:
     with Recorder() as target, Recorder(Answer(302, b"", {"Location": target.url("/elsewhere")})) as server:
         result = post(sender, server.url("/hook"))
