@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from chalicelib.api.http import MAX_BODY_BYTES
+from chalicelib.api.bodies import MAX_BODY_BYTES
 from chalicelib.models.handlers import HANDLER_TYPES, MAX_URL_LENGTH, SETTING_FIELDS, TYPE_FIELDS, URL_FIELDS
 from chalicelib.storage.dynamo import from_ddb, get_store
 
