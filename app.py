@@ -4,7 +4,7 @@ from typing import Any
 
 from chalice.app import Chalice, SQSEvent
 
-from chalicelib.api import app_notifications, events, handlers, inbox, notifiers, openapi, platforms
+from chalicelib.api import app_notifications, events, fallback, handlers, inbox, notifiers, openapi, platforms
 from chalicelib.settings import DELIVERIES_QUEUE, INGEST_QUEUE
 
 app = Chalice(app_name="herald")
@@ -15,6 +15,7 @@ app.register_blueprint(platforms.bp)
 app.register_blueprint(notifiers.bp)
 app.register_blueprint(app_notifications.bp)
 app.register_blueprint(openapi.bp)
+fallback.register(app)  # after every face: it answers what none of them serves
 
 
 @app.on_sqs_message(queue=DELIVERIES_QUEUE, batch_size=10)

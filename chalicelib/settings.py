@@ -8,11 +8,17 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 # Queue names are read at import by app.py's decorators (and at packaging time), so
 # they are plain module constants with environment overrides.
 DELIVERIES_QUEUE = os.environ.get("HERALD_DELIVERIES_QUEUE", "herald-deliveries")
 INGEST_QUEUE = os.environ.get("HERALD_INGEST_QUEUE", "herald-ingest")
+
+
+class ConfigurationError(RuntimeError):
+    """A setting's value is unusable. Not a ValueError, so that a validator reading the
+    settings cannot turn the operator's mistake into the client's 400."""
 
 
 @dataclass(frozen=True)
@@ -46,6 +52,37 @@ def _flag(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
 
 
+def _public_url() -> str | None:
+    """HERALD_PUBLIC_URL without its trailing slash: the root of every link Herald builds,
+    so only an absolute http(s) URL that paths can be appended to is accepted."""
+    raw = os.environ.get("HERALD_PUBLIC_URL", "")
+    if not raw:
+        return None
+    if not _is_link_root(raw):
+        raise ConfigurationError(
+            f"HERALD_PUBLIC_URL={raw!r} is not an absolute http:// or https:// URL without "
+            "credentials, query or fragment (e.g. https://herald.example.com)"
+        )
+    return raw.rstrip("/")
+
+
+def _is_link_root(raw: str) -> bool:
+    if any(c.isspace() for c in raw) or raw.endswith(("?", "#")):
+        return False
+    try:
+        parts = urlsplit(raw)
+        _ = parts.port  # raises on a malformed port
+    except ValueError:
+        return False
+    return (
+        parts.scheme.lower() in ("http", "https")
+        and bool(parts.hostname)
+        and parts.username is None
+        and not parts.query
+        and not parts.fragment
+    )
+
+
 def get_settings() -> Settings:
     deliveries = os.environ.get("HERALD_DELIVERIES_QUEUE", "herald-deliveries")
     ingest = os.environ.get("HERALD_INGEST_QUEUE", "herald-ingest")
@@ -61,7 +98,7 @@ def get_settings() -> Settings:
         delivery_deadline_seconds=float(os.environ.get("HERALD_DELIVERY_DEADLINE_SECONDS", "10")),
         email_sender=os.environ.get("HERALD_EMAIL_SENDER", "notifications@herald.example.com"),
         email_confirmation=os.environ.get("HERALD_EMAIL_CONFIRMATION", "1") != "0",
-        public_url=os.environ.get("HERALD_PUBLIC_URL") or None,
+        public_url=_public_url(),
         token_secret=os.environ.get("HERALD_TOKEN_SECRET", ""),
         auth_cache_seconds=float(os.environ.get("HERALD_AUTH_CACHE_SECONDS", "30")),
         rate_limit_per_minute=int(os.environ.get("HERALD_RATE_LIMIT_PER_MINUTE", "60")),

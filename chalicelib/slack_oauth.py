@@ -7,6 +7,9 @@ name}, "incoming_webhook": {channel, channel_id, configuration_url, url}}` or
 `{"ok": false, "error": "invalid_code"}` (bad_redirect_uri, code_already_used,
 invalid_client_id, bad_client_secret...). Slack answers HTTP 200 for both.
 
+The redirect URI is the client's own, sent as given: Slack wants the one its authorize URL
+had, so Herald never builds it (from the request's Host or otherwise).
+
 Herald keeps only the incoming webhook (its URL, team and channel): the access token is
 read past and dropped, and neither it nor the client secret ever reaches a log line, an
 error message or a response. The call goes through the SSRF-guarded SafeSender like

@@ -72,7 +72,7 @@ def chalice_config() -> Config:
         raise StackError(str(exc)) from exc
 
 
-def configure_environment(aws_port: int, config: Config) -> dict[str, str]:
+def configure_environment(aws_port: int, api_url: str, config: Config) -> dict[str, str]:
     """Point this process (and so its children) at the local stack.
 
     Returns the variables another shell needs to reach it, for .herald/local.env."""
@@ -91,6 +91,9 @@ def configure_environment(aws_port: int, config: Config) -> dict[str, str]:
     # `chalice local` applies the stage's variables over its environment; so does the
     # poller's process, so that both halves of the app see the same settings.
     env.update(config.environment_variables)
+    # Links (pagination, email confirmation) point at this server unless the caller names
+    # another root (a tunnel, say); the dev stage's config leaves it unset for that.
+    env.setdefault("HERALD_PUBLIC_URL", api_url)
     env.setdefault("HERALD_ALLOW_PRIVATE_TARGETS", "1")
     # The local poller honours batchItemFailures, like an event source mapping with
     # ReportBatchItemFailures (deployed stages set it only where the template enables that).
@@ -98,9 +101,12 @@ def configure_environment(aws_port: int, config: Config) -> dict[str, str]:
     # Exchanged bearer tokens (the PaaS face) need a signing secret; one per run locally.
     env.setdefault("HERALD_TOKEN_SECRET", secrets.token_urlsafe(32))
     # chalicelib (and app.py) read queue names at import: import them only once this is final.
-    from chalicelib.settings import get_settings
+    from chalicelib.settings import ConfigurationError, get_settings
 
-    settings = get_settings()
+    try:
+        settings = get_settings()
+    except ConfigurationError as exc:
+        raise StackError(str(exc)) from exc
     herald = {
         "HERALD_TABLE": settings.table_name,
         "HERALD_DELIVERIES_QUEUE": settings.deliveries_queue,
@@ -224,8 +230,8 @@ def run(stopping: threading.Event) -> int:
         if port_in_use(port):
             raise StackError(f"port {port} on {HOST} is in use (set {name} to another port)")
     config = chalice_config()
-    exported = configure_environment(aws_port, config)
     url = f"http://{HOST}:{api_port}"
+    exported = configure_environment(aws_port, url, config)
     with contextlib.ExitStack() as cleanup:
         moto = ThreadedMotoServer(ip_address=HOST, port=aws_port, verbose=False)
         moto.start()

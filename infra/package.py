@@ -109,10 +109,13 @@ def _environ(env: Mapping[str, str]) -> Iterator[None]:
 
 def placeholder_values(stage: str, stage_env: Mapping[str, str]) -> dict[str, str]:
     """What the template's @NAME@ placeholders stand for, read through get_settings()."""
-    from chalicelib.settings import get_settings
+    from chalicelib.settings import ConfigurationError, get_settings
 
     with _environ(build_environment(stage_env, os.environ)):
-        settings = get_settings()
+        try:
+            settings = get_settings()
+        except ConfigurationError as exc:  # caught here rather than by every deployed request
+            raise PackagingError(f"stage {stage}: {exc}") from exc
     sender = parseaddr(settings.email_sender)[1]
     if "@" not in sender:
         raise PackagingError(f"HERALD_EMAIL_SENDER {settings.email_sender!r} has no address")

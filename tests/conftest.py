@@ -30,6 +30,8 @@ _AWS_ENV = {
     "HERALD_PUBLIC_RATE_LIMIT_PER_MINUTE": "0",
     # Tests revoke keys and expect it to bite at once; the cache has its own test.
     "HERALD_AUTH_CACHE_SECONDS": "0",
+    # Links are built from this, never from the request's Host (see test_public_links.py).
+    "HERALD_PUBLIC_URL": "https://herald.test",
 }
 
 

@@ -84,6 +84,7 @@ NOT_FOUND = "Entity not found"
 # HTTP status -> (code, title) for the errors that carry their detail after the title.
 _CODES: dict[int, tuple[int, str]] = {
     400: (5001, "Invalid parameters"),
+    405: (5005, "Method not allowed"),
     409: (5003, "Conflict"),
     415: (5002, "Unsupported media type"),
     429: (5004, "Too many requests"),

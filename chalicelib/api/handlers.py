@@ -5,9 +5,10 @@ from __future__ import annotations
 from chalice.app import Blueprint, Response
 
 from chalicelib import services
+from chalicelib.api.bodies import without_nulls
 from chalicelib.api.docs import PAGING, RouteDoc
 from chalicelib.api.http import Call, api_route, json_response
-from chalicelib.api.pagination import base_url, page_request, paginated
+from chalicelib.api.pagination import ascii_digits, base_url, page_request, paginated
 from chalicelib.errors import NotFound
 from chalicelib.models.api import CreatedId, Data, Page
 from chalicelib.models.deliveries import AttemptOut, Confirmation, Outcome, TestOutcome
@@ -18,8 +19,8 @@ TAG = "notification-handlers"
 
 
 def _handler_id(raw: str) -> int:
-    """Ids are positive integers; anything else cannot name a handler."""
-    if not raw.isdigit() or int(raw) < 1 or len(raw) > 12:
+    """Ids are positive integers in ASCII digits; other digits name no handler, nor alias one."""
+    if not ascii_digits(raw) or int(raw) < 1 or len(raw) > 12:
         raise NotFound(f"notification handler {raw!r} not found")
     return int(raw)
 
@@ -44,7 +45,8 @@ def list_handlers(call: Call) -> Response:
     doc=RouteDoc("Create a notification handler", TAG, {201: Data[CreatedId]}, body=HandlerCreate),
 )
 def create_handler(call: Call) -> Response:
-    handler = services.create_handler(call.store, call.account, call.body(), base_url(call.request))
+    body = without_nulls(call.body())
+    handler = services.create_handler(call.store, call.account, body, base_url(call.request))
     data: dict[str, object] = {"id": handler.id}
     if handler.type == "webhook":  # shown once: receivers verify signatures with it
         data["secret"] = handler.signing_secret
@@ -70,7 +72,8 @@ def get_handler(call: Call, handler_id: str) -> Response:
 )
 def update_handler(call: Call, handler_id: str) -> Response:
     number = _handler_id(handler_id)
-    secret = services.update_handler(call.store, call.account, number, call.body(), base_url(call.request))
+    body = without_nulls(call.body())
+    secret = services.update_handler(call.store, call.account, number, body, base_url(call.request))
     data: dict[str, object] = {"id": number}
     if secret is not None:
         data["secret"] = secret

@@ -5,13 +5,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from chalice.app import Request
 
 from chalicelib.api.http import query_param
 from chalicelib.errors import InvalidInput
-from chalicelib.settings import get_settings
+from chalicelib.settings import ConfigurationError, get_settings
 
 ALLOWED_PER_PAGE = (10, 25, 50, 100, 250, 500, 1000)
 DEFAULT_PER_PAGE = 25
@@ -34,34 +34,52 @@ def page_request(request: Request) -> PageRequest:
     return PageRequest(page, per_page)
 
 
+def ascii_digits(raw: str) -> bool:
+    """Only 0-9 are digits here: int() would also take Arabic-Indic or full-width digits, '1_0'."""
+    return raw.isascii() and raw.isdigit()
+
+
 def _integer(raw: str | None, name: str, default: int) -> int:
     if raw is None or raw == "":
         return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise InvalidInput([(name, f"{name}: must be an integer, not {raw!r}")]) from None
+    if not ascii_digits(raw) or len(raw) > 9:
+        raise InvalidInput([(name, f"{name}: must be a whole number of at most 9 digits, not {raw!r}")])
+    return int(raw)
 
 
 def request_url(request: Request) -> str:
-    """The absolute URL the client called, without query: host, stage and path as it sent them."""
-    headers = request.headers
-    proto = headers.get("x-forwarded-proto", "http").split(",")[0].strip()
-    host = headers.get("host", "localhost")
-    path = request.context.get("path") or request.path
-    return f"{proto}://{host}{path}"
+    """The public URL of the route the client called, without query: the base URL and
+    the route with its parameters, so no byte of it is taken from the request's headers."""
+    route = request.path
+    for name, value in (request.uri_params or {}).items():
+        route = route.replace("{" + name + "}", quote(value, safe=""))
+    return base_url(request) + route
 
 
 def base_url(request: Request) -> str:
-    """Herald's public root as this client reaches it (HERALD_PUBLIC_URL wins): the
-    request URL minus the route's own path, so a stage or base-path prefix is kept."""
+    """Herald's public root, the start of every link it builds. Never the Host or
+    X-Forwarded-* headers, which any client can forge: HERALD_PUBLIC_URL, else the domain
+    and base path API Gateway itself routed the request through (its requestContext).
+    `chalice local` sets no domainName, so there a missing setting fails loudly."""
     configured = get_settings().public_url
     if configured:
-        return configured.rstrip("/")
-    route = request.path
-    for name, value in (request.uri_params or {}).items():
-        route = route.replace("{" + name + "}", value)
-    return request_url(request).removesuffix(route)
+        return configured
+    domain = request.context.get("domainName")
+    if not domain:
+        raise ConfigurationError(
+            "HERALD_PUBLIC_URL is not set and the request did not come through API Gateway: "
+            "set it to build links (make dev does)"
+        )
+    return f"https://{domain}{_base_path(request)}"
+
+
+def _base_path(request: Request) -> str:
+    """What precedes the route in requestContext.path: the stage on the execute-api domain,
+    the base path mapping on a custom domain. Segments are counted rather than compared,
+    since the path keeps the client's percent-encoding of the parameters."""
+    route_segments = len([part for part in request.path.split("/") if part])
+    parts = str(request.context.get("path") or "").rstrip("/").split("/")
+    return "/".join(parts[: max(1, len(parts) - route_segments)])
 
 
 def paginated(request: Request, data: list[Any], total: int, page: PageRequest) -> dict[str, Any]:

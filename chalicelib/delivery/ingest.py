@@ -6,11 +6,10 @@ becomes the event id, so a redelivered message is still one event.
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
-from chalicelib import clients
+from chalicelib import clients, safe_json
 from chalicelib.apikeys import check_account_name
 from chalicelib.delivery.fanout import publish
 from chalicelib.errors import HeraldError
@@ -45,10 +44,7 @@ def ingest_batch(records: list[dict[str, Any]]) -> dict[str, list[dict[str, str]
 
 
 def _parse(record: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    try:
-        body = json.loads(record["body"])
-    except ValueError:
-        raise BadMessage("the message body is not JSON") from None
+    body = safe_json.loads(record["body"])
     if not isinstance(body, dict) or not isinstance(body.get("account"), str):
         raise BadMessage("the message must be a JSON object with an 'account' string")
     account = body.pop("account")

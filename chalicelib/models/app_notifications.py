@@ -26,11 +26,11 @@ from chalicelib.models.handlers import Handler, check_http_url, mask_secret
 NotificationType = Literal["slack", "webhook"]
 NOTIFICATION_TYPES: tuple[str, ...] = ("slack", "webhook")
 
-PATH_ID = re.compile(r"^(([a-fA-F0-9]{24})|([a-zA-Z0-9\-]{3,}))$")
+PATH_ID = re.compile(r"^(([a-fA-F0-9]{24})|([a-zA-Z0-9\-]{3,}))\Z")
 """organizationId, applicationId and notificationId in the path (seed 002)."""
-APP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+APP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")
 """What Herald accepts as an app name (`Handler.app`, `POST /v1/events`'s `app`)."""
-OBJECT_ID = re.compile(r"^[a-fA-F0-9]{24}$")
+OBJECT_ID = re.compile(r"^[a-fA-F0-9]{24}\Z")
 MAX_HANDLER_ID = 10**12 - 1  # handler ids have at most 12 digits (storage keys)
 
 # The seed's event booleans and the Herald event types they subscribe to.

@@ -42,7 +42,7 @@ from chalicelib.models.handlers import SECRET_FIELDS, Handler, mask_secret
 from chalicelib.models.platforms import BY_ID, BY_NAME
 
 NOTIFIER_PREFIX = "no-"
-_NOTIFIER_ID = re.compile(r"^no-([1-9][0-9]{0,11})$")  # handler ids have at most 12 digits
+_NOTIFIER_ID = re.compile(r"^no-([1-9][0-9]{0,11})\Z")  # handler ids have at most 12 digits
 BODY_ROOTS = ("notifier", "notifiers", "notifer")
 """The body's root key: the clients' `notifier`, and the seed's `notifiers` and `notifer`."""
 

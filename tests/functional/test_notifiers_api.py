@@ -830,16 +830,16 @@ def test_users_self_is_the_account(api: Any, auth: dict[str, str]) -> None:
 
 
 def test_regions_name_this_herald_as_the_api(api: Any, auth: dict[str, str]) -> None:
-    answer = api.http.get("/v1/regions", headers={**auth, "Host": "herald.example.com"})
+    answer = api.http.get("/v1/regions", headers=auth)
     assert answer.status_code == 200
     assert answer.json_body == {
         "regions": [
             {
                 "name": "local",
                 "display_name": "Herald",
-                "api": "http://herald.example.com",
-                "database_api": "http://herald.example.com",
-                "dashboard": "http://herald.example.com",
+                "api": "https://herald.test",
+                "database_api": "https://herald.test",
+                "dashboard": "https://herald.test",
                 "ssh": "",
                 "default": True,
             }
