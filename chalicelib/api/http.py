@@ -72,13 +72,15 @@ def api_route(
     """Register `view(call, **path_params)` on `bp` with auth and error translation.
 
     Each face passes its own `render_error` so its clients see errors in its shape, and
-    a `doc` describing the route for the OpenAPI document."""
+    a `doc` describing the route for the OpenAPI document. Once a request is counted, its
+    answer carries the X-RateLimit-* headers, whatever its status."""
     ROUTES.extend(DocumentedRoute(path, method, public, doc) for method in methods)
 
     def register(view: Callable[..., Response]) -> Callable[..., Response]:
         @functools.wraps(view)
         def endpoint(**params: str) -> Response:
             request = bp.current_request
+            quota = None
             try:
                 store = get_store()
                 if public:
@@ -90,18 +92,17 @@ def api_route(
                     account = principal.account
                     quota = ratelimit.check(store, "key:" + principal.key_id, ratelimit.key_limit())
                 response = view(Call(request, account, store), **params)
-                if quota.limit:
-                    response.headers.update(quota.headers())
-                return response
             except ratelimit.RateLimited as limited:
                 response = render_error(limited)
-                response.headers.update({**limited.quota.headers(), "Retry-After": str(limited.retry_after)})
-                return response
+                response.headers.update(limited.headers())
             except HeraldError as error:
-                return render_error(error)
+                response = render_error(error)
             except Exception:
                 logger.exception("unhandled error on %s %s", request.method, path)
-                return render_error(InternalError("internal error"))
+                response = render_error(InternalError("internal error"))
+            if quota is not None and quota.limit:
+                response.headers.update(quota.headers())
+            return response
 
         # Chalice would answer other content types with its own non-JSON 415; accept them
         # all and let parse_body refuse them in Herald's error format.

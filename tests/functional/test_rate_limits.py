@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, reject, settings
+from hypothesis import strategies as st
 
 from chalicelib import apikeys, ratelimit
-from chalicelib.storage.dynamo import get_store
+from chalicelib.storage.dynamo import Store, get_store
 
 
 @pytest.fixture
@@ -60,3 +63,147 @@ def test_a_zero_limit_switches_limiting_off(moto_aws: None) -> None:
     store = get_store()
     for _ in range(3):
         assert ratelimit.check(store, "free", 0) == ratelimit.Quota(0, 0, 0)
+
+
+# --- Retry-After, X-RateLimit-*: what a client is told is what it gets --------------------------------
+
+MINUTE = 1_700_000_040.0  # a multiple of 60: the start of a minute, in this century
+
+
+def admitted(store: Store, subject: str, limit: int, at: float) -> bool:
+    try:
+        ratelimit.check(store, subject, limit, now=at)
+    except ratelimit.RateLimited:
+        return False
+    return True
+
+
+def refusal(store: Store, subject: str, limit: int, at: float) -> ratelimit.RateLimited:
+    with pytest.raises(ratelimit.RateLimited) as refused:
+        ratelimit.check(store, subject, limit, now=at)
+    return refused.value
+
+
+@pytest.mark.parametrize(
+    ("limit", "hits_at", "refused_at", "wait"),
+    [
+        # 10 hits this minute: they weigh 10 x (60 - s)/60 next minute, <= 9 from its 6th second.
+        (10, 30, 30, 36),
+        # Last minute's 10 hits weigh 10 x 59/60 at 1 s into this one; <= 9 at 6 s.
+        (10, 30, 61, 5),
+        # A limit of 1 spent: nothing may weigh, so not before the minute after next.
+        (1, 0, 0, 120),
+    ],
+)
+def test_retry_after_is_the_exact_wait_and_hammering_does_not_extend_it(
+    store: Store, limit: int, hits_at: float, refused_at: float, wait: int
+) -> None:
+    for _ in range(limit):
+        ratelimit.check(store, "s", limit, now=MINUTE + hits_at)
+    first = refusal(store, "s", limit, MINUTE + refused_at)
+    assert first.retry_after == wait
+    assert first.quota is not None and first.quota.remaining == 0
+    for second in range(wait):  # a client that keeps hammering until told otherwise
+        again = refusal(store, "s", limit, MINUTE + refused_at + second)
+        assert second + again.retry_after == wait, "every refusal names the same moment"
+    assert admitted(store, "s", limit, MINUTE + refused_at + wait)
+
+
+def test_remaining_counts_what_is_left_and_reset_when_all_of_it_is_back(store: Store) -> None:
+    quotas = [ratelimit.check(store, "s", 3, now=MINUTE + 10) for _ in range(3)]
+    assert [q.remaining for q in quotas] == [2, 1, 0]
+    assert {q.reset_seconds for q in quotas} == {110}, "this minute's hits weigh until the next one ends"
+    assert not admitted(store, "s", 3, MINUTE + 10)
+    assert ratelimit.check(store, "s", 3, now=MINUTE + 119).remaining == 1, "3 x 1/60 still weigh"
+    assert ratelimit.check(store, "other", 3, now=MINUTE + 120).remaining == 2
+
+
+def test_a_client_that_waits_what_it_was_told_gets_in(
+    limited: None, api: Any, auth: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    now = [MINUTE + 45]
+    monkeypatch.setattr(ratelimit, "clock", lambda: now[0])
+    for _ in range(5):
+        assert api.http.get("/notification-handlers", headers=auth).status_code == 200
+    refused = api.http.get("/notification-handlers", headers=auth)
+    assert refused.status_code == 429
+    assert refused.headers["X-RateLimit-Remaining"] == "0"
+    assert refused.headers["X-RateLimit-Limit"] == "5"
+    wait = int(refused.headers["Retry-After"])
+    assert wait == 27  # 5 x (60 - s)/60 <= 4 from 12 s into the next minute
+    told_at = now[0]
+    while now[0] < told_at + wait - 1:
+        now[0] += 1
+        hammered = api.http.get("/notification-handlers", headers=auth)
+        assert hammered.status_code == 429
+        assert now[0] + int(hammered.headers["Retry-After"]) == told_at + wait
+    now[0] = told_at + wait
+    answer = api.http.get("/notification-handlers", headers=auth)
+    assert answer.status_code == 200
+    assert answer.headers["X-RateLimit-Remaining"] == "0", "5 x 48/60 = 4 still weigh, with this one 5"
+
+
+def test_a_counted_request_that_fails_still_reports_its_quota(
+    limited: None, api: Any, auth: dict[str, str]
+) -> None:
+    missing = api.http.get("/notification-handlers/999", headers=auth)
+    assert missing.status_code == 404
+    assert missing.headers["X-RateLimit-Remaining"] == "4"
+    assert "Retry-After" not in missing.headers
+
+
+# --- the same, for any limit, history and moment -------------------------------------------------------
+
+PROPERTY = settings(
+    max_examples=50,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+limits = st.integers(min_value=1, max_value=8)
+moments = st.floats(min_value=MINUTE, max_value=MINUTE + 120)
+histories = st.lists(st.floats(min_value=0, max_value=75), max_size=12)  # gaps between requests
+
+
+def replay(store: Store, subject: str, limit: int, start: float, gaps: list[float]) -> float:
+    """Send a request after each gap (admitted or not); the moment of the last one."""
+    moment = start
+    for gap in gaps:
+        moment += gap
+        admitted(store, subject, limit, moment)
+    return moment
+
+
+@PROPERTY
+@given(limit=limits, start=moments, gaps=histories, hammering=st.lists(st.floats(0, 1), max_size=3))
+def test_retry_after_always_tells_the_truth(
+    moto_aws: None, limit: int, start: float, gaps: list[float], hammering: list[float]
+) -> None:
+    store, subject = get_store(), str(uuid.uuid4())
+    moment = replay(store, subject, limit, start, gaps)
+    while admitted(store, subject, limit, moment):  # spend what is left
+        pass
+    wait = refusal(store, subject, limit, moment).retry_after
+    for share in sorted(hammering):  # refused before the wait is over, and not counted
+        assert not admitted(store, subject, limit, moment + share * (wait - 1))
+    if wait > 1:
+        assert not admitted(store, subject, limit, moment + wait - 1), "not the smallest wait"
+    assert admitted(store, subject, limit, moment + wait)
+
+
+@PROPERTY
+@given(limit=limits, start=moments, gaps=histories)
+def test_remaining_and_reset_always_tell_the_truth(
+    moto_aws: None, limit: int, start: float, gaps: list[float]
+) -> None:
+    store, subject = get_store(), str(uuid.uuid4())
+    moment = replay(store, subject, limit, start, gaps) + 1
+    try:
+        quota = ratelimit.check(store, subject, limit, now=moment)
+    except ratelimit.RateLimited:
+        reject()  # nothing was promised
+    for _ in range(quota.remaining):
+        assert admitted(store, subject, limit, moment)
+    assert not admitted(store, subject, limit, moment), "more left than Remaining said"
+    back = ratelimit.check(store, subject, limit, now=moment + quota.reset_seconds)
+    assert back.remaining == limit - 1, "the whole allowance is back after Reset"
