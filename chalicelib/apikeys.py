@@ -22,6 +22,9 @@ from chalicelib.storage.dynamo import Store
 
 KEY_PREFIX = "hk_"
 _ACCOUNT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
+_CREDENTIAL = r"[A-Za-z0-9._~+/-]+=*"
+"""RFC 6750's b64token: no space and no comma, so two credentials never pass for one."""
+_BEARER = re.compile(rf"bearer +({_CREDENTIAL})", re.IGNORECASE)
 
 
 def new_key() -> str:
@@ -48,8 +51,8 @@ def create_key(store: Store, account: str, key: str | None = None) -> tuple[str,
     """Register `key` (or a new random one) for `account`; returns (key, key id)."""
     check_account_name(account)
     key = key or new_key()
-    if len(key) < 20:
-        raise ValueError("an API key must be at least 20 characters")
+    if len(key) < 20 or not re.fullmatch(_CREDENTIAL, key):
+        raise ValueError("an API key must be at least 20 characters: letters, digits and - . _ ~ + / =")
     digest = key_hash(key)
     store.put_api_key(digest[:16], digest, account, datetime.now(UTC))
     return key, digest[:16]
@@ -73,13 +76,13 @@ def authenticate(store: Store, authorization: str | None) -> Principal:
     """The caller of a `Bearer <api key or exchanged token>` header, or Unauthorized."""
     if not authorization:
         raise Unauthorized("missing Authorization header: send 'Authorization: Bearer <api key>'")
-    scheme, _, key = authorization.partition(" ")
-    key = key.strip()
-    if scheme.lower() != "bearer" or not key:
-        raise Unauthorized("the Authorization header must be 'Bearer <api key>'")
-    if key.count(".") == 2 and not key.startswith(KEY_PREFIX):
-        return principal_of_token(store, key)
-    return Principal(account_of_key(store, key), key_id_of(key))
+    bearer = _BEARER.fullmatch(authorization.strip())
+    if bearer is None:
+        raise Unauthorized("the Authorization header must be 'Bearer <api key>', with one credential")
+    credential = bearer.group(1)
+    if credential.count(".") == 2 and not credential.startswith(KEY_PREFIX):
+        return principal_of_token(store, credential)
+    return Principal(account_of_key(store, credential), key_id_of(credential))
 
 
 _key_items: dict[str, tuple[float, Any]] = {}

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -18,7 +19,7 @@ from chalice.app import Blueprint, Request, Response
 from chalicelib import apikeys, ratelimit
 from chalicelib.api.bodies import parse_body
 from chalicelib.api.docs import ROUTES, DocumentedRoute, RouteDoc
-from chalicelib.errors import HeraldError, InternalError
+from chalicelib.errors import HeraldError, InternalError, Unauthorized
 from chalicelib.storage.dynamo import Store, get_store
 
 logger = logging.getLogger("herald.api")
@@ -60,6 +61,16 @@ def error_response(error: HeraldError) -> Response:
 ErrorRenderer = Callable[[HeraldError], Response]
 
 
+def _refuse_repeated_authorization(request: Request) -> None:
+    """Two Authorization headers are refused, never "first wins" or "last wins": API Gateway
+    puts the last in `headers` and all of them in `multiValueHeaders`; `chalice local` joins
+    them with commas (see `_join_repeated_headers_under_chalice_local`), which the parsers
+    of credentials refuse."""
+    repeated = request.to_original_event().get("multiValueHeaders") or {}
+    if sum(len(values or ()) for name, values in repeated.items() if name.lower() == "authorization") > 1:
+        raise Unauthorized("send one Authorization header, with one credential")
+
+
 def api_route(
     bp: Blueprint,
     path: str,
@@ -83,6 +94,7 @@ def api_route(
             quota = None
             try:
                 store = get_store()
+                _refuse_repeated_authorization(request)
                 if public:
                     account = ""
                     subject = "ip:" + str(request.context.get("identity", {}).get("sourceIp", "unknown"))
@@ -110,3 +122,28 @@ def api_route(
         return view
 
     return register
+
+
+def _join_repeated_headers_under_chalice_local() -> None:
+    """`chalice local` hands the app only the first of a repeated header, so a second
+    Authorization header would go unseen; join repeated headers with commas instead, as
+    RFC 9110 allows a recipient to. Deployed, API Gateway's events carry them all (in
+    `multiValueHeaders`) and chalice.local is not even packaged."""
+    local = sys.modules.get("chalice.local")
+    if local is None:
+        return
+    handler = local.ChaliceRequestHandler
+    parse = handler._parse_payload
+
+    def parse_joining(self: Any) -> tuple[dict[str, Any], bytes | None]:
+        headers, body = parse(self)
+        for name in self.headers:
+            values = self.headers.get_all(name)
+            if len(values) > 1:
+                headers[name] = ", ".join(values)
+        return headers, body
+
+    handler._parse_payload = parse_joining
+
+
+_join_repeated_headers_under_chalice_local()
