@@ -27,7 +27,8 @@ def test_a_key_gets_its_burst_then_429_with_retry_after(
     assert [a.headers["X-RateLimit-Remaining"] for a in answers[:5]] == ["4", "3", "2", "1", "0"]
     assert all(a.headers["X-RateLimit-Limit"] == "5" for a in answers)
     refused = answers[-1]
-    assert 1 <= int(refused.headers["Retry-After"]) <= 60
+    # A full burst weighs into the next minute too, so the wait may pass 60 s (exact waits below).
+    assert 1 <= int(refused.headers["Retry-After"]) <= 2 * ratelimit.WINDOW_SECONDS
     assert refused.json_body["errors"][0]["status"] == 429
     assert "5 requests per minute" in refused.json_body["errors"][0]["detail"]
 
