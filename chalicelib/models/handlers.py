@@ -80,13 +80,41 @@ def check_http_url(value: str) -> str:
     return value
 
 
+# Special-use names that mean this machine or its own network whatever public DNS says
+# (RFC 6761, 6762 and 8375, ICANN's .internal): suffix -> what the refusal says.
+_LOCAL_NAMES = {
+    "localhost": "names this machine",
+    "local": "is a multicast DNS name of the local network",
+    "internal": "is a private network name",
+    "home.arpa": "is a home network name",
+}
+
+
+def check_local_name(url: str) -> None:
+    """Refuse a host that is a special-use local name, however it is spelt (any case, a
+    trailing dot, full-width letters): such a name is never a public target, yet it may not
+    resolve when saved, which check_target accepts."""
+    host = urlsplit(url).hostname or ""
+    try:
+        name = host.rstrip(".").encode("idna").decode("ascii").lower()
+    except UnicodeError:
+        return  # not a valid host name: check_target refuses it
+    for suffix, why in _LOCAL_NAMES.items():
+        if name == suffix or name.endswith("." + suffix):
+            raise ValueError(f"{host} {why}; use a public address")
+
+
 def check_public_url(value: str) -> str:
     """An http(s) URL that does not point into a private network (SSRF), checked at save
     time; a host that does not resolve yet is accepted and checked again at delivery."""
     from chalicelib.delivery.safe_http import check_target
     from chalicelib.settings import get_settings
 
-    check_target(check_http_url(value), allow_private=get_settings().allow_private_targets)
+    allow_private = get_settings().allow_private_targets
+    url = check_http_url(value)
+    if not allow_private:
+        check_local_name(url)
+    check_target(url, allow_private=allow_private)
     return value
 
 
