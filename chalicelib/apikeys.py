@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from chalicelib import ratelimit
 from chalicelib.errors import Unauthorized
 from chalicelib.settings import get_settings
 from chalicelib.storage.dynamo import Store
@@ -72,8 +73,10 @@ class Principal:
     key_id: str
 
 
-def authenticate(store: Store, authorization: str | None) -> Principal:
-    """The caller of a `Bearer <api key or exchanged token>` header, or Unauthorized."""
+def authenticate(store: Store, authorization: str | None, source: str | None = None) -> Principal:
+    """The caller of a `Bearer <api key or exchanged token>` header, or Unauthorized.
+
+    `source` is the caller's address, whose failed key lookups are limited (see `_key_item`)."""
     if not authorization:
         raise Unauthorized("missing Authorization header: send 'Authorization: Bearer <api key>'")
     bearer = _BEARER.fullmatch(authorization.strip())
@@ -81,23 +84,31 @@ def authenticate(store: Store, authorization: str | None) -> Principal:
         raise Unauthorized("the Authorization header must be 'Bearer <api key>', with one credential")
     credential = bearer.group(1)
     if credential.count(".") == 2 and not credential.startswith(KEY_PREFIX):
-        return principal_of_token(store, credential)
-    return Principal(account_of_key(store, credential), key_id_of(credential))
+        return principal_of_token(store, credential, source)
+    return Principal(account_of_key(store, credential, source), key_id_of(credential))
 
 
 _key_items: dict[str, tuple[float, Any]] = {}
 
 
-def _key_item(store: Store, key_id: str) -> Any:
+def _key_item(store: Store, key_id: str, source: str | None) -> Any:
     """The key's item, remembered for HERALD_AUTH_CACHE_SECONDS per container (as API
-    Gateway caches authorizer answers): a revocation reaches warm containers that late."""
+    Gateway caches authorizer answers): a revocation reaches warm containers that late.
+
+    A read for an address (`source`) is refused while the address is past its limit of
+    failed authentications, and counts as one if it finds no live key (a key that matches
+    a stored key id but not its hash would take a 64-bit collision)."""
     ttl = get_settings().auth_cache_seconds
     now = time.monotonic()
     if ttl > 0:
         cached = _key_items.get(key_id)
         if cached is not None and cached[0] > now:
             return cached[1]
+    if source is not None:
+        ratelimit.refuse_failing_address(store, source)
     item = store.get_api_key(key_id)
+    if source is not None and (item is None or item.get("revoked")):
+        ratelimit.count_failure(store, source)
     if ttl > 0:
         if len(_key_items) > 10_000:  # bounded: a flood of wrong keys must not grow it forever
             _key_items.clear()
@@ -105,9 +116,9 @@ def _key_item(store: Store, key_id: str) -> Any:
     return item
 
 
-def account_of_key(store: Store, key: str) -> str:
+def account_of_key(store: Store, key: str, source: str | None = None) -> str:
     digest = key_hash(key)
-    item = _key_item(store, digest[:16])
+    item = _key_item(store, digest[:16], source)
     if item is None or item.get("revoked") or not hmac.compare_digest(item["key_hash"], digest):
         raise Unauthorized("invalid or revoked API key")
     return str(item["account"])
@@ -135,7 +146,7 @@ def exchange_for_token(store: Store, key: str) -> str:
     return jwt.encode(claims, _token_secret(), algorithm="HS256")
 
 
-def principal_of_token(store: Store, token: str) -> Principal:
+def principal_of_token(store: Store, token: str, source: str | None = None) -> Principal:
     """The account of a token we issued; expired, tampered or foreign tokens are 401,
     and so is a token whose API key was revoked since."""
     import jwt
@@ -147,7 +158,7 @@ def principal_of_token(store: Store, token: str) -> Principal:
     except jwt.InvalidTokenError:
         raise Unauthorized("invalid token") from None
     key_id = str(claims.get("kid", ""))
-    item = _key_item(store, key_id)
+    item = _key_item(store, key_id, source)
     if item is None or item.get("revoked") or item.get("account") != claims["sub"]:
         raise Unauthorized("the API key behind this token was revoked")
     return Principal(str(claims["sub"]), key_id)

@@ -12,6 +12,7 @@ Retry-After and X-RateLimit-Remaining promise is what the next requests get.
 from __future__ import annotations
 
 import math
+import os
 import time
 from dataclasses import dataclass
 from fractions import Fraction
@@ -19,7 +20,7 @@ from fractions import Fraction
 from chalicelib.errors import HeraldError
 from chalicelib.settings import get_settings
 from chalicelib.storage import keys
-from chalicelib.storage.dynamo import Store, to_ddb
+from chalicelib.storage.dynamo import Store, from_ddb, to_ddb
 
 WINDOW_SECONDS = 60
 
@@ -126,9 +127,51 @@ def _take_back(store: Store, subject: str, window: int) -> None:
     )
 
 
+def _read(store: Store, subject: str, window: int) -> Hits:
+    answer = store.ddb.get_item(
+        TableName=store.table,
+        Key=to_ddb({"PK": keys.rate_pk(subject), "SK": "RATE"}),
+        ConsistentRead=True,
+        ProjectionExpression="#now, #before",
+        ExpressionAttributeNames={"#now": f"w{window}", "#before": f"w{window - 1}"},
+    )
+    item = from_ddb(answer.get("Item", {}))
+    return Hits(window, int(item.get(f"w{window}", 0)), int(item.get(f"w{window - 1}", 0)))
+
+
 def key_limit() -> int:
     return get_settings().rate_limit_per_minute
 
 
 def public_limit() -> int:
     return get_settings().public_rate_limit_per_minute
+
+
+def auth_failure_limit() -> int:
+    """Key lookups per minute that may find no live key, per source address (0 = no limit)."""
+    return int(os.environ.get("HERALD_AUTH_FAILURE_LIMIT_PER_MINUTE", "30"))
+
+
+def _failures(address: str) -> str:
+    return "auth-failures:" + address
+
+
+def refuse_failing_address(store: Store, address: str) -> None:
+    """Raise RateLimited if `address` has spent its failed authentications, counting nothing:
+    called before a key is read, so a locked-out address costs no key lookups."""
+    limit = auth_failure_limit()
+    if limit <= 0:
+        return
+    moment = clock()
+    hits = _read(store, _failures(address), int(moment // WINDOW_SECONDS))
+    if not hits.admits(moment, limit):
+        wait = hits.retry_after(moment, limit)
+        raise RateLimited(f"too many failed authentications from this address; retry in {wait} s", wait)
+
+
+def count_failure(store: Store, address: str) -> None:
+    """Count a key lookup of `address` that found no live key."""
+    if auth_failure_limit() <= 0:
+        return
+    window = int(clock() // WINDOW_SECONDS)
+    store.hit_rate_window(_failures(address), window, expires_at=(window + 2) * WINDOW_SECONDS)

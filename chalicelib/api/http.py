@@ -61,6 +61,11 @@ def error_response(error: HeraldError) -> Response:
 ErrorRenderer = Callable[[HeraldError], Response]
 
 
+def _address(request: Request) -> str:
+    """The caller's address as API Gateway saw it (headers cannot forge it)."""
+    return "ip:" + str(request.context.get("identity", {}).get("sourceIp", "unknown"))
+
+
 def _refuse_repeated_authorization(request: Request) -> None:
     """Two Authorization headers are refused, never "first wins" or "last wins": API Gateway
     puts the last in `headers` and all of them in `multiValueHeaders`; `chalice local` joins
@@ -97,10 +102,11 @@ def api_route(
                 _refuse_repeated_authorization(request)
                 if public:
                     account = ""
-                    subject = "ip:" + str(request.context.get("identity", {}).get("sourceIp", "unknown"))
-                    quota = ratelimit.check(store, subject, ratelimit.public_limit())
+                    quota = ratelimit.check(store, _address(request), ratelimit.public_limit())
                 else:
-                    principal = apikeys.authenticate(store, request.headers.get("authorization"))
+                    principal = apikeys.authenticate(
+                        store, request.headers.get("authorization"), source=_address(request)
+                    )
                     account = principal.account
                     quota = ratelimit.check(store, "key:" + principal.key_id, ratelimit.key_limit())
                 response = view(Call(request, account, store), **params)

@@ -1,17 +1,19 @@
-"""One credential per request."""
+"""One credential per request, and a limit on failed key lookups per source address."""
 
 from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from chalicelib import apikeys
-from chalicelib.storage.dynamo import get_store
+from chalicelib import apikeys, ratelimit
+from chalicelib.storage.dynamo import Store, get_store
 
 OTHER_KEY = "hk_someone-elses-key-0123456789abcdef"
+MINUTE = 1_700_000_040.0  # the start of a minute
 
 
 def gateway(
@@ -103,3 +105,91 @@ def test_two_credentials_in_one_header_are_refused(api: Any, api_key: str, autho
 def test_an_api_key_must_be_one_credential(moto_aws: None) -> None:
     with pytest.raises(ValueError, match="letters, digits"):
         apikeys.create_key(get_store(), "acme", "hk_two words make no key")
+
+
+# --- failed key lookups per address ----------------------------------------------------------------
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    now = [MINUTE + 30]
+    monkeypatch.setattr(ratelimit, "clock", lambda: now[0])
+    monkeypatch.setenv("HERALD_AUTH_FAILURE_LIMIT_PER_MINUTE", "3")
+    return now
+
+
+@pytest.fixture
+def reads(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """The key ids read from the table."""
+    seen: list[str] = []
+    read = Store.get_api_key
+
+    def spy(self: Store, key_id: str) -> Any:
+        seen.append(key_id)
+        return read(self, key_id)
+
+    monkeypatch.setattr(Store, "get_api_key", spy)
+    yield seen
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def test_an_address_past_its_failed_lookups_is_refused_before_any_key_is_read(
+    api: Any, api_key: str, clock: list[float], reads: list[str]
+) -> None:
+    revoked, _ = apikeys.create_key(get_store(), "acme")
+    apikeys.revoke_key(get_store(), revoked)
+    for key in (OTHER_KEY, revoked, OTHER_KEY + "x"):
+        assert api.http.get("/notification-handlers", headers=bearer(key)).status_code == 401
+    assert len(reads) == 3
+
+    locked = api.http.get("/notification-handlers", headers=bearer(OTHER_KEY + "y"))
+    assert locked.status_code == 429
+    assert "failed authentications" in locked.json_body["errors"][0]["detail"]
+    assert "X-RateLimit-Limit" not in locked.headers, "that quota is the key's, not this lockout's"
+    wait = int(locked.headers["Retry-After"])
+    assert wait == 50  # 3 failures weigh 3 x (60 - s)/60 next minute: <= 2 from its 20th second
+    told_at = clock[0]
+    for second in range(wait):  # hammering, with wrong keys and the right one, changes nothing
+        clock[0] = told_at + second
+        for key in (OTHER_KEY, api_key):
+            hammered = api.http.get("/notification-handlers", headers=bearer(key))
+            assert hammered.status_code == 429
+            assert second + int(hammered.headers["Retry-After"]) == wait
+    assert len(reads) == 3, "no key was read while the address was locked out"
+
+    clock[0] = told_at + wait
+    assert api.http.get("/notification-handlers", headers=bearer(api_key)).status_code == 200
+
+
+def test_other_addresses_are_not_locked_out_by_one_that_is(
+    api: Any, api_key: str, clock: list[float]
+) -> None:
+    for _ in range(4):
+        api.http.get("/notification-handlers", headers=bearer(OTHER_KEY))
+    assert api.http.get("/notification-handlers", headers=bearer(api_key)).status_code == 429
+    elsewhere = "203.0.113.7"
+    ok = gateway("/notification-handlers", {"Authorization": [f"Bearer {api_key}"]}, elsewhere)
+    assert ok["statusCode"] == 200
+    wrong = gateway("/notification-handlers", {"Authorization": [f"Bearer {OTHER_KEY}"]}, elsewhere)
+    assert wrong["statusCode"] == 401
+
+
+def test_successes_and_refusals_without_a_lookup_are_not_failures(
+    api: Any, api_key: str, clock: list[float]
+) -> None:
+    for headers in (bearer(api_key), {}, {"Authorization": "Basic abc"}, bearer("a b")) * 5:
+        assert api.http.get("/notification-handlers", headers=headers).status_code in (200, 401)
+    for _ in range(3):
+        assert api.http.get("/notification-handlers", headers=bearer(OTHER_KEY)).status_code == 401
+    assert api.http.get("/notification-handlers", headers=bearer(OTHER_KEY)).status_code == 429
+
+
+def test_a_zero_failure_limit_switches_the_lockout_off(
+    api: Any, clock: list[float], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HERALD_AUTH_FAILURE_LIMIT_PER_MINUTE", "0")
+    codes = {api.http.get("/notification-handlers", headers=bearer(OTHER_KEY)).status_code for _ in range(10)}
+    assert codes == {401}
