@@ -22,7 +22,7 @@ from chalicelib.settings import get_settings
 from chalicelib.storage.dynamo import Store
 
 KEY_PREFIX = "hk_"
-_ACCOUNT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
+_ACCOUNT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}\Z")
 _CREDENTIAL = r"[A-Za-z0-9._~+/-]+=*"
 """RFC 6750's b64token: no space and no comma, so two credentials never pass for one."""
 _BEARER = re.compile(rf"bearer +({_CREDENTIAL})", re.IGNORECASE)

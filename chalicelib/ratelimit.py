@@ -12,7 +12,6 @@ Retry-After and X-RateLimit-Remaining promise is what the next requests get.
 from __future__ import annotations
 
 import math
-import os
 import time
 from dataclasses import dataclass
 from fractions import Fraction
@@ -149,7 +148,7 @@ def public_limit() -> int:
 
 def auth_failure_limit() -> int:
     """Key lookups per minute that may find no live key, per source address (0 = no limit)."""
-    return int(os.environ.get("HERALD_AUTH_FAILURE_LIMIT_PER_MINUTE", "30"))
+    return get_settings().auth_failure_limit_per_minute
 
 
 def _failures(address: str) -> str:

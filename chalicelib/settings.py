@@ -40,6 +40,7 @@ class Settings:
     rate_limit_per_minute: int
     auth_cache_seconds: float
     public_rate_limit_per_minute: int
+    auth_failure_limit_per_minute: int
     slack_api_url: str
     slack_client_id: str
     slack_client_secret: str
@@ -103,6 +104,7 @@ def get_settings() -> Settings:
         auth_cache_seconds=float(os.environ.get("HERALD_AUTH_CACHE_SECONDS", "30")),
         rate_limit_per_minute=int(os.environ.get("HERALD_RATE_LIMIT_PER_MINUTE", "60")),
         public_rate_limit_per_minute=int(os.environ.get("HERALD_PUBLIC_RATE_LIMIT_PER_MINUTE", "120")),
+        auth_failure_limit_per_minute=int(os.environ.get("HERALD_AUTH_FAILURE_LIMIT_PER_MINUTE", "30")),
         slack_api_url=os.environ.get("HERALD_SLACK_API_URL", "https://slack.com/api").rstrip("/"),
         slack_client_id=os.environ.get("HERALD_SLACK_CLIENT_ID", ""),
         slack_client_secret=os.environ.get("HERALD_SLACK_CLIENT_SECRET", ""),

@@ -162,12 +162,11 @@ def remove_env_file(text: str) -> None:
 
 
 def start_chalice(port: int) -> subprocess.Popen[bytes]:
-    """`chalice local` in its own session, so stopping it can take its whole process group."""
-    chalice = Path(sys.executable).parent / "chalice"
-    if not chalice.exists():
-        raise StackError(f"{chalice} is missing: run `make install`")
+    """`chalice local` (herald_local.chalice_local) in its own session, so stopping it can
+    take its whole process group."""
+    command = [sys.executable, "-m", "herald_local.chalice_local", "local", "--host", HOST]
     return subprocess.Popen(
-        [str(chalice), "local", "--host", HOST, "--port", str(port), "--stage", STAGE, "--no-autoreload"],
+        [*command, "--port", str(port), "--stage", STAGE, "--no-autoreload"],
         cwd=ROOT,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
         start_new_session=True,

@@ -28,6 +28,7 @@ _AWS_ENV = {
     # Rate limits have their own tests; elsewhere they would only make tests order-dependent.
     "HERALD_RATE_LIMIT_PER_MINUTE": "0",
     "HERALD_PUBLIC_RATE_LIMIT_PER_MINUTE": "0",
+    "HERALD_AUTH_FAILURE_LIMIT_PER_MINUTE": "0",
     # Tests revoke keys and expect it to bite at once; the cache has its own test.
     "HERALD_AUTH_CACHE_SECONDS": "0",
     # Links are built from this, never from the request's Host (see test_public_links.py).

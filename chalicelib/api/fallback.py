@@ -17,7 +17,7 @@ from chalicelib.api.docs import ROUTES
 from chalicelib.api.http import ErrorRenderer, error_response
 from chalicelib.errors import HeraldError, NotFound
 
-METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD")
 MAX_SEGMENTS = 16
 """Catch-all routes cover paths of up to this many segments."""
 

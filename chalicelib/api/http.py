@@ -9,7 +9,6 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -69,8 +68,7 @@ def _address(request: Request) -> str:
 def _refuse_repeated_authorization(request: Request) -> None:
     """Two Authorization headers are refused, never "first wins" or "last wins": API Gateway
     puts the last in `headers` and all of them in `multiValueHeaders`; `chalice local` joins
-    them with commas (see `_join_repeated_headers_under_chalice_local`), which the parsers
-    of credentials refuse."""
+    them with commas (herald_local.chalice_local), which the parsers of credentials refuse."""
     repeated = request.to_original_event().get("multiValueHeaders") or {}
     if sum(len(values or ()) for name, values in repeated.items() if name.lower() == "authorization") > 1:
         raise Unauthorized("send one Authorization header, with one credential")
@@ -128,28 +126,3 @@ def api_route(
         return view
 
     return register
-
-
-def _join_repeated_headers_under_chalice_local() -> None:
-    """`chalice local` hands the app only the first of a repeated header, so a second
-    Authorization header would go unseen; join repeated headers with commas instead, as
-    RFC 9110 allows a recipient to. Deployed, API Gateway's events carry them all (in
-    `multiValueHeaders`) and chalice.local is not even packaged."""
-    local = sys.modules.get("chalice.local")
-    if local is None:
-        return
-    handler = local.ChaliceRequestHandler
-    parse = handler._parse_payload
-
-    def parse_joining(self: Any) -> tuple[dict[str, Any], bytes | None]:
-        headers, body = parse(self)
-        for name in self.headers:
-            values = self.headers.get_all(name)
-            if len(values) > 1:
-                headers[name] = ", ".join(values)
-        return headers, body
-
-    handler._parse_payload = parse_joining
-
-
-_join_repeated_headers_under_chalice_local()

@@ -47,7 +47,7 @@ URL_FIELDS = frozenset({"webhook", "slack", "discord", "microsoft_teams", "googl
 SECRET_FIELDS = frozenset(
     {"telegram", "x_consumer_key", "x_consumer_secret", "x_access_token", "x_access_token_secret"}
 )
-_MASKED = re.compile(r"^\*{4}[^*]{0,4}$")
+_MASKED = re.compile(r"^\*{4}[^*]{0,4}\Z")
 MAX_URL_LENGTH = 2048
 DATETIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 

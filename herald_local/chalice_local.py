@@ -1,0 +1,62 @@
+"""`chalice local`, as `make dev` runs it, closer to how API Gateway and Herald answer.
+
+Two differences of chalice's local server are put right here, in the local stack only
+(none of this is in the Lambda package):
+- it hands the app only the first of a repeated header, so a second Authorization header
+  would go unseen; it now joins repeated headers with commas, as RFC 9110 lets a recipient,
+  and Herald refuses the joined credentials;
+- for a path no route matches it answers 403 with the caller's Authorization header in the
+  body; it now answers Herald's JSON 404, without it (Herald's own catch-all routes answer
+  every path of up to `fallback.MAX_SEGMENTS` segments before this is reached).
+
+Run as `python -m herald_local.chalice_local local --host ... --port ...`.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from chalice import local
+from chalice.cli import main
+
+_NOT_FOUND = json.dumps(
+    {"errors": [{"status": 404, "title": "Not found", "detail": "no route for this path"}]}
+).encode()
+
+
+class RouteNotFound(local.LocalGatewayException):
+    CODE = 404
+
+
+def _join_repeated_headers() -> None:
+    parse = local.ChaliceRequestHandler._parse_payload
+
+    def parse_joining(self: Any) -> tuple[dict[str, Any], bytes | None]:
+        headers, body = parse(self)
+        for name in self.headers:
+            values = self.headers.get_all(name)
+            if len(values) > 1:
+                headers[name] = ", ".join(values)
+        return headers, body
+
+    local.ChaliceRequestHandler._parse_payload = parse_joining  # type: ignore[method-assign]
+
+
+def _answer_unknown_paths_with_404() -> None:
+    handle = local.LocalGateway.handle_request
+
+    def handle_or_404(self: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return handle(self, *args, **kwargs)
+        except local.ForbiddenError:  # raised only for a path no route matches
+            raise RouteNotFound({"Content-Type": "application/json"}, _NOT_FOUND) from None
+
+    local.LocalGateway.handle_request = handle_or_404  # type: ignore[method-assign]
+
+
+if __name__ == "__main__":
+    _join_repeated_headers()
+    _answer_unknown_paths_with_404()
+    sys.exit(main())
