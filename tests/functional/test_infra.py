@@ -407,3 +407,14 @@ def test_zip_check_refuses_boto3(tmp_path: Path) -> None:
             archive.writestr(name, "")
     with pytest.raises(infra_package.PackagingError, match="boto3"):
         infra_package.check_zip(path)
+
+
+def test_api_gateway_answers_a_path_no_route_serves_with_a_json_404(packaged: Packaged) -> None:
+    """API Gateway's own answer for an unmatched path is 403 'Missing Authentication Token',
+    which echoes a non-SigV4 Authorization header; the stage replaces it with Herald's 404."""
+    api = packaged.template["Resources"]["RestAPI"]["Properties"]
+    missing = api["GatewayResponses"]["MISSING_AUTHENTICATION_TOKEN"]
+    assert missing["StatusCode"] == 404
+    body = json.loads(missing["ResponseTemplates"]["application/json"])
+    assert body["errors"][0]["status"] == 404
+    assert "$" not in missing["ResponseTemplates"]["application/json"], "no request value is echoed"
