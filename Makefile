@@ -4,18 +4,26 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test lint typecheck pytest bench install clean package deploy
+.PHONY: dev reset test lint typecheck pytest bench install clean package deploy
 
+# The first run installs everything into .venv (a few minutes, once); pip shows each package.
 $(STAMP): pyproject.toml requirements.txt
+	@echo "==> installing Herald and its tools into $(VENV) (the first time takes a few minutes)"
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet 'pip<26.3'  # chalice 1.34 requires pip<26.3
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --progress-bar on 'pip<26.3'  # chalice 1.34 requires pip<26.3
+	$(BIN)/pip install --progress-bar on -e '.[dev]'
 	touch $(STAMP)
+	@echo "==> installed"
 
 install: $(STAMP)
 
+# Data (DynamoDB Local's tables) and the dev API key are kept in .herald/ between runs.
 dev: $(STAMP)
 	$(BIN)/python -m herald_local.stack
+
+# Wipes make dev's data (not the dev API key); refused while make dev runs.
+reset:
+	$(PYTHON) -m herald_local.reset
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

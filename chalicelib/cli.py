@@ -1,12 +1,24 @@
-"""The `herald` command: operator tasks against whatever AWS the environment points at."""
+"""The `herald` command: operator tasks against whatever AWS the environment points at.
+
+For the local stack that is what `. .herald/local.env` exports; a command that cannot reach
+its AWS says so in one line, with what to do, instead of a botocore traceback.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
+import socket
 import sys
+from collections.abc import Callable
+from urllib.parse import urlsplit
 
 from chalicelib import apikeys
+from chalicelib.settings import get_settings
 from chalicelib.storage.dynamo import get_store
+
+LOCAL_STACK_HINT = "start the local stack with `make dev`, then run `. .herald/local.env` in this shell"
+LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
 
 
 def _keys_create(args: argparse.Namespace) -> int:
@@ -45,6 +57,69 @@ def _vapid_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _endpoint(service: str) -> tuple[str, str] | None:
+    """The endpoint boto3 will use for `service` from the environment, and its variable."""
+    if os.environ.get("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "").lower() == "true":
+        return None
+    for name in (f"AWS_ENDPOINT_URL_{service.upper()}", "AWS_ENDPOINT_URL"):
+        if os.environ.get(name):
+            return os.environ[name], name
+    return None
+
+
+def unreachable_local_endpoint(services: tuple[str, ...]) -> str | None:
+    """A one-line reason if a service's endpoint is on this machine and nothing listens there
+    (checked at once, instead of after boto3's retries)."""
+    for service in services:
+        found = _endpoint(service)
+        if found is None:
+            continue
+        url, name = found
+        try:
+            parts = urlsplit(url)
+            host, port = parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)
+        except ValueError:
+            return f"{name}={url!r} is not a URL"
+        if host not in LOOPBACK:
+            continue
+        try:
+            with socket.create_connection((host, port), timeout=2):
+                pass
+        except OSError:
+            return f"nothing answers at {url} ({name}): {LOCAL_STACK_HINT}"
+    return None
+
+
+def explain(exc: Exception) -> str | None:
+    """One line for an AWS failure the operator can fix, or None for anything else."""
+    from botocore.exceptions import (
+        ClientError,
+        ConnectionError,
+        NoCredentialsError,
+        PartialCredentialsError,
+    )
+
+    found = _endpoint("dynamodb")
+    where = found[0] if found else "AWS"
+    if isinstance(exc, NoCredentialsError | PartialCredentialsError):
+        return (
+            f"no AWS credentials: for the local stack, {LOCAL_STACK_HINT}; for a deployed stage, "
+            "set AWS credentials and HERALD_TABLE"
+        )
+    if isinstance(exc, ConnectionError):
+        return f"cannot reach {where} ({exc}): for the local stack, {LOCAL_STACK_HINT}"
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        code, message = error.get("Code", "?"), error.get("Message", "")
+        if code == "ResourceNotFoundException":
+            return (
+                f"table {get_settings().table_name} does not exist at {where}: for the local stack, "
+                f"{LOCAL_STACK_HINT}; for a deployed stage, set HERALD_TABLE (e.g. herald-prod)"
+            )
+        return f"{where} answered {code}: {message}"
+    return None
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="herald", description="Herald operator commands.")
     commands = root.add_subparsers(dest="command", required=True)
@@ -53,16 +128,16 @@ def parser() -> argparse.ArgumentParser:
     create.add_argument("--account", required=True)
     create.add_argument("--key", help="register this key instead of generating one")
     create.add_argument("--quiet", action="store_true", help="print only the key")
-    create.set_defaults(run=_keys_create)
+    create.set_defaults(run=_keys_create, aws=("dynamodb",))
     revoke = keys.add_parser("revoke", help="revoke a key, given the key or its id")
     revoke.add_argument("key")
-    revoke.set_defaults(run=_keys_revoke)
+    revoke.set_defaults(run=_keys_revoke, aws=("dynamodb",))
     dlq = commands.add_parser("dlq", help="the deliveries dead-letter queue").add_subparsers(
         dest="action", required=True
     )
     replay = dlq.add_parser("redrive", help="replay dead-lettered deliveries with fresh attempts")
     replay.add_argument("--limit", type=int, default=1000)
-    replay.set_defaults(run=_dlq_redrive)
+    replay.set_defaults(run=_dlq_redrive, aws=("dynamodb", "sqs"))
     vapid = commands.add_parser("vapid", help="Web Push VAPID keys").add_subparsers(
         dest="action", required=True
     )
@@ -72,8 +147,20 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    code: int = args.run(args)
-    return code
+    run: Callable[[argparse.Namespace], int] = args.run
+    services: tuple[str, ...] = getattr(args, "aws", ())
+    down = unreachable_local_endpoint(services)
+    if down is not None:
+        print(f"herald: {down}", file=sys.stderr)
+        return 1
+    try:
+        return run(args)
+    except Exception as exc:
+        reason = explain(exc) if services else None
+        if reason is None:
+            raise
+        print(f"herald: {reason}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

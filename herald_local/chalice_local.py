@@ -1,7 +1,10 @@
 """`chalice local`, as `make dev` runs it, closer to how API Gateway and Herald answer.
 
-Two differences of chalice's local server are put right here, in the local stack only
+Three differences of chalice's local server are put right here, in the local stack only
 (none of this is in the Lambda package):
+- it applies the stage's environment variables over its own environment, so a developer
+  could not change a setting; here every HERALD_* variable of the environment wins (the
+  stack passes the stage's config under the caller's, see herald_local.stack);
 - it hands the app only the first of a repeated header, so a second Authorization header
   would go unseen; it now joins repeated headers with commas, as RFC 9110 lets a recipient,
   and Herald refuses the joined credentials;
@@ -15,11 +18,14 @@ Run as `python -m herald_local.chalice_local local --host ... --port ...`.
 from __future__ import annotations
 
 import json
+import os
 import sys
+from collections.abc import MutableMapping
 from typing import Any
 
 from chalice import local
 from chalice.cli import main
+from chalice.cli.factory import CLIFactory
 
 _NOT_FOUND = json.dumps(
     {"errors": [{"status": 404, "title": "Not found", "detail": "no route for this path"}]}
@@ -28,6 +34,23 @@ _NOT_FOUND = json.dumps(
 
 class RouteNotFound(local.LocalGatewayException):
     CODE = 404
+
+
+def _environment_wins() -> None:
+    load = CLIFactory.load_chalice_app
+
+    def load_under_environment(
+        self: Any, environment_variables: MutableMapping[str, str] | None = None, *args: Any, **kwargs: Any
+    ) -> Any:
+        if environment_variables is not None:
+            environment_variables = {
+                name: value
+                for name, value in environment_variables.items()
+                if not (name.startswith("HERALD_") and name in os.environ)
+            }
+        return load(self, environment_variables, *args, **kwargs)
+
+    CLIFactory.load_chalice_app = load_under_environment  # type: ignore[method-assign]
 
 
 def _join_repeated_headers() -> None:
@@ -57,6 +80,7 @@ def _answer_unknown_paths_with_404() -> None:
 
 
 if __name__ == "__main__":
+    _environment_wins()
     _join_repeated_headers()
     _answer_unknown_paths_with_404()
     sys.exit(main())

