@@ -4,8 +4,12 @@ A platform is what a PaaS-style notifier is sent through; in Herald that is a ha
 type. Slack, webhook and email keep the seeds' ids (and Slack and webhook the seed's
 logos and descriptions); the others get stable 24-hex ids derived from their names and a
 small inline SVG badge as logo, so that no platform points at someone else's assets.
-Every platform accepts every event type a producer can publish (the seed's per-platform
-lists are all included); the system types (test, handler_disabled) are Herald's own.
+`available_event_ids` are the seed's lists where it gives one (Slack's five, the webhook's
+three); every other platform posts a message a person reads, as Slack does, so it offers
+Slack's five. A notifier may select only those events (422 naming the event otherwise).
+Herald's own event types (alerts, app distribution) are not in these lists: notifiers get
+alerts with `send_all_alerts` and everything with `send_all_events`, and the other faces
+(notification handlers, app notifications) select them by name.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from urllib.parse import quote
 
 from pydantic import BaseModel
 
-from chalicelib.models.events import EVENT_TYPES
+from chalicelib.models.events import BY_NAME as BY_EVENT_NAME
 
 SCALINGO_CDN = "https://cdn2.scalingo.com/dashboard/assets/images/notification"
 
@@ -39,8 +43,20 @@ class PlatformEnvelope(BaseModel):
     notification_platform: NotificationPlatform
 
 
-AVAILABLE_EVENT_IDS: tuple[str, ...] = tuple(t.id for t in EVENT_TYPES if t.category != "system")
-"""What every platform accepts: the publishable event types, in catalog order."""
+SLACK_EVENT_IDS: tuple[str, ...] = (
+    BY_EVENT_NAME["deployment"].id,
+    BY_EVENT_NAME["app_crashed"].id,
+    BY_EVENT_NAME["app_restarted"].id,
+    BY_EVENT_NAME["app_scaled"].id,
+    BY_EVENT_NAME["app_deleted"].id,
+)
+"""Seed 000's Slack list; every platform that posts a message for a person offers it."""
+WEBHOOK_EVENT_IDS: tuple[str, ...] = (
+    BY_EVENT_NAME["deployment"].id,
+    BY_EVENT_NAME["app_crashed"].id,
+    BY_EVENT_NAME["app_deleted"].id,
+)
+"""Seed 000's webhook list."""
 
 
 def _platform_id(name: str) -> str:
@@ -60,14 +76,20 @@ def _badge(letter: str, color: str) -> str:
 
 
 def _platform(
-    name: str, display: str, description: str, logo: str, ident: str | None = None
+    name: str,
+    display: str,
+    description: str,
+    logo: str,
+    ident: str | None = None,
+    *,
+    events: tuple[str, ...] = SLACK_EVENT_IDS,
 ) -> NotificationPlatform:
     return NotificationPlatform(
         id=ident or _platform_id(name),
         name=name,
         display_name=display,
         logo_url=logo,
-        available_event_ids=list(AVAILABLE_EVENT_IDS),
+        available_event_ids=list(events),
         description=description,
     )
 
@@ -86,6 +108,7 @@ PLATFORMS: tuple[NotificationPlatform, ...] = (
         "Send HTTP requests to any target when events happen.",
         f"{SCALINGO_CDN}/webhook-1f16734c1d9b61dff4460d067ab980ec.svg",
         "5982f145d48c3600273ef08a",
+        events=WEBHOOK_EVENT_IDS,
     ),
     _platform(
         "email",

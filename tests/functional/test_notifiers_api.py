@@ -314,6 +314,14 @@ def test_an_email_notifier_with_only_user_ids_needs_an_address(api: Any, auth: d
             {"platform_id": WEBHOOK, "name": "n", "selected_event_ids": ["test"]},
             {"selected_event_ids": ["'test' is not available on webhook"]},
         ),
+        (  # seed 000: the webhook offers three events, not app_restarted
+            {"platform_id": WEBHOOK, "name": "n", "selected_event_ids": ["5b28be8e85232200126f373c"]},
+            {"selected_event_ids": ["'5b28be8e85232200126f373c' is not available on webhook"]},
+        ),
+        (
+            {"platform_id": SLACK, "name": "n", "selected_events": ["alert_triggered"]},
+            {"selected_events": ["'alert_triggered' is not available on slack"]},
+        ),
     ],
 )
 def test_invalid_notifiers_are_422_naming_the_notifiers_fields(
