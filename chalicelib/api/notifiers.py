@@ -5,6 +5,8 @@
     GET    /v1/apps/{app}/notifiers/{notifier_id}        {"notifier": {...}}
     PATCH  /v1/apps/{app}/notifiers/{notifier_id}        {"notifier": {...}}
     POST   /v1/apps/{app}/notifiers/{notifier_id}/test   {"notifier": {...}} once the test was delivered
+    GET    /v1/apps/{app}/notifiers/{notifier_id}/secret         {"secret": "whsec_..."} (webhooks)
+    POST   /v1/apps/{app}/notifiers/{notifier_id}/rotate_secret  {"secret": new}; the old one signs 24 h more
     DELETE /v1/apps/{app}/notifiers/{notifier_id}        204
     POST   /v1/apps/{app}/events                         202, as POST /v1/events, for that app
     POST   /v1/tokens/exchange                           {"token": "<JWT>"} for Basic auth with the API key
@@ -51,6 +53,7 @@ from chalicelib.models.notifiers import (
     NotifierOut,
     Region,
     RegionList,
+    SecretOut,
     TokenOut,
     UserEnvelope,
     UserOut,
@@ -211,10 +214,50 @@ def test_notifier(call: Call, app: str, notifier_id: str) -> Response:
 
     name = _app(app)
     handler = _notifier(call, name, notifier_id)
-    result = send_test(call.store, handler)
+    caller = UserOut.of(call.account)
+    user = {"username": caller.username, "email": caller.email, "id": caller.id}
+    result = send_test(call.store, handler, app_id=services.app_id(call.store, call.account, name), user=user)
     if result.outcome != Outcome.SENT:
         raise NotDelivered(f"the test notification was not delivered: {result.error or result.outcome}")
     return json_response({"notifier": _out(call, handler, name)})
+
+
+def _webhook(call: Call, app: str, notifier_id: str) -> Handler:
+    """The app's webhook notifier: only webhooks sign what they send."""
+    handler = _notifier(call, _app(app), notifier_id)
+    if handler.type != "webhook" or not handler.signing_secret:
+        raise InvalidInput([("type", "type: only webhook notifiers have a signing secret")])
+    return handler
+
+
+@api_route(
+    bp,
+    ITEM_PATH + "/secret",
+    methods=["GET"],
+    render_error=render_error,
+    doc=RouteDoc("A webhook notifier's signing secret", TAG, {200: SecretOut, **ERRORS}, errors=ErrorMessage),
+)
+def get_secret(call: Call, app: str, notifier_id: str) -> Response:
+    secret = _webhook(call, app, notifier_id).signing_secret
+    return json_response(SecretOut(secret=secret or "").model_dump())
+
+
+@api_route(
+    bp,
+    ITEM_PATH + "/rotate_secret",
+    methods=["POST"],
+    render_error=render_error,
+    doc=RouteDoc(
+        "Rotate a webhook notifier's signing secret (the old one signs 24 h more)",
+        TAG,
+        {200: SecretOut, **ERRORS},
+        errors=ErrorMessage,
+    ),
+)
+def rotate_secret(call: Call, app: str, notifier_id: str) -> Response:
+    handler = _webhook(call, app, notifier_id)
+    secret = services.rotate_secret(call.store, call.account, handler.id)
+    return json_response(SecretOut(secret=secret).model_dump())
 
 
 @api_route(

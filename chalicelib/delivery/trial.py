@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from chalicelib.channels import get_channel
 from chalicelib.channels.base import SendResult
@@ -13,21 +14,30 @@ from chalicelib.models.handlers import Handler
 from chalicelib.storage.dynamo import Store
 
 
-def test_event(handler: Handler, now: datetime) -> Event:
+def test_event(
+    handler: Handler, now: datetime, app_id: str | None = None, user: dict[str, Any] | None = None
+) -> Event:
+    """The test notification: a complete event of the handler's app, sent by `user`."""
     return Event(
         account=handler.account,
         id=new_event_id(),
         type="test",
         app=handler.app or None,
+        app_id=app_id if handler.app else None,
+        user=user,
         type_data={"message": f"Test notification from Herald for handler '{handler.name}'."},
         created_at=now,
     )
 
 
-def send_test(store: Store, handler: Handler) -> SendResult:
-    """Deliver a test event synchronously and log it like any attempt (one try, no retry)."""
+def send_test(
+    store: Store, handler: Handler, *, app_id: str | None = None, user: dict[str, Any] | None = None
+) -> SendResult:
+    """Deliver a test event synchronously and log it like any attempt (one try, no retry).
+
+    `app_id` is the id of the handler's app and `user` the caller, as the face knows them."""
     now = datetime.now(UTC)
-    event = test_event(handler, now)
+    event = test_event(handler, now, app_id, user)
     result = get_channel(handler.type).deliver(event, handler, get_sender(), now)
     status = AttemptStatus.DELIVERED if result.outcome == Outcome.SENT else AttemptStatus.FAILED
     noted = store.note_attempt(handler, status, now)

@@ -43,8 +43,9 @@ from chalicelib.models.platforms import BY_ID, BY_NAME
 
 NOTIFIER_PREFIX = "no-"
 _NOTIFIER_ID = re.compile(r"^no-([1-9][0-9]{0,11})\Z")  # handler ids have at most 12 digits
-BODY_ROOTS = ("notifier", "notifiers", "notifer")
-"""The body's root key: the clients' `notifier`, and the seed's `notifiers` and `notifer`."""
+BODY_ROOTS = ("notifier", "notifiers", "notifer", "notification")
+"""The body's root key: the clients' `notifier`, and the seed's `notifiers`, `notifer` and
+`notification` (the PATCH parameter table's root)."""
 
 # type_data key -> handler settings field, per type (email's list is handled apart).
 TYPE_DATA: dict[str, dict[str, str]] = {
@@ -290,6 +291,12 @@ class NotifierEnvelope(BaseModel):
 
 class NotifierList(BaseModel):
     notifiers: list[NotifierOut]
+
+
+class SecretOut(BaseModel):
+    """A webhook notifier's signing secret (`whsec_...`), which receivers verify with."""
+
+    secret: str
 
 
 class ErrorMessage(BaseModel):

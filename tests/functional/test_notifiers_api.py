@@ -123,7 +123,7 @@ def test_create_answers_201_with_the_seed_notifier_object(
     }
 
 
-@pytest.mark.parametrize("root", ["notifier", "notifiers", "notifer", None])
+@pytest.mark.parametrize("root", ["notifier", "notifiers", "notifer", "notification", None])
 def test_create_accepts_the_clients_and_the_seeds_body_roots(
     api: Any, auth: dict[str, str], receiver: Receiver, root: str | None
 ) -> None:
@@ -640,6 +640,10 @@ def test_test_sends_a_test_notification_and_answers_the_notifier(
     assert posted.method == "POST"
     payload = posted.json()
     assert (payload["type"], payload["app_name"]) == ("test", APP)
+    assert payload["app_id"] == created["app_id"]
+    caller = send(api, "GET", "/v1/users/self", auth).json_body["user"]
+    assert payload["user"] == {k: caller[k] for k in ("username", "email", "id")}
+    assert set(payload) == {"id", "created_at", "user", "app_id", "app_name", "type", "type_data"}
     assert "webhook-signature" in {k.lower() for k in posted.headers}
 
 
@@ -868,3 +872,63 @@ def test_the_openapi_document_lists_the_paas_routes(api: Any) -> None:
     assert set(paths["/v1/apps/{app}/notifiers/{notifier_id}"]) == {"get", "patch", "delete"}
     assert "422" in paths["/v1/apps/{app}/notifiers"]["post"]["responses"]
     assert event_type("deployment") is not None
+
+
+# --- the signing secret of a webhook notifier ------------------------------------------------
+
+
+def signatures(posted: Any) -> list[str]:
+    headers = {k.lower(): v for k, v in posted.headers.items()}
+    return [part.removeprefix("v1,") for part in headers["webhook-signature"].split()]
+
+
+def signed_by(posted: Any, secret: str) -> bool:
+    from chalicelib.delivery.signing import sign
+
+    headers = {k.lower(): v for k, v in posted.headers.items()}
+    expected = sign(secret, headers["webhook-id"], int(headers["webhook-timestamp"]), posted.body)
+    return expected.removeprefix("v1,") in signatures(posted)
+
+
+def test_a_webhook_notifiers_secret_is_readable_and_signs_its_test(
+    api: Any, auth: dict[str, str], receiver: Receiver
+) -> None:
+    created = create(api, auth, webhook(receiver.url("/hook")))
+    answer = send(api, "GET", f"{BASE}/{created['id']}/secret", auth)
+    assert answer.status_code == 200, answer.body
+    secret = answer.json_body["secret"]
+    assert set(answer.json_body) == {"secret"} and secret.startswith("whsec_")
+    assert send(api, "POST", f"{BASE}/{created['id']}/test", auth).status_code == 200
+    (posted,) = receiver.to("/hook")
+    assert signed_by(posted, secret)
+
+
+def test_rotating_a_notifiers_secret_keeps_the_old_one_signing_for_the_overlap(
+    api: Any, auth: dict[str, str], receiver: Receiver
+) -> None:
+    created = create(api, auth, webhook(receiver.url("/hook")))
+    old = send(api, "GET", f"{BASE}/{created['id']}/secret", auth).json_body["secret"]
+    answer = send(api, "POST", f"{BASE}/{created['id']}/rotate_secret", auth)
+    assert answer.status_code == 200, answer.body
+    new = answer.json_body["secret"]
+    assert new != old and new.startswith("whsec_")
+    assert send(api, "GET", f"{BASE}/{created['id']}/secret", auth).json_body == {"secret": new}
+    send(api, "POST", f"{BASE}/{created['id']}/test", auth)
+    (posted,) = receiver.to("/hook")
+    assert signed_by(posted, new) and signed_by(posted, old)
+
+
+def test_a_notifier_that_does_not_sign_has_no_secret(api: Any, auth: dict[str, str]) -> None:
+    fields = {"platform_id": SLACK, "name": "s", "type_data": {"webhook_url": "https://hooks.slack.com/x"}}
+    created = create(api, auth, fields)
+    for method, route in (("GET", "secret"), ("POST", "rotate_secret")):
+        answer = send(api, method, f"{BASE}/{created['id']}/{route}", auth)
+        assert answer.status_code == 422
+        assert answer.json_body == {"errors": {"type": ["only webhook notifiers have a signing secret"]}}
+
+
+def test_another_accounts_notifier_secret_is_404(api: Any, auth: dict[str, str], receiver: Receiver) -> None:
+    created = create(api, auth, webhook(receiver.url("/hook")))
+    for method, route in (("GET", "secret"), ("POST", "rotate_secret")):
+        assert_not_found(send(api, method, f"{BASE}/{created['id']}/{route}", other_account()))
+    assert send(api, "GET", f"{BASE}/{created['id']}/secret", auth).status_code == 200
