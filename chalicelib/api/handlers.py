@@ -12,7 +12,14 @@ from chalicelib.api.pagination import ascii_digits, base_url, page_request, pagi
 from chalicelib.errors import NotFound
 from chalicelib.models.api import CreatedId, Data, Page
 from chalicelib.models.deliveries import AttemptOut, Confirmation, Outcome, TestOutcome
-from chalicelib.models.handlers import HandlerCreate, HandlerOut, HandlerUpdate
+from chalicelib.models.handlers import (
+    SETTING_FIELDS,
+    HandlerCreate,
+    HandlerOut,
+    HandlerUpdate,
+    is_empty,
+    without_empty_foreign_fields,
+)
 
 bp = Blueprint(__name__)
 TAG = "notification-handlers"
@@ -73,6 +80,9 @@ def get_handler(call: Call, handler_id: str) -> Response:
 def update_handler(call: Call, handler_id: str) -> Response:
     number = _handler_id(handler_id)
     body = without_nulls(call.body())
+    if "type" not in body and any(k in SETTING_FIELDS and is_empty(v) for k, v in body.items()):
+        # A form of every type without `type`: its empty fields are those of the other types.
+        body = without_empty_foreign_fields(body, services.get_handler(call.store, call.account, number).type)
     secret = services.update_handler(call.store, call.account, number, body, base_url(call.request))
     data: dict[str, object] = {"id": number}
     if secret is not None:

@@ -197,6 +197,31 @@ class _SettingsFields(BaseModel):
         return {f: v for f, v in given.items() if not (f in SECRET_FIELDS and is_masked(v))}
 
 
+def is_empty(value: Any) -> bool:
+    """A form field sent without a value."""
+    return isinstance(value, str) and not value.strip()
+
+
+def without_empty_foreign_fields(body: dict[str, Any], handler_type: str) -> dict[str, Any]:
+    """The body without the empty settings fields of other types than `handler_type`.
+
+    A dashboard form posts the fields of every type, those of the other types empty:
+    those are no settings at all. A non-empty field of another type, or an empty one of
+    this type, stays for validation to refuse."""
+    allowed = TYPE_FIELDS.get(handler_type, ()) + OPTIONAL_FIELDS.get(handler_type, ())
+    return {
+        key: value
+        for key, value in body.items()
+        if not (key in SETTING_FIELDS and key not in allowed and is_empty(value))
+    }
+
+
+def _drop_empty_foreign_fields(data: Any) -> Any:
+    if isinstance(data, dict) and isinstance(data.get("type"), str):
+        return without_empty_foreign_fields(data, data["type"].strip())
+    return data
+
+
 def _misplaced_fields(handler_type: str, settings: dict[str, str]) -> list[str]:
     allowed = TYPE_FIELDS[handler_type] + OPTIONAL_FIELDS.get(handler_type, ())
     return [f for f in settings if f not in allowed]
@@ -210,6 +235,11 @@ class HandlerCreate(_SettingsFields):
     name: str = Field(min_length=1, max_length=128)
     type: HandlerType
     is_enabled: bool = True
+
+    @model_validator(mode="before")
+    @classmethod
+    def _form_of_every_type(cls, data: Any) -> Any:
+        return _drop_empty_foreign_fields(data)
 
     @model_validator(mode="after")
     def _fields_match_type(self) -> HandlerCreate:
@@ -225,6 +255,11 @@ class HandlerUpdate(_SettingsFields):
     name: str | None = Field(default=None, min_length=1, max_length=128)
     type: HandlerType | None = None
     is_enabled: bool | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _form_of_every_type(cls, data: Any) -> Any:
+        return _drop_empty_foreign_fields(data)
 
     @model_validator(mode="after")
     def _complete_when_type_changes(self) -> HandlerUpdate:

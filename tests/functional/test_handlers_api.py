@@ -308,3 +308,69 @@ def test_a_warm_container_remembers_keys_for_the_cache_ttl(
     assert api.http.get("/notification-handlers", headers=auth).status_code == 200, "cached for the TTL"
     monkeypatch.setenv("HERALD_AUTH_CACHE_SECONDS", "0")
     assert api.http.get("/notification-handlers", headers=auth).status_code == 401
+
+
+# --- a dashboard form posts the fields of every type -----------------------------------------
+
+EVERY_FIELD_EMPTY = {
+    "email": "",
+    "webhook": "",
+    "slack": "",
+    "discord": "",
+    "telegram": "",
+    "telegram_chat_id": "",
+    "microsoft_teams": "",
+    "google_chat": "",
+    "x_consumer_key": "",
+    "x_consumer_secret": "",
+    "x_access_token": "",
+    "x_access_token_secret": "",
+    "push_subscriber_id": "",
+}
+
+
+@pytest.mark.parametrize("kind", ["form", "multipart"])
+def test_a_form_of_every_type_creates_with_the_chosen_types_fields(
+    api: Any, auth: dict[str, str], kind: str
+) -> None:
+    fields = {**EVERY_FIELD_EMPTY, "name": "Example", "type": "email", "email": "hello@example.com"}
+    answer = post(api, "/notification-handlers", auth, fields, kind)
+    assert answer.status_code == 201, answer.body
+    got = api.http.get(f"/notification-handlers/{answer.json_body['data']['id']}", headers=auth)
+    assert got.json_body["data"]["settings"] == {"email": "hello@example.com"}
+
+
+def test_a_form_of_every_type_updates_with_or_without_the_type(api: Any, auth: dict[str, str]) -> None:
+    handler_id = create(api, auth)
+    path = f"/notification-handlers/{handler_id}"
+    with_type = {**EVERY_FIELD_EMPTY, "type": "email", "email": "new@example.com", "name": "Renamed"}
+    assert post(api, path, auth, with_type, "form").status_code == 200
+    without_type = {**EVERY_FIELD_EMPTY, "email": "other@example.com", "is_enabled": "1"}
+    answer = post(api, path, auth, without_type, "multipart")
+    assert answer.status_code == 200, answer.body
+    data = api.http.get(path, headers=auth).json_body["data"]
+    assert (data["name"], data["settings"]) == ("Renamed", {"email": "other@example.com"})
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"type": "email", "email": "hello@example.com", "webhook": "https://example.com/h"}, "webhook"),
+        ({"type": "email", "email": "", "webhook": ""}, "email"),
+        ({"type": "email", "email": "hello@example.com", "webhok": ""}, "webhok"),
+    ],
+)
+def test_a_filled_field_of_another_type_an_empty_own_field_or_an_unknown_name_stay_400(
+    api: Any, auth: dict[str, str], fields: dict[str, str], field: str
+) -> None:
+    answer = post(api, "/notification-handlers", auth, {"name": "Example", **fields}, "form")
+    assert answer.status_code == 400, answer.body
+    assert [e["field"] for e in answer.json_body["errors"]] == [field]
+    assert api.http.get("/notification-handlers", headers=auth).json_body["meta"]["total"] == 0
+
+
+def test_an_update_without_type_still_refuses_an_empty_own_field(api: Any, auth: dict[str, str]) -> None:
+    handler_id = create(api, auth)
+    answer = post(api, f"/notification-handlers/{handler_id}", auth, {"email": "", "webhook": ""}, "form")
+    assert answer.status_code == 400, answer.body
+    assert [e["field"] for e in answer.json_body["errors"]] == ["email"]
