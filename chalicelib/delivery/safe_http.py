@@ -10,7 +10,9 @@ verdicts the same whichever address the connection would have picked.
 
 Each attempt has a total deadline (DNS + connect + TLS + send + headers + body): a
 watchdog timer shuts the attempt's socket down when it expires, which unblocks any read
-or write in progress however slowly the peer trickles bytes. Redirects are returned,
+or write in progress however slowly the peer trickles bytes. Once the status line and
+headers have arrived, the status is the answer: a 2xx whose body the deadline cuts is a
+delivery the receiver accepted (noted, not sent again). Redirects are returned,
 never followed; at most `max_response_bytes` of a body are read; environment proxies,
 .netrc and cookies are ignored. Error texts name only scheme://host:port, never a path
 or query, which may carry a token (Telegram's /bot<token>/).
@@ -51,6 +53,7 @@ SAVE_TIME_RESOLVE_SECONDS = 5.0
 """A save-time lookup slower than this is treated like a name that does not resolve yet."""
 
 _READ_CHUNK = 16384
+_CUT_AT_DEADLINE = "response body cut at deadline"
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 # Cloud metadata and credential endpoints: refused even when private targets are allowed.
@@ -439,7 +442,8 @@ class _GuardedHTTPSPool(HTTPSConnectionPool):
 
 @dataclass(frozen=True)
 class HttpResult:
-    """What one attempt got. `status` is None when there was no complete answer."""
+    """What one attempt got. `status` is None when no status line and headers arrived;
+    with a status, `error` says why the body is incomplete, if it is."""
 
     status: int | None
     headers: Mapping[str, str]
@@ -508,17 +512,17 @@ class SafeSender:
                 redirect=False,
                 timeout=Timeout(connect=seconds, read=seconds),
             )
-            content, truncated = self._read_body(response, attempt)
-            attempt.finish()
-            if attempt.expired:
+            if attempt.expired:  # the watchdog's shutdown looks like the end of the headers
                 return failed(f"deadline of {seconds:g}s exceeded", timed_out=True)
+            content, truncated, cut = self._read_body(response, attempt, target)
             ms = int((time.monotonic() - started) * 1000)
             return HttpResult(
                 response.status,
                 response.headers,
                 content,
                 ms,
-                None,
+                cut,
+                timed_out=cut == _CUT_AT_DEADLINE,
                 truncated=truncated,
             )
         except Exception as exc:
@@ -544,17 +548,28 @@ class SafeSender:
             merged[name] = value
         return merged
 
-    def _read_body(self, response: BaseHTTPResponse, attempt: _Attempt) -> tuple[bytes, bool]:
-        """Read at most max_response_bytes; truncated when more may have followed."""
+    def _read_body(
+        self, response: BaseHTTPResponse, attempt: _Attempt, target: _Target
+    ) -> tuple[bytes, bool, str | None]:
+        """Read at most max_response_bytes: the body, whether more may have followed, and
+        why it is incomplete. The status line and headers are the answer, so a body cut by
+        the deadline or a broken connection is noted rather than failing the attempt: a
+        receiver that said 2xx has accepted the delivery, and sending again duplicates it."""
         buffer = bytearray()
-        while len(buffer) < self.max_response_bytes and not attempt.expired:
-            chunk = response.read(
-                min(_READ_CHUNK, self.max_response_bytes - len(buffer)), decode_content=False
-            )
-            if not chunk:
-                return bytes(buffer), False
-            buffer += chunk
-        return bytes(buffer), not response.closed
+        try:
+            while len(buffer) < self.max_response_bytes and not attempt.expired:
+                chunk = response.read(
+                    min(_READ_CHUNK, self.max_response_bytes - len(buffer)), decode_content=False
+                )
+                if not chunk:
+                    break
+                buffer += chunk
+        except Exception as exc:
+            if not attempt.expired:
+                return bytes(buffer), True, f"response body cut: {_describe(_chain(exc), target)}"
+        if attempt.expired:  # the watchdog may also end a body with a plain end of stream
+            return bytes(buffer), True, _CUT_AT_DEADLINE
+        return bytes(buffer), len(buffer) >= self.max_response_bytes and not response.closed, None
 
     def close(self) -> None:
         self._pools.clear()

@@ -181,10 +181,12 @@ def trickle_headers(conn: socket.socket, stop: threading.Event) -> None:
         conn.sendall(b"a")
 
 
-def trickle_body(length: bytes) -> Callable[[socket.socket, threading.Event], None]:
+def trickle_body(
+    framing: bytes, status: bytes = b"200 OK"
+) -> Callable[[socket.socket, threading.Event], None]:
     def behave(conn: socket.socket, stop: threading.Event) -> None:
         read_request(conn)
-        conn.sendall(b"HTTP/1.1 200 OK\r\n" + length + b"\r\n")
+        conn.sendall(b"HTTP/1.1 " + status + b"\r\n" + framing + b"\r\n")
         while not stop.wait(0.2):
             conn.sendall(b"x")
 
@@ -302,15 +304,8 @@ def test_a_body_exactly_at_the_cap_is_not_truncated() -> None:
 # ---------------------------------------------------------------- the deadline
 
 
-@pytest.mark.parametrize(
-    "behave",
-    [trickle_headers, trickle_body(b"Content-Length: 100000\r\n"), trickle_body(b"Connection: close\r\n")],
-    ids=["slow headers", "slow body with a length", "slow body until close"],
-)
-def test_a_trickling_server_is_cut_at_the_deadline(
-    sender: SafeSender, behave: Callable[[socket.socket, threading.Event], None]
-) -> None:
-    with RawServer(behave) as server:
+def test_trickling_headers_are_cut_at_the_deadline_without_a_status(sender: SafeSender) -> None:
+    with RawServer(trickle_headers) as server:
         started = time.monotonic()
         result = post(sender, server.url(), deadline=1.0)
         elapsed = time.monotonic() - started
@@ -318,6 +313,40 @@ def test_a_trickling_server_is_cut_at_the_deadline(
     assert result.status is None
     assert result.error == "deadline of 1s exceeded"
     assert elapsed < 1.0 + 3  # a correctness bound: without the watchdog it would never end
+
+
+@pytest.mark.parametrize("status", [b"200 OK", b"503 Service Unavailable"])
+@pytest.mark.parametrize(
+    "framing", [b"Content-Length: 100000\r\n", b"Connection: close\r\n"], ids=["length", "until close"]
+)
+def test_a_trickling_body_is_cut_at_the_deadline_and_the_status_stands(
+    sender: SafeSender, status: bytes, framing: bytes
+) -> None:
+    with RawServer(trickle_body(framing, status)) as server:
+        started = time.monotonic()
+        result = post(sender, server.url(), deadline=1.0)
+        elapsed = time.monotonic() - started
+        assert server.connections_before_now() == 1
+    assert result.status == int(status.split()[0])
+    assert result.timed_out
+    assert result.truncated
+    assert result.error == "response body cut at deadline"
+    assert elapsed < 1.0 + 3
+
+
+def test_a_body_broken_off_after_the_status_keeps_the_status(sender: SafeSender) -> None:
+    def answer_part(conn: socket.socket, stop: threading.Event) -> None:
+        read_request(conn)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npart")
+
+    with RawServer(answer_part) as server:
+        result = post(sender, server.url())
+    assert result.status == 200
+    assert result.truncated
+    assert not result.timed_out
+    assert result.error is not None
+    assert result.error.startswith("response body cut: connection to http://127.0.0.1:")
+    assert "SECRET" not in result.error
 
 
 def test_a_finished_attempt_leaves_its_pooled_connection_alone(sender: SafeSender) -> None:
