@@ -129,7 +129,11 @@ def _prepare(store: Store, records: list[dict[str, Any]]) -> tuple[list[Message]
     now = int(datetime.now(UTC).timestamp())
     try:
         fetched = store.prefetch(tasks)
-        claims = iter(store.claim_all(tasks, fetched.deliveries, now=now, lease_seconds=LEASE_SECONDS))
+        claims = iter(
+            store.claim_all(
+                tasks, fetched.deliveries, now=now, lease_seconds=LEASE_SECONDS, unread=fetched.unread
+            )
+        )
     except Exception:
         logger.exception("preparing a batch failed; its deliveries go one by one")
         return messages, None
@@ -211,12 +215,7 @@ def _deliver_claimed(
     attempt: int,
     now: datetime,
 ) -> Verdict:
-    if known is not None:
-        handler = known.handlers.get((task.account, task.handler_id))
-        event = known.events.get((task.account, task.event_id))
-    else:
-        handler = store.get_handler(task.account, task.handler_id)
-        event = store.get_event(task.account, task.event_id)
+    handler, event = _handler_and_event(store, task, known)
     if handler is None or not handler.is_enabled:
         skipped = Settlement(task, AttemptStatus.SKIPPED, attempt, error="handler deleted or disabled")
         return Verdict(retry=False, settlement=skipped)
@@ -224,6 +223,24 @@ def _deliver_claimed(
         expired = Settlement(task, AttemptStatus.FAILED, attempt, error="event expired before delivery")
         return Verdict(retry=False, settlement=expired)
     return _attempt(store, sender, task, handler, event, attempt=attempt, now=now)
+
+
+def _handler_and_event(
+    store: Store, task: DeliveryTask, known: Prefetched | None
+) -> tuple[Handler | None, Event | None]:
+    """The task's handler and event as the batch's read found them, or read on their own
+    where that read could not answer: a key DynamoDB left unprocessed says nothing about
+    whether the handler was deleted or the event expired. A failed read raises, so the
+    message is retried rather than settled on missing data."""
+    if known is not None and known.read_handler(task):
+        handler = known.handlers.get((task.account, task.handler_id))
+    else:
+        handler = store.get_handler(task.account, task.handler_id)
+    if known is not None and known.read_event(task):
+        event = known.events.get((task.account, task.event_id))
+    else:
+        event = store.get_event(task.account, task.event_id)
+    return handler, event
 
 
 def _attempt(

@@ -13,7 +13,7 @@ import math
 import random
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -81,6 +81,17 @@ class ConditionFailed(Exception):
 
 
 _CONFLICT_RETRIES = 6
+_UNPROCESSED_ROUNDS = 6
+"""How often a batch call is made for what DynamoDB left unprocessed (throttled)."""
+_THROTTLING = frozenset(
+    {"ProvisionedThroughputExceededException", "RequestLimitExceeded", "ThrottlingException"}
+)
+
+
+def _backoff(attempt: int, base: float) -> None:
+    """Wait before retry `attempt` (1, 2, ...): full jitter over a doubling window, so
+    throttled callers spread out instead of coming back together."""
+    time.sleep(random.uniform(0, base * 2**attempt))
 
 
 def transact(ddb: Any, items: list[dict[str, Any]]) -> None:
@@ -96,7 +107,7 @@ def transact(ddb: Any, items: list[dict[str, Any]]) -> None:
                 raise ConditionFailed(str(reasons)) from None
             if "TransactionConflict" not in reasons or attempt == _CONFLICT_RETRIES - 1:
                 raise
-            time.sleep(random.uniform(0, 0.02 * 2**attempt))
+            _backoff(attempt, 0.02)
 
 
 RETENTION_SECONDS = 30 * 24 * 3600
@@ -119,11 +130,24 @@ _TRANSACTION_ITEMS = 100  # TransactWriteItems takes at most this many
 
 @dataclass(frozen=True)
 class Prefetched:
-    """A batch's handlers, events and delivery records (by key), read together."""
+    """A batch's handlers, events and delivery records (by key), read together.
+
+    `unread` holds the table keys (PK, SK) DynamoDB still left unprocessed after every
+    retry: they are missing from the dicts without being known to be missing from the
+    table, so a reader must not take them for deleted or expired."""
 
     handlers: dict[tuple[str, int], Handler]
     events: dict[tuple[str, str], Event]
     deliveries: dict[tuple[str, str], Item]
+    unread: frozenset[tuple[str, str]] = frozenset()
+
+    def read_handler(self, task: DeliveryTask) -> bool:
+        """Whether the read answered for the task's handler (found or not)."""
+        return _handler_pk_sk(task) not in self.unread
+
+    def read_event(self, task: DeliveryTask) -> bool:
+        """Whether the read answered for the task's event (found or not)."""
+        return _event_pk_sk(task) not in self.unread
 
 
 @dataclass(frozen=True)
@@ -507,26 +531,37 @@ class Store:
     def prefetch(self, tasks: Sequence[DeliveryTask]) -> Prefetched:
         """The handlers, events and delivery records of a batch of deliveries in one
         consistent BatchGetItem (up to 100 keys, so a batch of 10 deliveries is always one
-        call; unprocessed keys retried)."""
+        call). Unprocessed keys are asked for again with backoff; the ones DynamoDB still
+        leaves unprocessed, or throttles outright (botocore has retried those already), are
+        reported `unread`."""
         deliveries = {_delivery_pk_sk(task) for task in tasks}
         wanted: dict[tuple[str, str], None] = dict.fromkeys(deliveries)
         for task in tasks:
-            wanted[(keys.account_pk(task.account), keys.handler_sk(task.handler_id))] = None
-            wanted[(keys.event_pk(task.account, task.event_id), keys.event_sk())] = None
-        request: dict[str, Any] = {
-            self.table: {
-                "Keys": [to_ddb({"PK": pk, "SK": sk}) for pk, sk in wanted],
-                "ConsistentRead": True,
-            }
-        }
+            wanted[_handler_pk_sk(task)] = None
+            wanted[_event_pk_sk(task)] = None
+        pending = [to_ddb({"PK": pk, "SK": sk}) for pk, sk in wanted]
         items: list[Item] = []
-        for _ in range(5):
-            answer = self.ddb.batch_get_item(RequestItems=request)
-            items += [from_ddb(item) for item in answer["Responses"].get(self.table, [])]
-            request = answer.get("UnprocessedKeys") or {}
-            if not request:
+        for attempt in range(_UNPROCESSED_ROUNDS):
+            if attempt:
+                _backoff(attempt, 0.05)
+            try:
+                answer = self.ddb.batch_get_item(
+                    RequestItems={self.table: {"Keys": pending, "ConsistentRead": True}}
+                )
+            except self.ddb.exceptions.ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") not in _THROTTLING:
+                    raise
                 break
-        fetched = Prefetched({}, {}, {})
+            items += [from_ddb(item) for item in answer["Responses"].get(self.table, [])]
+            pending = answer.get("UnprocessedKeys", {}).get(self.table, {}).get("Keys", [])
+            if not pending:
+                break
+        unread = frozenset((key["PK"], key["SK"]) for key in map(from_ddb, pending))
+        if unread:
+            logger.warning(
+                "DynamoDB left %d of %d keys unread; they are read one by one", len(unread), len(wanted)
+            )
+        fetched = Prefetched({}, {}, {}, unread)
         for item in items:
             key = (item["PK"], item["SK"])
             if key in deliveries:
@@ -543,6 +578,7 @@ class Store:
         answer = self.ddb.get_item(
             TableName=self.table,
             Key=to_ddb({"PK": keys.event_pk(account, event_id), "SK": keys.event_sk()}),
+            ConsistentRead=True,
         )
         if "Item" not in answer:
             return None
@@ -585,6 +621,7 @@ class Store:
         *,
         now: int,
         lease_seconds: int,
+        unread: Collection[tuple[str, str]] = (),
     ) -> list[Claim | None]:
         """Claim a batch's deliveries in one TransactWriteItems, decided from the records
         prefetched with the batch (`seen`) instead of one conditional UpdateItem each.
@@ -592,7 +629,8 @@ class Store:
         Each update keeps claim_delivery's condition and adds that the record still holds
         the attempts count that was read, so a worker that raced us cancels the transaction
         instead of both holding a lease. A None in the answer means: claim this task on its
-        own with claim_delivery (a duplicate within the batch, or the transaction failed).
+        own with claim_delivery (a duplicate within the batch, a record the prefetch left
+        `unread`, or the transaction failed).
         Transactional writes cost two write units each on AWS; the batch saves nine round
         trips and their CPU, which is what bounds a batch's time."""
         claims: list[Claim | None] = [None] * len(tasks)
@@ -601,7 +639,7 @@ class Store:
         token = uuid.uuid4().hex
         for index, task in enumerate(tasks):
             key = _delivery_pk_sk(task)
-            if key in taken:
+            if key in taken or key in unread:
                 continue
             taken.add(key)
             record = seen.get(key, {})
@@ -714,9 +752,9 @@ class Store:
 
     def _put_all(self, items: list[Item]) -> None:
         pending = [{"PutRequest": {"Item": to_ddb(item)}} for item in items]
-        for attempt in range(6):
+        for attempt in range(_UNPROCESSED_ROUNDS):
             if attempt:
-                time.sleep(random.uniform(0, 0.05 * 2**attempt))
+                _backoff(attempt, 0.05)
             answer = self.ddb.batch_write_item(RequestItems={self.table: pending})
             pending = answer.get("UnprocessedItems", {}).get(self.table, [])
             if not pending:
@@ -823,6 +861,14 @@ class Store:
 
 def _delivery_pk_sk(task: DeliveryTask) -> tuple[str, str]:
     return keys.event_pk(task.account, task.event_id), keys.delivery_sk(task.handler_id)
+
+
+def _handler_pk_sk(task: DeliveryTask) -> tuple[str, str]:
+    return keys.account_pk(task.account), keys.handler_sk(task.handler_id)
+
+
+def _event_pk_sk(task: DeliveryTask) -> tuple[str, str]:
+    return keys.event_pk(task.account, task.event_id), keys.event_sk()
 
 
 def _delivery_key(task: DeliveryTask) -> dict[str, Any]:
