@@ -17,7 +17,7 @@ from chalicelib.models.deliveries import Outcome
 from chalicelib.models.events import new_event_id
 from chalicelib.models.handlers import Handler, HandlerCreate, HandlerUpdate
 from chalicelib.settings import get_settings
-from chalicelib.storage.dynamo import HandlerPage, Store
+from chalicelib.storage.dynamo import ConditionFailed, Contended, HandlerPage, Store
 
 logger = logging.getLogger("herald.services")
 CONFIRMATION_TTL_SECONDS = 7 * 24 * 3600
@@ -50,8 +50,16 @@ def parse(model: type[Any], body: dict[str, Any]) -> Any:
         raise invalid_input(exc) from None
 
 
+CREATE_TRIES = 5
+"""Ids tried for one create before answering 503."""
+
+
 def create_handler(store: Store, account: str, body: dict[str, Any], base_url: str) -> Handler:
-    """Create a handler; an email handler stays pending until its address confirms."""
+    """Create a handler; an email handler stays pending until its address confirms.
+
+    If the id handed out is taken (the counter lost an update to a concurrent writer),
+    the counter is moved past the ids in use and the create tried again with a new id:
+    a client never sees our counter's trouble, except as a 503 if it lasts."""
     request: HandlerCreate = parse(HandlerCreate, body)
     _check_references(store, account, request.given_settings())
     now = _now()
@@ -69,10 +77,18 @@ def create_handler(store: Store, account: str, body: dict[str, Any], base_url: s
         updated_at=now,
         **request.subscription(),
     )
-    store.create_handler(handler)
-    if confirm:
-        request_confirmation(store, handler, base_url)
-    return handler
+    for _ in range(CREATE_TRIES):
+        try:
+            store.create_handler(handler)
+        except ConditionFailed:
+            logger.warning("handler id %s of %s was taken; allocating another", handler.id, account)
+            store.skip_taken_ids(account)
+            handler = handler.model_copy(update={"id": store.allocate_handler_id(account)})
+            continue
+        if confirm:
+            request_confirmation(store, handler, base_url)
+        return handler
+    raise Contended("no free handler id was found; send the request again")
 
 
 def _check_references(store: Store, account: str, settings: dict[str, str]) -> None:

@@ -20,7 +20,7 @@ from decimal import Decimal
 from typing import Any
 
 from chalicelib import clients
-from chalicelib.errors import Conflict, NotFound
+from chalicelib.errors import Conflict, HeraldError, NotFound
 from chalicelib.models.deliveries import Attempt, AttemptStatus, DeliveryTask
 from chalicelib.models.events import Event
 from chalicelib.models.handlers import Handler
@@ -78,6 +78,14 @@ def _plain(value: Any) -> Any:
 
 class ConditionFailed(Exception):
     """A transaction's condition did not hold (the item was not in the expected state)."""
+
+
+class Contended(HeraldError):
+    """DynamoDB kept cancelling a write for contention or throttling: nothing was
+    written, and the same request may simply be sent again."""
+
+    status = 503
+    title = "Service unavailable"
 
 
 _CONFLICT_RETRIES = 6
@@ -271,22 +279,51 @@ class Store:
         )
         return int(from_ddb(answer["Attributes"])["next_id"])
 
+    def skip_taken_ids(self, account: str) -> None:
+        """Move the id counter past the highest id in use if it is behind (an update lost
+        to a concurrent writer or a replica), instead of handing out taken ids one by one.
+        One keys-only Query of the `by_hid` index, newest first, and one conditional SET."""
+        found = self.ddb.query(
+            TableName=self.table,
+            IndexName=keys.BY_HID_INDEX,
+            KeyConditionExpression="PK = :pk",
+            ExpressionAttributeValues=to_ddb({":pk": keys.account_pk(account)}),
+            ScanIndexForward=False,
+            Limit=1,
+            ConsistentRead=True,
+        )["Items"]
+        if not found:
+            return
+        with contextlib.suppress(self.ddb.exceptions.ConditionalCheckFailedException):
+            self.ddb.update_item(
+                TableName=self.table,
+                Key=to_ddb({"PK": keys.account_pk(account), "SK": keys.meta_sk()}),
+                UpdateExpression="SET next_id = :highest",
+                ConditionExpression="attribute_not_exists(next_id) OR next_id < :highest",
+                ExpressionAttributeValues=to_ddb({":highest": int(found[0]["hid"]["N"])}),
+            )
+
     def create_handler(self, handler: Handler) -> None:
-        """Write the handler and bump its block counter in one transaction."""
+        """Write the handler and bump its block counter in one transaction. Raises
+        ConditionFailed if the id is taken, Contended if DynamoDB keeps cancelling."""
         item = _handler_item(handler)
-        transact(
-            self.ddb,
-            [
-                {
-                    "Put": {
-                        "TableName": self.table,
-                        "Item": to_ddb(item),
-                        "ConditionExpression": "attribute_not_exists(SK)",
-                    }
-                },
-                self._counter_change(handler.account, handler.id, +1),
-            ],
-        )
+        try:
+            transact(
+                self.ddb,
+                [
+                    {
+                        "Put": {
+                            "TableName": self.table,
+                            "Item": to_ddb(item),
+                            "ConditionExpression": "attribute_not_exists(SK)",
+                        }
+                    },
+                    self._counter_change(handler.account, handler.id, +1),
+                ],
+            )
+        except self.ddb.exceptions.TransactionCanceledException as exc:
+            logger.warning("creating handler %s of %s was cancelled: %s", handler.id, handler.account, exc)
+            raise Contended("the handler could not be saved for contention; send the request again") from None
 
     def get_handler(self, account: str, handler_id: int) -> Handler | None:
         answer = self.ddb.get_item(
