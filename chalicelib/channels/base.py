@@ -82,7 +82,7 @@ class Channel:
         if status is None:
             return SendResult(Outcome.RETRY, None, result.error or "no response", duration_ms=ms)
         if 200 <= status < 300:
-            return SendResult(Outcome.SENT, status, duration_ms=ms)
+            return SendResult(Outcome.SENT, status, result.error, duration_ms=ms)  # e.g. a cut body
         error = f"HTTP {status}: {_snippet(result.body)}".rstrip(": ")
         if status in self.gone_statuses:
             return SendResult(Outcome.GONE, status, error, duration_ms=ms)
