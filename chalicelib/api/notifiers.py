@@ -9,6 +9,8 @@
     POST   /v1/apps/{app}/notifiers/{notifier_id}/rotate_secret  {"secret": new}; the old one signs 24 h more
     DELETE /v1/apps/{app}/notifiers/{notifier_id}        204
     POST   /v1/apps/{app}/events                         202, as POST /v1/events, for that app
+    GET    /v1/apps/{app}/events?page=&per_page=&from=   {"events": [...], "meta": {"pagination": {...}}}
+    GET    /v1/apps/{app}/events/{event_id}              {"event": {...}}
     POST   /v1/tokens/exchange                           {"token": "<JWT>"} for Basic auth with the API key
     GET    /v1/users/self                                {"user": {...}}
     GET    /v1/regions                                   {"regions": [{... "api": this Herald}]}
@@ -29,28 +31,35 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from chalice.app import Blueprint, Response
 
 from chalicelib import apikeys, services
-from chalicelib.api.docs import RouteDoc
+from chalicelib.api.docs import QueryParam, RouteDoc
 from chalicelib.api.events import Accepted
-from chalicelib.api.http import Call, api_route, json_response
-from chalicelib.api.pagination import base_url
+from chalicelib.api.http import Call, api_route, json_response, query_param
+from chalicelib.api.pagination import ascii_digits, base_url
 from chalicelib.delivery.fanout import publish
 from chalicelib.errors import HeraldError, InvalidInput, NotFound, Unauthorized
 from chalicelib.models.app_notifications import APP_NAME
-from chalicelib.models.events import EventIn
+from chalicelib.models.events import Event, EventIn
 from chalicelib.models.handlers import Handler
 from chalicelib.models.notifiers import (
     NOTIFIER_FIELDS,
+    AppEventEnvelope,
+    AppEventList,
+    AppEventOut,
     ErrorMessage,
+    ListMeta,
     NotifierBody,
     NotifierEnvelope,
     NotifierIn,
     NotifierList,
     NotifierOut,
+    PaginationMeta,
     Region,
     RegionList,
     SecretOut,
@@ -61,9 +70,11 @@ from chalicelib.models.notifiers import (
     handler_id_of,
     unwrap,
 )
+from chalicelib.storage import app_events
 
 bp = Blueprint(__name__)
 TAG = "notifiers (PaaS)"
+EVENT_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}\Z")  # what POST /v1/events accepts as an id
 PATH = "/v1/apps/{app}/notifiers"
 ITEM_PATH = PATH + "/{notifier_id}"
 
@@ -291,6 +302,81 @@ def publish_app_event(call: Call, app: str) -> Response:
     published = publish(call.store, call.account, {**body, "app": name})
     accepted = Accepted(id=published.event_id, matched=published.matched, duplicate=published.duplicate)
     return json_response(accepted.model_dump(), 202)
+
+
+EVENTS_PER_PAGE = 30
+MAX_EVENTS_PER_PAGE = 100
+MAX_FROM_HOURS = 72
+EVENT_PAGING = (
+    QueryParam("page", {"type": "integer", "minimum": 1, "default": 1}, "Page number."),
+    QueryParam(
+        "per_page",
+        {"type": "integer", "minimum": 1, "maximum": MAX_EVENTS_PER_PAGE, "default": EVENTS_PER_PAGE},
+        "Events per page.",
+    ),
+    QueryParam(
+        "from", {"type": "integer", "minimum": 1, "maximum": MAX_FROM_HOURS}, "Only the last N hours."
+    ),
+)
+
+
+def _bounded(call: Call, name: str, default: int | None, high: int) -> int | None:
+    """A whole number query parameter between 1 and `high` (ASCII digits only)."""
+    raw = query_param(call.request, name)
+    if raw is None or raw == "":
+        return default
+    if not ascii_digits(raw) or len(raw) > 9 or not 1 <= int(raw) <= high:
+        raise InvalidInput([(name, f"{name}: must be a whole number from 1 to {high}, not {raw!r}")])
+    return int(raw)
+
+
+def _event_out(event: Event) -> dict[str, Any]:
+    from chalicelib.channels.webhook import event_payload  # the one seed 001 event format
+
+    return AppEventOut.model_validate(event_payload(event)).model_dump()
+
+
+@api_route(
+    bp,
+    "/v1/apps/{app}/events",
+    methods=["GET"],
+    render_error=render_error,
+    doc=RouteDoc(
+        "List an app's events, newest first",
+        TAG,
+        {200: AppEventList, **ERRORS},
+        query=EVENT_PAGING,
+        errors=ErrorMessage,
+    ),
+)
+def list_app_events(call: Call, app: str) -> Response:
+    name = _app(app)
+    page = _bounded(call, "page", 1, 10**9 - 1) or 1
+    per_page = _bounded(call, "per_page", EVENTS_PER_PAGE, MAX_EVENTS_PER_PAGE) or EVENTS_PER_PAGE
+    hours = _bounded(call, "from", None, MAX_FROM_HOURS)
+    now = datetime.now(UTC)
+    since = None if hours is None else now - timedelta(hours=hours)
+    found = app_events.page(call.store, call.account, name, page, per_page, since=since, now=now)
+    answer = AppEventList(
+        events=[AppEventOut.model_validate(_event_out(e)) for e in found.events],
+        meta=ListMeta(pagination=PaginationMeta.of(page, per_page, found.total)),
+    )
+    return json_response(answer.model_dump())
+
+
+@api_route(
+    bp,
+    "/v1/apps/{app}/events/{event_id}",
+    methods=["GET"],
+    render_error=render_error,
+    doc=RouteDoc("Get an app's event", TAG, {200: AppEventEnvelope}, errors=ErrorMessage),
+)
+def get_app_event(call: Call, app: str, event_id: str) -> Response:
+    name = _app(app)
+    event = app_events.get(call.store, call.account, name, event_id) if EVENT_ID.match(event_id) else None
+    if event is None:
+        raise ResourceNotFound("event")
+    return json_response({"event": _event_out(event)})
 
 
 def _basic_password(authorization: str | None) -> str:

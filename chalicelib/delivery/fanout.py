@@ -13,6 +13,7 @@ from chalicelib.models.deliveries import DeliveryTask
 from chalicelib.models.events import Event, EventIn, new_event_id
 from chalicelib.services import app_id, parse
 from chalicelib.settings import get_settings
+from chalicelib.storage import app_events
 from chalicelib.storage.dynamo import RETENTION_SECONDS, Store
 
 SQS_BATCH = 10
@@ -49,11 +50,14 @@ def publish(store: Store, account: str, body: dict[str, Any]) -> Published:
         type_data=request.type_data,
         created_at=now,
     )
-    existing = store.put_event(event, int(now.timestamp()) + RETENTION_SECONDS)
+    expires_at = int(now.timestamp()) + RETENTION_SECONDS
+    existing = store.put_event(event, expires_at)
     if existing is not None:
         if existing.get("fanned_out"):
             return Published(event.id, int(existing.get("matched", 0)), duplicate=True)
         event = Event.model_validate(existing)
+        expires_at = int(existing.get("expires_at", expires_at))
+    app_events.record(store, event, expires_at)  # before fanned_out: a retry completes it
     handlers = [h for h in store.all_handlers(account) if h.accepts(event)]
     enqueue([DeliveryTask(account=account, event_id=event.id, handler_id=h.id) for h in handlers])
     store.mark_fanned_out(account, event.id, len(handlers))

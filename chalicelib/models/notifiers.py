@@ -299,6 +299,52 @@ class SecretOut(BaseModel):
     secret: str
 
 
+class AppEventOut(BaseModel):
+    """An app's event as the PaaS lists it: the seed 001 notification format."""
+
+    id: str
+    created_at: str
+    user: dict[str, Any] | None
+    app_id: str | None
+    app_name: str | None
+    type: str
+    type_data: dict[str, Any]
+
+
+class PaginationMeta(BaseModel):
+    """The PaaS's `meta.pagination`."""
+
+    prev_page: int | None
+    current_page: int
+    next_page: int | None
+    total_pages: int
+    total_count: int
+
+    @classmethod
+    def of(cls, page: int, per_page: int, total: int) -> PaginationMeta:
+        pages = max(1, -(-total // per_page))
+        return cls(
+            prev_page=min(page - 1, pages) if page > 1 else None,
+            current_page=page,
+            next_page=page + 1 if page < pages else None,
+            total_pages=pages,
+            total_count=total,
+        )
+
+
+class ListMeta(BaseModel):
+    pagination: PaginationMeta
+
+
+class AppEventList(BaseModel):
+    events: list[AppEventOut]
+    meta: ListMeta
+
+
+class AppEventEnvelope(BaseModel):
+    event: AppEventOut
+
+
 class ErrorMessage(BaseModel):
     """Every error but validation: `{"error": "..."}`; a 404 also names the resource."""
 

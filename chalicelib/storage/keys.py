@@ -8,6 +8,7 @@
 | app               | ACCT#<account>     | APP#<name>           | app_id, assigned on first use          |
 | handler           | ACCT#<account>     | H#<id>               | hid = id (sort key of LSI by_hid)      |
 | event             | EVT#<account>#<ev> | EVENT                | the accepted event, fan-out status, TTL |
+| app's event       | AEV#<acct>#<app>   | <created>#<ev>       | copy of an app's event, for its list, TTL |
 | delivery state    | EVT#<account>#<ev> | DLV#<handler id>     | status, attempts, lease (idempotency)  |
 | attempt log       | LOG#<account>#<id> | <seq>                | one per attempt, seq from the handler, TTL |
 | inbox             | INBOX#<account>    | U#/R#<id>, CNT#<day> | unread/read notifications, day counters |
@@ -70,6 +71,14 @@ def event_pk(account: str, event_id: str) -> str:
 
 def event_sk() -> str:
     return "EVENT"
+
+
+def app_event_pk(account: str, app: str) -> str:
+    return f"AEV#{account}#{app}"
+
+
+def app_event_sk(created_at: str, event_id: str) -> str:
+    return f"{created_at}#{event_id}"
 
 
 def delivery_sk(handler_id: int) -> str:

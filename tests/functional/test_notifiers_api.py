@@ -932,3 +932,120 @@ def test_another_accounts_notifier_secret_is_404(api: Any, auth: dict[str, str],
     for method, route in (("GET", "secret"), ("POST", "rotate_secret")):
         assert_not_found(send(api, method, f"{BASE}/{created['id']}/{route}", other_account()))
     assert send(api, "GET", f"{BASE}/{created['id']}/secret", auth).status_code == 200
+
+
+# --- an app's events (Events.for) ------------------------------------------------------------
+
+
+def publish_events(api: Any, auth: dict[str, str], count: int, app: str = APP) -> list[str]:
+    ids = []
+    for n in range(count):
+        event = {"type": "deployment", "id": f"ev-{app}-{n}", "type_data": {"n": n}}
+        answer = send(api, "POST", f"/v1/apps/{app}/events", auth, event)
+        assert answer.status_code == 202, answer.body
+        ids.append(answer.json_body["id"])
+    return ids
+
+
+def test_an_apps_events_are_listed_newest_first_in_the_paas_shape(api: Any, auth: dict[str, str]) -> None:
+    ids = publish_events(api, auth, 3)
+    publish_events(api, auth, 1, app="other-app")
+    answer = send(api, "GET", f"/v1/apps/{APP}/events", auth)
+    assert answer.status_code == 200, answer.body
+    assert set(answer.json_body) == {"events", "meta"}
+    events = answer.json_body["events"]
+    assert [e["id"] for e in events] == ids[::-1]
+    app_id = services.app_id(get_store(), "acme", APP)
+    for event in events:
+        assert set(event) == {"id", "created_at", "user", "app_id", "app_name", "type", "type_data"}
+        assert (event["app_id"], event["app_name"], event["type"]) == (app_id, APP, "deployment")
+        assert ISO.match(event["created_at"])
+    assert events[0]["type_data"] == {"n": 2}
+    assert answer.json_body["meta"] == {
+        "pagination": {
+            "prev_page": None,
+            "current_page": 1,
+            "next_page": None,
+            "total_pages": 1,
+            "total_count": 3,
+        }
+    }
+
+
+def test_an_apps_events_page_with_page_and_per_page(api: Any, auth: dict[str, str]) -> None:
+    ids = publish_events(api, auth, 5)[::-1]
+    answer = send(api, "GET", f"/v1/apps/{APP}/events?page=2&per_page=2", auth)
+    assert [e["id"] for e in answer.json_body["events"]] == ids[2:4]
+    assert answer.json_body["meta"]["pagination"] == {
+        "prev_page": 1,
+        "current_page": 2,
+        "next_page": 3,
+        "total_pages": 3,
+        "total_count": 5,
+    }
+    last = send(api, "GET", f"/v1/apps/{APP}/events?page=3&per_page=2", auth).json_body
+    assert [e["id"] for e in last["events"]] == ids[4:]
+    assert last["meta"]["pagination"]["next_page"] is None
+    past = send(api, "GET", f"/v1/apps/{APP}/events?page=9&per_page=2", auth).json_body
+    assert past["events"] == []
+
+
+def test_a_republished_event_is_listed_once(api: Any, auth: dict[str, str]) -> None:
+    publish_events(api, auth, 1)
+    publish_events(api, auth, 1)
+    assert len(send(api, "GET", f"/v1/apps/{APP}/events", auth).json_body["events"]) == 1
+
+
+def test_an_app_without_events_lists_none_and_other_accounts_see_none(api: Any, auth: dict[str, str]) -> None:
+    publish_events(api, auth, 2)
+    answer = send(api, "GET", f"/v1/apps/{APP}/events", other_account())
+    assert answer.status_code == 200
+    assert answer.json_body["events"] == []
+    assert answer.json_body["meta"]["pagination"]["total_count"] == 0
+
+
+def test_one_event_of_an_app_is_answered_in_its_envelope(api: Any, auth: dict[str, str]) -> None:
+    (event_id,) = publish_events(api, auth, 1)
+    listed = send(api, "GET", f"/v1/apps/{APP}/events", auth).json_body["events"][0]
+    answer = send(api, "GET", f"/v1/apps/{APP}/events/{event_id}", auth)
+    assert answer.status_code == 200
+    assert answer.json_body == {"event": listed}
+    for app, ident, who in ((APP, "nope", auth), ("other-app", event_id, auth), (APP, event_id, None)):
+        answer = send(api, "GET", f"/v1/apps/{app}/events/{ident}", who or other_account())
+        assert_not_found(answer, "event")
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("page=0", "page"),
+        ("page=x", "page"),
+        ("per_page=101", "per_page"),
+        ("per_page=²", "per_page"),
+        ("from=73", "from"),
+        ("from=0", "from"),
+    ],
+)
+def test_bad_event_paging_is_422_naming_the_parameter(
+    api: Any, auth: dict[str, str], query: str, field: str
+) -> None:
+    answer = send(api, "GET", f"/v1/apps/{APP}/events?{query}", auth)
+    assert answer.status_code == 422
+    assert list(answer.json_body["errors"]) == [field]
+
+
+def test_from_keeps_the_last_hours_only(api: Any, auth: dict[str, str]) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from chalicelib.models.events import Event
+    from chalicelib.storage import app_events
+
+    now = datetime.now(UTC)
+    old = Event(account="acme", id="ev-old", type="deployment", app=APP, created_at=now - timedelta(hours=2))
+    app_events.record(get_store(), old, int(now.timestamp()) + 3600)
+    ids = publish_events(api, auth, 2)
+    recent = send(api, "GET", f"/v1/apps/{APP}/events?from=1", auth).json_body
+    assert [e["id"] for e in recent["events"]] == ids[::-1]
+    assert recent["meta"]["pagination"]["total_count"] == 2
+    every = send(api, "GET", f"/v1/apps/{APP}/events?from=3", auth).json_body
+    assert [e["id"] for e in every["events"]] == [*ids[::-1], "ev-old"]
