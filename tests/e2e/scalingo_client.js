@@ -2,7 +2,7 @@
 // object with what each call returned (or the APIError it raised) for the pytest side to check.
 //
 // Environment: SCALINGO_MODULE (the installed `scalingo` package directory), HERALD_URL,
-// HERALD_API_KEY, APP, HOOK_URL (a receiver that accepts POSTs), BROKEN_HOOK_URL (one
+// HERALD_API_KEY, APP, EVENT_ID (an event published for APP), HOOK_URL (a receiver that accepts POSTs), BROKEN_HOOK_URL (one
 // that answers 500).
 "use strict";
 
@@ -36,6 +36,8 @@ async function main() {
   out.eventTypes = await outcome(client.Events.listEventTypes());
   out.self = await outcome(client.Users.self());
   out.regions = await outcome(client.Regions.all());
+  out.events = await outcome(client.Events.for(app, { page: 1, per_page: 10 }));
+  out.event = await outcome(client.Events.find(app, env.EVENT_ID));
 
   out.created = await outcome(
     client.Notifiers.create(app, {

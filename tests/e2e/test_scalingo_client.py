@@ -71,13 +71,14 @@ def package() -> Path:
     return scalingo_package()
 
 
-def run_client(package: Path, stack: Stack, receiver: Receiver) -> dict[str, Any]:
+def run_client(package: Path, stack: Stack, receiver: Receiver, event_id: str = "") -> dict[str, Any]:
     env = {
         **os.environ,
         "SCALINGO_MODULE": str(package),
         "HERALD_URL": stack.url,
         "HERALD_API_KEY": KEY,
         "APP": APP,
+        "EVENT_ID": event_id,
         "HOOK_URL": receiver.url("/hook"),
         "BROKEN_HOOK_URL": receiver.url("/broken"),
     }
@@ -93,7 +94,15 @@ def test_scalingos_npm_client_drives_notifiers_end_to_end(
     package: Path, local_stack: Stack, receiver: Receiver
 ) -> None:
     receiver.script("/broken", Reply(500, "no"))
-    out = run_client(package, local_stack, receiver)
+    published = requests.post(
+        f"{local_stack.url}/v1/apps/{APP}/events",
+        json={"type": "deployment", "type_data": {"status": "success"}},
+        headers={"Authorization": f"Bearer {KEY}"},
+        timeout=30,
+    )
+    assert published.status_code == 202, published.text
+    event_id = published.json()["id"]
+    out = run_client(package, local_stack, receiver, event_id)
 
     # Auth: Tokens.exchange (Basic, key as password) gives the JWT the other calls use.
     assert out["badKey"]["ok"] is False
@@ -117,6 +126,21 @@ def test_scalingos_npm_client_drives_notifiers_end_to_end(
             "default": True,
         }
     ]
+
+    # Events.for: the app's events with Scalingo's pagination; Events.find: one of them.
+    listed_events = out["events"]["value"]
+    assert [e["id"] for e in listed_events["events"]] == [event_id]
+    assert listed_events["events"][0]["app_name"] == APP
+    assert listed_events["meta"] == {
+        "pagination": {
+            "prev_page": None,
+            "current_page": 1,
+            "next_page": None,
+            "total_pages": 1,
+            "total_count": 1,
+        }
+    }
+    assert out["event"]["value"] == listed_events["events"][0]
 
     created = out["created"]["value"]
     assert set(created) == NOTIFIER_KEYS
