@@ -7,10 +7,12 @@
     DELETE /v1/organizations/{organizationId}/apps/{applicationId}/notifications/{notificationId}
 
 Auth is `Authorization: Bearer <API key or exchanged token>`. The organization is the
-caller's account: the path's organizationId is a label the client keeps (any valid id
-works, and `data.organization` is the account's own stable id). The application is an app
-of the account, named by applicationId: its notifications are the account's slack and
-webhook handlers whose `app` is that name, visible in the notification-handlers API too.
+caller's account: a 24-hex organizationId must be the account's own stable id (shown as
+`data.organization`; another one is 404 3001), any other valid organizationId is a label
+the client keeps. The application is an app of the account, named by applicationId (its
+name, or its 24-hex id, shown as `data.application`; an unknown id is 404 3001): its
+notifications are the account's slack and webhook handlers whose `app` is that name,
+visible in the notification-handlers API too.
 
 A notification is created with the seed's body. PUT takes the same body and replaces
 type, events and description (absent events are false, an absent description becomes
@@ -53,6 +55,7 @@ from chalicelib.errors import HeraldError, InvalidInput, NotFound, Unauthorized
 from chalicelib.models.app_notifications import (
     APP_NAME,
     CLIENT_FIELDS,
+    OBJECT_ID,
     PATH_ID,
     ListQuery,
     NotificationCreate,
@@ -122,11 +125,22 @@ def _invalid(field: str, problem: str) -> InvalidInput:
     return InvalidInput([(field, f"{field}: {problem}")])
 
 
-def _app(organization_id_: str, application_id: str) -> str:
-    """Check the path's ids; the app name the notifications belong to."""
+def _app(call: Call, organization_id_: str, application_id: str) -> str:
+    """Check the path's ids; the app name the notifications belong to.
+
+    Either form of the seed's pattern: a 24-hex organizationId must be the caller's
+    organization id, a 24-hex applicationId an existing app's id (else 404 3001); a slug
+    organizationId is the client's label, a slug applicationId the app's name."""
     for field, value in (("organizationId", organization_id_), ("applicationId", application_id)):
         if not PATH_ID.match(value):
             raise _invalid(field, f"must match {PATH_ID.pattern}")
+    if OBJECT_ID.match(organization_id_) and organization_id_.lower() != organization_id(call.account):
+        raise NotFound(f"organization {organization_id_!r} not found")
+    if OBJECT_ID.match(application_id):
+        name = call.store.app_named_by_id(call.account, application_id.lower())
+        if name is None:
+            raise NotFound(f"application {application_id!r} not found")
+        return name
     if not APP_NAME.match(application_id):
         raise _invalid("applicationId", "must be at most 64 characters and start with a letter or digit")
     return application_id
@@ -202,7 +216,7 @@ def _ok(call: Call, handler: Handler, app: str, token: str | None = None) -> Res
     ),
 )
 def create_notification(call: Call, organizationId: str, applicationId: str) -> Response:
-    app = _app(organizationId, applicationId)
+    app = _app(call, organizationId, applicationId)
     request: NotificationCreate = services.parse(NotificationCreate, call.body())
     slack = _slack_install(request)
     with _client_fields():
@@ -227,7 +241,7 @@ def create_notification(call: Call, organizationId: str, applicationId: str) -> 
     ),
 )
 def list_notifications(call: Call, organizationId: str, applicationId: str) -> Response:
-    app = _app(organizationId, applicationId)
+    app = _app(call, organizationId, applicationId)
     query: ListQuery = services.parse(ListQuery, dict(call.request.query_params or {}))
     found = [h for h in call.store.all_handlers(call.account) if is_notification(h, app)]
     start = (query.page - 1) * query.limit
@@ -244,7 +258,7 @@ def list_notifications(call: Call, organizationId: str, applicationId: str) -> R
     doc=RouteDoc("Get an app notification", TAG, {200: NotificationEnvelope}, errors=NotificationError),
 )
 def get_notification(call: Call, organizationId: str, applicationId: str, notificationId: str) -> Response:
-    app = _app(organizationId, applicationId)
+    app = _app(call, organizationId, applicationId)
     return _ok(call, _notification(call, app, notificationId), app)
 
 
@@ -264,7 +278,7 @@ def get_notification(call: Call, organizationId: str, applicationId: str, notifi
 def replace_notification(
     call: Call, organizationId: str, applicationId: str, notificationId: str
 ) -> Response:
-    app = _app(organizationId, applicationId)
+    app = _app(call, organizationId, applicationId)
     current = _notification(call, app, notificationId)
     request: NotificationIn = services.parse(NotificationIn, call.body())
     if request.type != current.type and not request.has_setup():
@@ -290,7 +304,7 @@ def replace_notification(
     ),
 )
 def delete_notification(call: Call, organizationId: str, applicationId: str, notificationId: str) -> Response:
-    app = _app(organizationId, applicationId)
+    app = _app(call, organizationId, applicationId)
     handler = _notification(call, app, notificationId)
     services.delete_handler(call.store, call.account, handler.id)
     return _ok(call, handler, app)

@@ -266,6 +266,19 @@ class Store:
         )
         return str(from_ddb(answer["Attributes"])["app_id"])
 
+    def app_named_by_id(self, account: str, app_id: str) -> str | None:
+        """The name of the account's app whose id is `app_id`, if there is one (the account's
+        app items, a few hundred bytes each, read in one Query)."""
+        for item in self._query_all(
+            KeyConditionExpression="PK = :pk AND begins_with(SK, :prefix)",
+            FilterExpression="app_id = :id",
+            ExpressionAttributeValues=to_ddb(
+                {":pk": keys.account_pk(account), ":prefix": keys.app_sk(""), ":id": app_id}
+            ),
+        ):
+            return str(item["name"])
+        return None
+
     # --- handlers -------------------------------------------------------------------
 
     def allocate_handler_id(self, account: str) -> int:

@@ -197,19 +197,46 @@ def test_the_notification_is_a_handler_of_the_app_in_the_primary_api(
     assert handler["selected_event_ids"] == [event_type("build_processed").id]  # type: ignore[union-attr]
 
 
-def test_organization_is_the_account_and_application_the_app_whatever_the_path_org(
+def test_organization_is_the_account_and_application_the_app_by_name_or_id(
     api: Any, auth: dict[str, str], receiver: Receiver
 ) -> None:
     first = create(api, auth, webhook_body(receiver.url("/a")))
-    other_org = create(
-        api, auth, webhook_body(receiver.url("/b")), f"/v1/organizations/{'ab' * 12}/apps/{APP}/notifications"
-    )
+    by_ids = f"/v1/organizations/{first['organization']}/apps/{first['application']}/notifications"
+    second = create(api, auth, webhook_body(receiver.url("/b")), by_ids)
     other_app = create(
         api, auth, webhook_body(receiver.url("/c")), f"/v1/organizations/{ORG}/apps/other-app/notifications"
     )
-    assert first["organization"] == other_org["organization"] == other_app["organization"]
-    assert first["application"] == other_org["application"] != other_app["application"]
-    assert len({first["id"], other_org["id"], other_app["id"]}) == 3
+    assert first["organization"] == second["organization"] == other_app["organization"]
+    assert first["application"] == second["application"] != other_app["application"]
+    assert len({first["id"], second["id"], other_app["id"]}) == 3
+    upper = f"/v1/organizations/{first['organization'].upper()}/apps/{first['application'].upper()}"
+    listed = api.http.get(f"{upper}/notifications", headers=auth)
+    assert [n["id"] for n in listed.json_body["data"]["items"]] == [first["id"], second["id"]]
+
+
+@pytest.mark.parametrize("which", ["organization", "application"])
+def test_an_unknown_24_hex_organization_or_application_is_404_3001(
+    api: Any, auth: dict[str, str], receiver: Receiver, which: str
+) -> None:
+    first = create(api, auth, webhook_body(receiver.url("/a")))
+    ids = {"organization": first["organization"], "application": first["application"]}
+    ids[which] = "ab" * 12
+    base = f"/v1/organizations/{ids['organization']}/apps/{ids['application']}/notifications"
+    for method, path in (("GET", base), ("POST", base), ("GET", f"{base}/{first['id']}")):
+        body = json.dumps(webhook_body(receiver.url("/b"))).encode() if method == "POST" else b""
+        answer = api.http.request(method, path, headers={**auth, **JSON}, body=body)
+        assert answer.status_code == 404, answer.body
+        assert answer.json_body == {"status": False, "error": {"code": 3001, "message": "Entity not found"}}
+    assert len(api.http.get("/notification-handlers", headers=auth).json_body["data"]) == 1
+
+
+def test_another_accounts_organization_id_is_404(api: Any, auth: dict[str, str], receiver: Receiver) -> None:
+    theirs = create(api, auth, webhook_body(receiver.url("/a")))
+    key, _ = apikeys.create_key(get_store(), "globex")
+    path = f"/v1/organizations/{theirs['organization']}/apps/{APP}/notifications"
+    answer = api.http.get(path, headers={"Authorization": f"Bearer {key}"})
+    assert answer.status_code == 404
+    assert answer.json_body["error"]["code"] == 3001
 
 
 def test_a_description_is_optional_and_defaults_to_the_type(
@@ -505,9 +532,9 @@ def test_get_answers_the_notification_with_its_token_masked(
     assert data == created
 
 
-def test_the_path_org_is_only_a_label(api: Any, auth: dict[str, str], receiver: Receiver) -> None:
+def test_a_slug_org_is_only_a_label(api: Any, auth: dict[str, str], receiver: Receiver) -> None:
     created = create(api, auth, webhook_body(receiver.url("/hook")))
-    path = f"/v1/organizations/{'f' * 24}/apps/{APP}/notifications/{created['id']}"
+    path = f"/v1/organizations/another-label/apps/{APP}/notifications/{created['id']}"
     assert api.http.get(path, headers=auth).json_body["data"]["id"] == created["id"]
 
 
