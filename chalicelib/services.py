@@ -15,7 +15,7 @@ from chalicelib.delivery.signing import new_secret
 from chalicelib.errors import InvalidInput, NotFound
 from chalicelib.models.deliveries import Outcome
 from chalicelib.models.events import new_event_id
-from chalicelib.models.handlers import Handler, HandlerCreate, HandlerUpdate
+from chalicelib.models.handlers import Handler, HandlerCreate, HandlerDraft, HandlerUpdate
 from chalicelib.settings import get_settings
 from chalicelib.storage.dynamo import ConditionFailed, Contended, HandlerPage, Store
 
@@ -54,13 +54,25 @@ CREATE_TRIES = 5
 """Ids tried for one create before answering 503."""
 
 
-def create_handler(store: Store, account: str, body: dict[str, Any], base_url: str) -> Handler:
+def create_handler(
+    store: Store,
+    account: str,
+    body: dict[str, Any],
+    base_url: str,
+    *,
+    awaiting_setup: bool = False,
+    uuid_id: bool = False,
+) -> Handler:
     """Create a handler; an email handler stays pending until its address confirms.
+
+    `awaiting_setup` lets the type's required settings be missing (the handler then
+    receives nothing until an update sets them); `uuid_id` marks a handler the PaaS face
+    answers with a UUID id.
 
     If the id handed out is taken (the counter lost an update to a concurrent writer),
     the counter is moved past the ids in use and the create tried again with a new id:
     a client never sees our counter's trouble, except as a 503 if it lasts."""
-    request: HandlerCreate = parse(HandlerCreate, body)
+    request: HandlerCreate = parse(HandlerDraft if awaiting_setup else HandlerCreate, body)
     _check_references(store, account, request.given_settings())
     now = _now()
     confirm = request.type == "email" and get_settings().email_confirmation
@@ -73,6 +85,7 @@ def create_handler(store: Store, account: str, body: dict[str, Any], base_url: s
         is_enabled=request.is_enabled,
         signing_secret=new_secret(),
         email_confirmed=not confirm,
+        uuid_id=uuid_id,
         created_at=now,
         updated_at=now,
         **request.subscription(),

@@ -14,7 +14,9 @@ name, or its 24-hex id, shown as `data.application`; an unknown id is 404 3001):
 notifications are the account's slack and webhook handlers whose `app` is that name,
 visible in the notification-handlers API too.
 
-A notification is created with the seed's body. PUT takes the same body and replaces
+A notification is created with the seed's body; without `setup` (optional in the seed's
+schema) it is stored and shown, delivers nothing, and its answers carry a top-level
+`message` saying so until a PUT supplies the setup. PUT takes the same body and replaces
 type, events and description (absent events are false, an absent description becomes
 the default one); `setup` is write-only (answers show `config`), so it may be left out
 while the type stays the same, which keeps the current Slack install or webhook URL.
@@ -70,6 +72,7 @@ from chalicelib.models.app_notifications import (
     handler_id_of,
     is_notification,
     organization_id,
+    pending_message,
 )
 from chalicelib.models.handlers import Handler
 
@@ -199,7 +202,8 @@ def _outs(call: Call, handlers: list[Handler], app: str, token: str | None = Non
 
 def _ok(call: Call, handler: Handler, app: str, token: str | None = None) -> Response:
     (notification,) = _outs(call, [handler], app, token)
-    return json_response(NotificationEnvelope(data=notification).model_dump())
+    envelope = NotificationEnvelope(data=notification, message=pending_message(handler))
+    return json_response(envelope.answer())
 
 
 @api_route(
@@ -221,7 +225,11 @@ def create_notification(call: Call, organizationId: str, applicationId: str) -> 
     slack = _slack_install(request)
     with _client_fields():
         handler = services.create_handler(
-            call.store, call.account, request.handler_fields(app, slack), base_url(call.request)
+            call.store,
+            call.account,
+            request.handler_fields(app, slack),
+            base_url(call.request),
+            awaiting_setup=not request.has_setup(),
         )
     token = handler.signing_secret if handler.type == "webhook" else None  # shown once
     return _ok(call, handler, app, token)

@@ -124,7 +124,7 @@ def _app(app: str) -> str:
 
 def _notifier(call: Call, app: str, raw_id: str) -> Handler:
     """The app's notifier, or 404 (unknown, malformed, another app's or account's)."""
-    number = handler_id_of(raw_id)
+    number = handler_id_of(raw_id, call.account)
     try:
         handler = None if number is None else services.get_handler(call.store, call.account, number)
     except NotFound:
@@ -169,7 +169,7 @@ def create_notifier(call: Call, app: str) -> Response:
     name = _app(app)
     request: NotifierIn = services.parse(NotifierIn, unwrap(call.body()))
     handler = services.create_handler(
-        call.store, call.account, request.create_fields(name), base_url(call.request)
+        call.store, call.account, request.create_fields(name), base_url(call.request), uuid_id=True
     )
     return json_response({"notifier": _out(call, handler, name)}, 201)
 

@@ -37,6 +37,9 @@ def send_test(
 
     `app_id` is the id of the handler's app and `user` the caller, as the face knows them."""
     now = datetime.now(UTC)
+    missing = handler.missing_settings()
+    if missing:  # created awaiting its setup: there is nothing to send to yet
+        return SendResult(Outcome.PERMANENT, error=f"not set up yet: {', '.join(missing)} missing")
     event = test_event(handler, now, app_id, user)
     result = get_channel(handler.type).deliver(event, handler, get_sender(), now)
     status = AttemptStatus.DELIVERED if result.outcome == Outcome.SENT else AttemptStatus.FAILED

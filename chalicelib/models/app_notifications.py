@@ -189,13 +189,20 @@ class NotificationIn(_Strict):
 
 
 class NotificationCreate(NotificationIn):
-    """The body of POST (seed 002): the setup of the chosen type is required."""
+    """The body of POST (seed 002): `setup` is optional, as the seed's schema says. Without
+    the setup of its type the notification is stored and shown, and delivers nothing until
+    a PUT supplies it (its answers say so in `message`)."""
 
-    @model_validator(mode="after")
-    def _setup_required(self) -> NotificationCreate:
-        if not self.has_setup():
-            raise ValueError(self.missing_setup()[1])
-        return self
+
+SETUP_PENDING = "This notification has no {field} yet: it delivers nothing until an update (PUT) supplies it."
+
+
+def pending_message(handler: Handler) -> str | None:
+    """What an answer says about a notification still awaiting its setup."""
+    if not handler.missing_settings():
+        return None
+    field = "setup.slack.code" if handler.type == "slack" else "setup.webhook.url"
+    return SETUP_PENDING.format(field=field)
 
 
 class ListQuery(BaseModel):
@@ -272,8 +279,14 @@ class NotificationOut(BaseModel):
 
 
 class NotificationEnvelope(BaseModel):
+    """`message` only for a notification awaiting its setup."""
+
     status: bool = True
     data: NotificationOut
+    message: str | None = None
+
+    def answer(self) -> dict[str, Any]:
+        return self.model_dump(exclude={"message"} if self.message is None else set())
 
 
 class NotificationPage(BaseModel):

@@ -251,6 +251,17 @@ class HandlerCreate(_SettingsFields):
         return self
 
 
+class HandlerDraft(HandlerCreate):
+    """A create whose connection comes later (seed 002's optional `setup`): the type's
+    required settings may be missing; such a handler receives nothing until they are set."""
+
+    @model_validator(mode="after")
+    def _fields_match_type(self) -> HandlerDraft:
+        for field in _misplaced_fields(self.type, self.given_settings()):
+            raise ValueError(f"{field}: not available for type {self.type}")
+        return self
+
+
 class HandlerUpdate(_SettingsFields):
     name: str | None = Field(default=None, min_length=1, max_length=128)
     type: HandlerType | None = None
@@ -301,12 +312,21 @@ class Handler(BaseModel):
     email_confirmed: bool = True
     failing_since: datetime | None = None
     last_datetime: datetime | None = None
+    uuid_id: bool = False
+    """Created through the PaaS face since its ids are UUIDs: answered as `no-<uuid>`."""
     created_at: datetime
     updated_at: datetime
 
+    def missing_settings(self) -> list[str]:
+        """The type's required settings it does not have yet (created awaiting its setup)."""
+        return _missing_fields(self.type, self.settings)
+
     def accepts(self, event: Event) -> bool:
-        """Whether this handler subscribes to `event` (enabled, app scope, event selection)."""
+        """Whether this handler subscribes to `event` (enabled, app scope, event selection,
+        and a complete setup)."""
         if not self.is_enabled or not self.email_confirmed or (self.app and self.app != event.app):
+            return False
+        if self.missing_settings():
             return False
         if event.type_id in self.selected_event_ids:
             return True

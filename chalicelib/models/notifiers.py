@@ -5,7 +5,10 @@ visible in the notification-handlers API too. This module only translates betwee
 two shapes; the rules (validation of URLs and addresses, SSRF, email confirmation) stay
 in `chalicelib.services` and `chalicelib.models.handlers`.
 
-- Ids: notifier "no-7" is handler 7 of the caller's account.
+- Ids: a notifier created through this face is `no-` + a UUID, as the seed's (a digest of
+  the account and handler id, whose last group is the handler id: 7 is
+  `no-xxxxxxxx-xxxx-8xxx-yxxx-000000000007`); handlers created before that, or through
+  another face, are `no-<handler id>` ("no-7" is handler 7), and both forms name them.
 - Platforms: `platform_id` names the handler type (see `chalicelib.models.platforms`);
   `type` (the platform's name) is accepted too.
 - `type_data` per type: slack, webhook, discord, microsoft_teams, google_chat take
@@ -29,6 +32,7 @@ in `chalicelib.services` and `chalicelib.models.handlers`.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import uuid
 from datetime import UTC, datetime
@@ -76,14 +80,37 @@ NOTIFIER_FIELDS: dict[str, str] = {
 """Handler field -> notifier field, to name a refusal from the services in this face's terms."""
 
 
-def notifier_id(handler_id: int) -> str:
-    return f"{NOTIFIER_PREFIX}{handler_id}"
+_NOTIFIER_UUID = re.compile(r"^no-([0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-([0-9a-f]{12}))\Z")
+"""`no-` + a UUID (version 8) whose last 12 hex digits are the handler id."""
 
 
-def handler_id_of(raw: str) -> int | None:
-    """The handler a notifier id names; None when it cannot name one."""
+def notifier_uuid(account: str, handler_id: int) -> str:
+    """The UUID of an account's notifier: a digest of (account, id), its last group the id,
+    so it names the handler without an index and cannot be forged for another id."""
+    digest = hashlib.sha256(f"herald-notifier:{account}:{handler_id}".encode()).hexdigest()
+    variant = "89ab"[int(digest[16], 16) % 4]
+    return f"{digest[:8]}-{digest[8:12]}-8{digest[13:16]}-{variant}{digest[17:20]}-{handler_id:012x}"
+
+
+def notifier_id(handler: Handler) -> str:
+    """`no-<uuid>` for notifiers created since ids are UUIDs, `no-<n>` for the earlier ones."""
+    if handler.uuid_id:
+        return f"{NOTIFIER_PREFIX}{notifier_uuid(handler.account, handler.id)}"
+    return f"{NOTIFIER_PREFIX}{handler.id}"
+
+
+def handler_id_of(raw: str, account: str) -> int | None:
+    """The handler a notifier id names (either form); None when it cannot name one."""
     match = _NOTIFIER_ID.match(raw)
-    return int(match.group(1)) if match else None
+    if match:
+        return int(match.group(1))
+    match = _NOTIFIER_UUID.match(raw)
+    if match is None:
+        return None
+    number = int(match.group(2), 16)
+    if not 1 <= number < 10**12 or notifier_uuid(account, number) != match.group(1):
+        return None
+    return number
 
 
 def unwrap(body: dict[str, Any]) -> dict[str, Any]:
@@ -269,7 +296,7 @@ class NotifierOut(BaseModel):
     @classmethod
     def of(cls, handler: Handler, app_id: str) -> NotifierOut:
         return cls(
-            id=notifier_id(handler.id),
+            id=notifier_id(handler),
             name=handler.name,
             active=handler.is_enabled,
             type=handler.type,

@@ -400,10 +400,6 @@ URL = "https://hooks.example.com/herald"
         (webhook_body(URL, events={"buildDeleted": True}), ("events.buildDeleted", "unknown field")),
         (webhook_body(URL, events={"buildCreated": "yes"}), ("events.buildCreated", "boolean")),
         (webhook_body(URL, colour="red"), ("colour", "unknown field")),
-        (webhook_body(URL, setup={}), ("setup.webhook.url", "required for type webhook")),
-        (webhook_body(URL, setup={"webhook": {}}), ("setup.webhook.url", "required for type webhook")),
-        (slack_body(setup={"webhook": {"url": URL}}), ("setup.slack.code", "required for type slack")),
-        (slack_body(setup={"slack": {}}), ("setup.slack.code", "required for type slack")),
         ("[1, 2]", ("JSON body must be an object",)),
         ("{nope", ("not valid JSON",)),
     ],
@@ -421,10 +417,6 @@ URL = "https://hooks.example.com/herald"
         "unknown event",
         "event not a boolean",
         "unknown field",
-        "webhook without setup",
-        "webhook with empty setup",
-        "slack without setup",
-        "slack with empty setup",
         "array body",
         "broken json",
     ],
@@ -440,6 +432,63 @@ def test_each_validation_error_is_400_5001_naming_the_field(
 def test_several_problems_are_reported_together(api: Any, auth: dict[str, str]) -> None:
     body = webhook_body("/relative", description="d" * 129, events={"nope": True})
     assert_invalid(send(api, "POST", BASE, auth, body), "description", "setup.webhook.url", "events.nope")
+
+
+# --- setup is optional -----------------------------------------------------------------------
+
+PENDING = "This notification has no {} yet: it delivers nothing until an update (PUT) supplies it."
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"type": "webhook"}, "setup.webhook.url"),
+        ({"type": "webhook", "setup": {}}, "setup.webhook.url"),
+        ({"type": "webhook", "setup": {"webhook": {}, "slack": {}}}, "setup.webhook.url"),
+        ({"type": "slack", "setup": {"webhook": {"url": URL}}}, "setup.slack.code"),
+        ({"type": "slack", "setup": {"slack": {}}}, "setup.slack.code"),
+    ],
+)
+def test_a_notification_without_setup_is_stored_and_says_it_delivers_nothing(
+    api: Any, auth: dict[str, str], slack: Receiver, body: dict[str, Any], field: str
+) -> None:
+    answer = send(api, "POST", BASE, auth, body)
+    assert answer.status_code == 200, answer.body
+    assert answer.json_body["message"] == PENDING.format(field)
+    data = answer.json_body["data"]
+    assert_notification(data)
+    got = api.http.get(f"{BASE}/{data['id']}", headers=auth).json_body
+    assert got["message"] == PENDING.format(field)
+    assert {k: v for k, v in got["data"].items() if k != "config"} == {
+        k: v for k, v in data.items() if k != "config"
+    }
+    config = got["data"]["config"]
+    assert config.get("webhook", {}).get("url", "") == "" and config.get("slack", {}).get("team", "") == ""
+    assert slack.requests == []
+
+
+def test_a_notification_without_setup_delivers_nothing_until_a_put_supplies_it(
+    api: Any, auth: dict[str, str], receiver: Receiver
+) -> None:
+    from app import deliver
+
+    events = {"buildCreated": True}
+    created = send(api, "POST", BASE, auth, {"type": "webhook", "events": events}).json_body["data"]
+    publish = {"type": "build_created", "app": APP}
+    assert send(api, "POST", "/v1/events", auth, publish).json_body["matched"] == 0
+    tested = api.http.post(f"/notification-handlers/{int(created['id'], 16)}/test", headers=auth)
+    assert tested.status_code == 200
+    assert tested.json_body["data"]["ok"] is False
+    assert "not set up yet" in tested.json_body["data"]["error"]
+    body = {"type": "webhook", "events": events, "setup": {"webhook": {"url": receiver.url("/hook")}}}
+    answer = send(api, "PUT", f"{BASE}/{created['id']}", auth, body)
+    assert answer.status_code == 200, answer.body
+    assert "message" not in answer.json_body
+    assert answer.json_body["data"]["config"]["webhook"]["url"] == receiver.url("/hook")
+    assert send(api, "POST", "/v1/events", auth, publish).json_body["matched"] == 1
+    drain(deliver)
+    (posted,) = receiver.to("/hook")
+    assert posted.json()["type"] == "build_created"
 
 
 # --- path ids and auth -----------------------------------------------------------------------

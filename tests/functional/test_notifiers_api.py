@@ -13,6 +13,7 @@ import pytest
 
 from chalicelib import apikeys, services
 from chalicelib.models.events import event_type
+from chalicelib.models.notifiers import handler_id_of, notifier_uuid
 from chalicelib.storage.dynamo import get_store
 from tests.functional.sqs_driver import drain
 from tests.receiver import Receiver, Reply
@@ -24,6 +25,7 @@ APP = "my-app"
 BASE = f"/v1/apps/{APP}/notifiers"
 JSON = {"Content-Type": "application/json"}
 OBJECT_ID = re.compile(r"^[0-9a-f]{24}$")
+NOTIFIER_ID = re.compile(r"^no-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")  # seed 001
 ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}\+00:00$")
 EMAIL = "59c52ac27651ce002c1d4620"
 DEPLOYMENT = "5982f139d48c360021b1eb69"
@@ -61,7 +63,7 @@ def get_notifier(api: Any, auth: dict[str, str], notifier_id: str, app: str = AP
 
 
 def handler(api: Any, auth: dict[str, str], notifier_id: str) -> dict[str, Any]:
-    answer = api.http.get(f"/notification-handlers/{notifier_id.removeprefix('no-')}", headers=auth)
+    answer = api.http.get(f"/notification-handlers/{handler_id_of(notifier_id, 'acme')}", headers=auth)
     assert answer.status_code == 200, answer.body
     data: dict[str, Any] = answer.json_body["data"]
     return data
@@ -110,7 +112,7 @@ def test_create_answers_201_with_the_seed_notifier_object(
     assert OBJECT_ID.match(notifier["app_id"])
     assert notifier["app_id"] == services.app_id(get_store(), "acme", APP)
     assert {k: v for k, v in notifier.items() if k not in ("created_at", "updated_at", "app_id")} == {
-        "id": "no-1",
+        "id": "no-" + notifier_uuid("acme", 1),
         "name": "My Custom Webhook",
         "active": True,
         "type": "webhook",
@@ -1049,3 +1051,49 @@ def test_from_keeps_the_last_hours_only(api: Any, auth: dict[str, str]) -> None:
     assert recent["meta"]["pagination"]["total_count"] == 2
     every = send(api, "GET", f"/v1/apps/{APP}/events?from=3", auth).json_body
     assert [e["id"] for e in every["events"]] == [*ids[::-1], "ev-old"]
+
+
+# --- notifier ids ----------------------------------------------------------------------------
+
+
+def test_new_notifiers_have_the_seeds_id_shape_and_each_its_own(
+    api: Any, auth: dict[str, str], receiver: Receiver
+) -> None:
+    first = create(api, auth, webhook(receiver.url("/a")))
+    second = create(api, auth, webhook(receiver.url("/b")))
+    assert NOTIFIER_ID.match(first["id"]) and NOTIFIER_ID.match(second["id"])
+    assert first["id"] != second["id"]
+    assert get_notifier(api, auth, second["id"]) == second
+    listed = send(api, "GET", BASE, auth).json_body["notifiers"]
+    assert [n["id"] for n in listed] == [first["id"], second["id"]]
+
+
+def test_a_notifier_is_also_named_by_its_handler_number(
+    api: Any, auth: dict[str, str], receiver: Receiver
+) -> None:
+    created = create(api, auth, webhook(receiver.url("/a")))
+    assert get_notifier(api, auth, "no-1") == created
+
+
+def test_handlers_made_before_uuid_ids_keep_their_ids(
+    api: Any, auth: dict[str, str], receiver: Receiver
+) -> None:
+    """A handler of the app made elsewhere (or before notifier ids were UUIDs) stays `no-<n>`."""
+    body = {"name": "Old", "type": "webhook", "webhook": receiver.url("/old"), "app": APP}
+    made = api.http.post("/notification-handlers", headers={**auth, **JSON}, body=json.dumps(body).encode())
+    assert made.status_code == 201
+    old = send(api, "GET", BASE, auth).json_body["notifiers"][0]
+    assert old["id"] == "no-1"
+    assert get_notifier(api, auth, "no-1") == old
+    patched = send(api, "PATCH", f"{BASE}/no-1", auth, {"notifier": {"name": "Renamed"}})
+    assert patched.json_body["notifier"]["id"] == "no-1"
+
+
+def test_a_uuid_of_another_account_or_a_forged_one_names_nothing(
+    api: Any, auth: dict[str, str], receiver: Receiver
+) -> None:
+    created = create(api, auth, webhook(receiver.url("/a")))
+    forged = "no-" + notifier_uuid("acme", 2)[:-12] + "000000000001"
+    assert_not_found(send(api, "GET", f"{BASE}/{forged}", auth))
+    assert_not_found(send(api, "GET", f"{BASE}/{created['id']}", other_account()))
+    assert_not_found(send(api, "GET", f"{BASE}/{created['id'].upper()}", auth))
