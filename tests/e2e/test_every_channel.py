@@ -105,8 +105,12 @@ def test_one_event_reaches_a_handler_of_every_type(local_stack: Stack) -> None:
     )
     assert "my-app" in RECEIVER.to("/slack")[0].body.decode()
     assert browser.decrypt(RECEIVER.to("/push")[0].body)["title"].startswith("Deployment of my-app")
-    inbox = requests.get(f"{base}/notifications", headers=auth(), timeout=30).json()
-    assert any("my-app" in n["title"] for n in inbox["data"])
+
+    def in_the_inbox() -> bool:  # delivered by the worker like the rest, maybe in a later batch
+        inbox = requests.get(f"{base}/notifications", headers=auth(), timeout=30).json()
+        return any("my-app" in n["title"] for n in inbox["data"])
+
+    assert wait_for(in_the_inbox)
     ses = boto3.client(
         "ses",
         endpoint_url=f"http://127.0.0.1:{local_stack.aws_port}",
