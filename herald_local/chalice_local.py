@@ -1,10 +1,12 @@
 """`chalice local`, as `make dev` runs it, closer to how API Gateway and Herald answer.
 
-Three differences of chalice's local server are put right here, in the local stack only
+Four differences of chalice's local server are put right here, in the local stack only
 (none of this is in the Lambda package):
 - it applies the stage's environment variables over its own environment, so a developer
   could not change a setting; here every HERALD_* variable of the environment wins (the
   stack passes the stage's config under the caller's, see herald_local.stack);
+- its listen backlog is socketserver's 5: twenty clients connecting at once got connections
+  reset, where API Gateway takes them all; it is now LISTEN_BACKLOG;
 - it hands the app only the first of a repeated header, so a second Authorization header
   would go unseen; it now joins repeated headers with commas, as RFC 9110 lets a recipient,
   and Herald refuses the joined credentials;
@@ -32,8 +34,15 @@ _NOT_FOUND = json.dumps(
 ).encode()
 
 
+LISTEN_BACKLOG = 128
+
+
 class RouteNotFound(local.LocalGatewayException):
     CODE = 404
+
+
+def _accept_bursts() -> None:
+    local.ThreadedHTTPServer.request_queue_size = LISTEN_BACKLOG
 
 
 def _environment_wins() -> None:
@@ -80,6 +89,7 @@ def _answer_unknown_paths_with_404() -> None:
 
 
 if __name__ == "__main__":
+    _accept_bursts()
     _environment_wins()
     _join_repeated_headers()
     _answer_unknown_paths_with_404()
