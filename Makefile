@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: dev reset test lint typecheck pytest bench install clean package deploy
+.PHONY: dev reset test lint typecheck pytest bench soak concurrency install clean package deploy
 
 # The first run installs everything into .venv (a few minutes, once); pip shows each package.
 $(STAMP): pyproject.toml requirements.txt
@@ -39,6 +39,16 @@ test: lint typecheck pytest
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+# A stack of its own on loopback ports under mixed traffic: `make soak SOAK_MINUTES=60`.
+SOAK_MINUTES ?= 10
+soak: $(STAMP)
+	$(BIN)/python -m bench.soak --minutes $(SOAK_MINUTES)
+
+# The issue-13 races on a stack of its own: 1,500 event x handler under a failing receiver,
+# 20 clients creating handlers at once.
+concurrency: $(STAMP)
+	$(BIN)/python -m bench.concurrency
 
 clean:
 	rm -rf $(VENV) .cache .herald .mypy_cache .ruff_cache .pytest_cache build
