@@ -65,8 +65,9 @@ class DynamoDBLocal:
 
     In memory by default. With `db_path` its tables live in one file there (-sharedDb: every
     access key and region sees the same tables, as the CLI and the stack must), so they
-    survive a restart. `max_heap_mb` caps the JVM's heap (it otherwise takes up to a quarter
-    of the machine's memory before collecting); `own_session` keeps a terminal's Ctrl-C from
+    survive a restart. `max_heap_mb` fixes the JVM's heap at that size, committed at start (it
+    otherwise grows towards a quarter of the machine's memory before collecting), so a
+    long-running instance's memory stays flat; `own_session` keeps a terminal's Ctrl-C from
     reaching it, so its owner stops it last."""
 
     def __init__(
@@ -89,7 +90,11 @@ class DynamoDBLocal:
         return None if self._process is None else self._process.pid
 
     def command(self, java: str, folder: Path) -> list[str]:
-        heap = [f"-Xmx{self.max_heap_mb}m"] if self.max_heap_mb else []
+        heap = (
+            [f"-Xms{self.max_heap_mb}m", f"-Xmx{self.max_heap_mb}m", "-XX:+AlwaysPreTouch"]
+            if self.max_heap_mb
+            else []
+        )
         storage = ["-dbPath", str(self.db_path), "-sharedDb"] if self.db_path else ["-inMemory"]
         return [
             java,

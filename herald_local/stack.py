@@ -16,6 +16,7 @@ caller's environment over them; herald_local.chalice_local makes `chalice local`
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import logging
 import os
 import secrets
@@ -50,8 +51,11 @@ READY_TIMEOUT = 60.0
 STOP_SECONDS = 4.0
 """From a signal to every part stopped (what is still running then is killed)."""
 DYNAMODB_HEAP_MB = 256
-"""DynamoDB Local's JVM heap: its tables are on disk, and without a cap the JVM grows
-towards a quarter of the machine's memory before it collects."""
+"""DynamoDB Local's JVM heap, fixed and committed at start: its tables are on disk, and
+without a cap the JVM grows towards a quarter of the machine's memory before it collects."""
+MALLOC_ARENAS = "2"
+M_ARENA_MAX = -8
+"""glibc's mallopt parameter for MALLOC_ARENA_MAX."""
 NOT_SETTINGS = frozenset({"HERALD_URL", "HERALD_API_KEY"})
 """What .herald/local.env exports for clients: not settings, never reported as overrides."""
 
@@ -464,7 +468,18 @@ def run(stopping: threading.Event) -> int:
         return serve(parts, config, ports, key, stopping)
 
 
+def limit_malloc_arenas() -> None:
+    """glibc gives threads that allocate their own malloc arenas (up to 8 per core); moto's
+    server and `chalice local` run each request on a new thread, so freed memory scatters
+    over many arenas and a long-running stack creeps up. Two arenas keep it flat: for this
+    process (mallopt, before its threads start) and its children (MALLOC_ARENA_MAX)."""
+    os.environ.setdefault("MALLOC_ARENA_MAX", MALLOC_ARENAS)
+    with contextlib.suppress(OSError, AttributeError, ValueError):  # not glibc: nothing to do
+        ctypes.CDLL("libc.so.6").mallopt(M_ARENA_MAX, int(os.environ["MALLOC_ARENA_MAX"]))
+
+
 def main() -> int:
+    limit_malloc_arenas()
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("herald_local").setLevel(logging.INFO)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's request log
