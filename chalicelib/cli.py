@@ -17,7 +17,7 @@ from chalicelib import apikeys
 from chalicelib.settings import get_settings
 from chalicelib.storage.dynamo import get_store
 
-LOCAL_STACK_HINT = "start the local stack with `make dev`, then run `. .herald/local.env` in this shell"
+LOCAL_STACK_HINT = "run `make dev`, then `. .herald/local.env` in this shell"
 LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
 
 
@@ -86,7 +86,7 @@ def unreachable_local_endpoint(services: tuple[str, ...]) -> str | None:
             with socket.create_connection((host, port), timeout=2):
                 pass
         except OSError:
-            return f"nothing answers at {url} ({name}): {LOCAL_STACK_HINT}"
+            return f"nothing answers at {url} ({name}): to start the local stack, {LOCAL_STACK_HINT}"
     return None
 
 
