@@ -67,14 +67,15 @@ def _overhead() -> dict[str, Any]:
     from chalicelib import apikeys, clients, services
     from chalicelib.settings import get_settings
     from chalicelib.storage import keys
-    from chalicelib.storage.dynamo import get_store, to_ddb
+    from chalicelib.storage.stores import get_stores
+    from chalicelib.storage.table import to_ddb
     from herald_local.bootstrap import ensure_table
 
     ensure_table(clients.client("dynamodb"), get_settings().table_name)
-    store = get_store()
-    key, _ = apikeys.create_key(store, ACCOUNT)
+    stores = get_stores()
+    key, _ = apikeys.create_key(stores, ACCOUNT)
     handler = services.create_handler(
-        store, ACCOUNT, {"name": "n", "type": "slack", "slack": "https://hooks.slack.com/x"}, "http://b"
+        stores, ACCOUNT, {"name": "n", "type": "slack", "slack": "https://hooks.slack.com/x"}, "http://b"
     )
     event = _event(f"/notification-handlers/{handler.id}", handler.id, key)
     ddb = clients.client("dynamodb")

@@ -50,7 +50,7 @@ def run() -> dict[str, Any]:
             slow_receiver.close()
 
 
-def _tasks(store: Any, handler_ids: list[int], events: int, prefix: str) -> list[dict[str, Any]]:
+def _tasks(stores: Any, handler_ids: list[int], events: int, prefix: str) -> list[dict[str, Any]]:
     """Lambda SQS records for `events` new events x every handler."""
     from chalicelib.models.deliveries import DeliveryTask
     from chalicelib.models.events import Event
@@ -66,7 +66,7 @@ def _tasks(store: Any, handler_ids: list[int], events: int, prefix: str) -> list
             type_data={"status": "success"},
             created_at=now,
         )
-        store.put_event(event, int(now.timestamp()) + 3600)
+        stores.deliveries.put_event(event, int(now.timestamp()) + 3600)
         for handler_id in handler_ids:
             body = DeliveryTask(account=ACCOUNT, event_id=event.id, handler_id=handler_id).model_dump_json()
             records.append(
@@ -97,7 +97,7 @@ class Throughput:
 
 
 def _throughput(
-    store: Any, receiver: SlowReceiver, *, baseline: int, pooled: int, warm_up: int = 0
+    stores: Any, receiver: SlowReceiver, *, baseline: int, pooled: int, warm_up: int = 0
 ) -> Throughput:
     """One-at-a-time vs pooled deliveries to `receiver`, through 10 handlers of its own.
 
@@ -109,7 +109,7 @@ def _throughput(
     from chalicelib import services
 
     body = {"name": "bench", "type": "webhook", "webhook": receiver.url}
-    handler_ids = [services.create_handler(store, ACCOUNT, body, "http://bench").id for _ in range(HANDLERS)]
+    handler_ids = [services.create_handler(stores, ACCOUNT, body, "http://bench").id for _ in range(HANDLERS)]
     label = f"{receiver.delay_ms}ms"
 
     def run(records: list[dict[str, Any]], batch: int) -> int:
@@ -120,19 +120,19 @@ def _throughput(
             failures += len(answer["batchItemFailures"])
         return failures
 
-    run(_tasks(store, handler_ids, warm_up // HANDLERS, f"{label}-warm-up"), 10)
+    run(_tasks(stores, handler_ids, warm_up // HANDLERS, f"{label}-warm-up"), 10)
     before = receiver.count
     elapsed = {"baseline": 0.0, "pooled": 0.0}
     cpu = 0.0
     failures = 0
     for round_number in range(ROUNDS):
         prefix = f"{label}-{round_number}"
-        records = _tasks(store, handler_ids, baseline // ROUNDS // HANDLERS, f"{prefix}-baseline")
+        records = _tasks(stores, handler_ids, baseline // ROUNDS // HANDLERS, f"{prefix}-baseline")
         started = time.perf_counter()
         failures += run(records, 1)  # the same Lambda handler, one message at a time
         elapsed["baseline"] += time.perf_counter() - started
 
-        records = _tasks(store, handler_ids, pooled // ROUNDS // HANDLERS, f"{prefix}-pooled")
+        records = _tasks(stores, handler_ids, pooled // ROUNDS // HANDLERS, f"{prefix}-pooled")
         cpu_before = time.process_time()
         started = time.perf_counter()
         failures += run(records, 10)
@@ -149,18 +149,18 @@ def _throughput(
 def _run(receiver: SlowReceiver, slow_receiver: SlowReceiver) -> dict[str, Any]:
     from chalicelib import clients, services
     from chalicelib.delivery import fanout, worker
-    from chalicelib.storage.dynamo import get_store
+    from chalicelib.storage.stores import get_stores
 
     with_env = {"HERALD_ALLOW_PRIVATE_TARGETS": "1", "HERALD_REPORT_BATCH_ITEM_FAILURES": "1"}
     with environment(with_env):
         worker.reset_sender()
-        store = get_store()
-        fast = _throughput(store, receiver, baseline=BASELINE_DELIVERIES, pooled=DELIVERIES, warm_up=WARM_UP)
-        slow = _throughput(store, slow_receiver, baseline=SLOW_BASELINE_DELIVERIES, pooled=SLOW_DELIVERIES)
+        stores = get_stores()
+        fast = _throughput(stores, receiver, baseline=BASELINE_DELIVERIES, pooled=DELIVERIES, warm_up=WARM_UP)
+        slow = _throughput(stores, slow_receiver, baseline=SLOW_BASELINE_DELIVERIES, pooled=SLOW_DELIVERIES)
 
         fanout_body = {"name": "f", "type": "webhook", "webhook": receiver.url}
         for _ in range(FANOUT_HANDLERS):
-            services.create_handler(store, FANOUT_ACCOUNT, fanout_body, "http://bench")
+            services.create_handler(stores, FANOUT_ACCOUNT, fanout_body, "http://bench")
         calls = {"SendMessageBatch": 0}
 
         def count(**_: Any) -> None:
@@ -168,7 +168,7 @@ def _run(receiver: SlowReceiver, slow_receiver: SlowReceiver) -> dict[str, Any]:
 
         sqs = clients.client("sqs")
         sqs.meta.events.register("after-call.sqs.SendMessageBatch", count)
-        published = fanout.publish(store, FANOUT_ACCOUNT, {"type": "deployment"})
+        published = fanout.publish(stores, FANOUT_ACCOUNT, {"type": "deployment"})
         sqs.meta.events.unregister("after-call.sqs.SendMessageBatch", count)
         worker.reset_sender()
 

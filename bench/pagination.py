@@ -1,7 +1,7 @@
 """What a page of notification handlers costs by page number, on AWS's DynamoDB Local.
 
 Loads 10,000 handlers into one account, then reads page 1 and the last page at 25 and
-1000 results per page through `Store.list_handlers`, counting the DynamoDB calls and the
+1000 results per page through the handler store's `list_handlers`, counting the DynamoDB calls and the
 read capacity each request consumes (botocore `after-call` hooks on the shared client).
 Block counters make the last page cost about what page 1 costs: the targets are read
 capacity of the last page at most 1.5x page 1, and at most 3 calls for a page of 25.
@@ -61,12 +61,13 @@ def make_handlers(account: str, count: int, *, settings_size: int = 0) -> list[A
 
 def bulk_load(ddb: Any, table: str, handlers: Sequence[Any], *, threads: int = LOAD_THREADS) -> None:
     """Write `handlers` into their (empty) accounts with BatchWriteItem: the handler items
-    exactly as `Store.create_handler` writes them, each block's live counter and the
+    exactly as the handler store writes them, each block's live counter and the
     account's id allocator, as if every handler had been created through the store."""
     from chalicelib.storage import keys
-    from chalicelib.storage.dynamo import _handler_item, to_ddb
+    from chalicelib.storage.handlers import handler_item
+    from chalicelib.storage.table import to_ddb
 
-    items = [to_ddb(_handler_item(h)) for h in handlers]
+    items = [to_ddb(handler_item(h)) for h in handlers]
     blocks: Counter[tuple[str, int]] = Counter((h.account, keys.block_of(h.id)) for h in handlers)
     for (account, block), live in sorted(blocks.items()):
         items.append(to_ddb({"PK": keys.account_pk(account), "SK": keys.counter_sk(block), "n": live}))
@@ -108,16 +109,16 @@ class CallMeter:
             self.capacity = 0.0
 
 
-def measure(store: Any, meter: CallMeter, *, page: int, per_page: int, runs: int) -> dict[str, Any]:
+def measure(stores: Any, meter: CallMeter, *, page: int, per_page: int, runs: int) -> dict[str, Any]:
     """Median latency, calls and read capacity per request of one page."""
     for _ in range(WARMUP):
-        store.list_handlers(ACCOUNT, page, per_page)
+        stores.handlers.list_handlers(ACCOUNT, page, per_page)
     latencies: list[float] = []
     meter.reset()
     items = 0
     for _ in range(runs):
         started = time.perf_counter()
-        result = store.list_handlers(ACCOUNT, page, per_page)
+        result = stores.handlers.list_handlers(ACCOUNT, page, per_page)
         latencies.append((time.perf_counter() - started) * 1000)
         items = len(result.handlers)
     return {
@@ -150,7 +151,7 @@ def run() -> dict[str, Any]:
 
 
 def _run(ddb: Any) -> dict[str, Any]:
-    from chalicelib.storage.dynamo import get_store
+    from chalicelib.storage.stores import get_stores
     from herald_local.bootstrap import ensure_table
 
     ensure_table(ddb, TABLE)
@@ -158,8 +159,8 @@ def _run(ddb: Any) -> dict[str, Any]:
     bulk_load(ddb, TABLE, make_handlers(ACCOUNT, HANDLERS))
     load_seconds = time.perf_counter() - started
 
-    store = get_store()
-    total = store.count_handlers(ACCOUNT)
+    stores = get_stores()
+    total = stores.handlers.count_handlers(ACCOUNT)
     if total != HANDLERS:
         raise RuntimeError(f"loaded {total} handlers, expected {HANDLERS}")
     meter = CallMeter()
@@ -169,8 +170,8 @@ def _run(ddb: Any) -> dict[str, Any]:
         ratios: dict[str, dict[str, float]] = {}
         for per_page, runs in RUNS.items():
             last_page = math.ceil(HANDLERS / per_page)
-            first = measure(store, meter, page=1, per_page=per_page, runs=runs)
-            last = measure(store, meter, page=last_page, per_page=per_page, runs=runs)
+            first = measure(stores, meter, page=1, per_page=per_page, runs=runs)
+            last = measure(stores, meter, page=last_page, per_page=per_page, runs=runs)
             ratio = {key: _ratio(last[key], first[key]) for key in ("median_ms", "calls", "rcu")}
             rows += [first, last, {"per_page": per_page, "page": f"{last_page}/1", **ratio}]
             ratios[str(per_page)] = ratio

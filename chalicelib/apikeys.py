@@ -19,7 +19,7 @@ from typing import Any
 from chalicelib import ratelimit
 from chalicelib.errors import Unauthorized
 from chalicelib.settings import get_settings
-from chalicelib.storage.dynamo import Store
+from chalicelib.storage.stores import Stores
 
 KEY_PREFIX = "hk_"
 _ACCOUNT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}\Z")
@@ -48,21 +48,21 @@ def check_account_name(account: str) -> str:
     return account
 
 
-def create_key(store: Store, account: str, key: str | None = None) -> tuple[str, str]:
+def create_key(stores: Stores, account: str, key: str | None = None) -> tuple[str, str]:
     """Register `key` (or a new random one) for `account`; returns (key, key id)."""
     check_account_name(account)
     key = key or new_key()
     if len(key) < 20 or not re.fullmatch(_CREDENTIAL, key):
         raise ValueError("an API key must be at least 20 characters: letters, digits and - . _ ~ + / =")
     digest = key_hash(key)
-    store.put_api_key(digest[:16], digest, account, datetime.now(UTC))
+    stores.api_keys.put_api_key(digest[:16], digest, account, datetime.now(UTC))
     return key, digest[:16]
 
 
-def revoke_key(store: Store, key_or_id: str) -> bool:
+def revoke_key(stores: Stores, key_or_id: str) -> bool:
     """Revoke by the key itself or by its id (as printed at creation)."""
     key_id = key_or_id if re.fullmatch(r"[0-9a-f]{16}", key_or_id) else key_id_of(key_or_id)
-    return store.revoke_api_key(key_id, datetime.now(UTC))
+    return stores.api_keys.revoke_api_key(key_id, datetime.now(UTC))
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,7 @@ class Principal:
     key_id: str
 
 
-def authenticate(store: Store, authorization: str | None, source: str | None = None) -> Principal:
+def authenticate(stores: Stores, authorization: str | None, source: str | None = None) -> Principal:
     """The caller of a `Bearer <api key or exchanged token>` header, or Unauthorized.
 
     `source` is the caller's address, whose failed key lookups are limited (see `_key_item`)."""
@@ -84,14 +84,14 @@ def authenticate(store: Store, authorization: str | None, source: str | None = N
         raise Unauthorized("the Authorization header must be 'Bearer <api key>', with one credential")
     credential = bearer.group(1)
     if credential.count(".") == 2 and not credential.startswith(KEY_PREFIX):
-        return principal_of_token(store, credential, source)
-    return Principal(account_of_key(store, credential, source), key_id_of(credential))
+        return principal_of_token(stores, credential, source)
+    return Principal(account_of_key(stores, credential, source), key_id_of(credential))
 
 
 _key_items: dict[str, tuple[float, Any]] = {}
 
 
-def _key_item(store: Store, key_id: str, source: str | None) -> Any:
+def _key_item(stores: Stores, key_id: str, source: str | None) -> Any:
     """The key's item, remembered for HERALD_AUTH_CACHE_SECONDS per container (as API
     Gateway caches authorizer answers): a revocation reaches warm containers that late.
 
@@ -105,10 +105,10 @@ def _key_item(store: Store, key_id: str, source: str | None) -> Any:
         if cached is not None and cached[0] > now:
             return cached[1]
     if source is not None:
-        ratelimit.refuse_failing_address(store, source)
-    item = store.get_api_key(key_id)
+        ratelimit.refuse_failing_address(stores.rates, source)
+    item = stores.api_keys.get_api_key(key_id)
     if source is not None and (item is None or item.get("revoked")):
-        ratelimit.count_failure(store, source)
+        ratelimit.count_failure(stores.rates, source)
     if ttl > 0:
         if len(_key_items) > 10_000:  # bounded: a flood of wrong keys must not grow it forever
             _key_items.clear()
@@ -116,9 +116,9 @@ def _key_item(store: Store, key_id: str, source: str | None) -> Any:
     return item
 
 
-def account_of_key(store: Store, key: str, source: str | None = None) -> str:
+def account_of_key(stores: Stores, key: str, source: str | None = None) -> str:
     digest = key_hash(key)
-    item = _key_item(store, digest[:16], source)
+    item = _key_item(stores, digest[:16], source)
     if item is None or item.get("revoked") or not hmac.compare_digest(item["key_hash"], digest):
         raise Unauthorized("invalid or revoked API key")
     return str(item["account"])
@@ -131,11 +131,11 @@ def _token_secret() -> str:
     return secret
 
 
-def exchange_for_token(store: Store, key: str) -> str:
+def exchange_for_token(stores: Stores, key: str) -> str:
     """A short-lived JWT for an API key (the PaaS clients' `POST /v1/tokens/exchange`)."""
     import jwt
 
-    account = account_of_key(store, key)
+    account = account_of_key(stores, key)
     now = int(time.time())
     claims = {
         "sub": account,
@@ -146,7 +146,7 @@ def exchange_for_token(store: Store, key: str) -> str:
     return jwt.encode(claims, _token_secret(), algorithm="HS256")
 
 
-def principal_of_token(store: Store, token: str, source: str | None = None) -> Principal:
+def principal_of_token(stores: Stores, token: str, source: str | None = None) -> Principal:
     """The account of a token we issued; expired, tampered or foreign tokens are 401,
     and so is a token whose API key was revoked since."""
     import jwt
@@ -158,7 +158,7 @@ def principal_of_token(store: Store, token: str, source: str | None = None) -> P
     except jwt.InvalidTokenError:
         raise Unauthorized("invalid token") from None
     key_id = str(claims.get("kid", ""))
-    item = _key_item(store, key_id, source)
+    item = _key_item(stores, key_id, source)
     if item is None or item.get("revoked") or item.get("account") != claims["sub"]:
         raise Unauthorized("the API key behind this token was revoked")
     return Principal(str(claims["sub"]), key_id)

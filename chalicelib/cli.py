@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 from chalicelib import apikeys
 from chalicelib.settings import get_settings
-from chalicelib.storage.dynamo import get_store
+from chalicelib.storage.stores import get_stores
 
 LOCAL_STACK_HINT = "run `make dev`, then `. .herald/local.env` in this shell"
 LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
@@ -23,7 +23,7 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
 
 def _keys_create(args: argparse.Namespace) -> int:
     try:
-        key, key_id = apikeys.create_key(get_store(), args.account, args.key)
+        key, key_id = apikeys.create_key(get_stores(), args.account, args.key)
     except ValueError as exc:
         print(f"herald: {exc}", file=sys.stderr)
         return 2
@@ -35,7 +35,7 @@ def _keys_create(args: argparse.Namespace) -> int:
 
 
 def _keys_revoke(args: argparse.Namespace) -> int:
-    if apikeys.revoke_key(get_store(), args.key):
+    if apikeys.revoke_key(get_stores(), args.key):
         print("revoked")
         return 0
     print("herald: no such key", file=sys.stderr)
@@ -45,7 +45,7 @@ def _keys_revoke(args: argparse.Namespace) -> int:
 def _dlq_redrive(args: argparse.Namespace) -> int:
     from chalicelib.delivery.redrive import redrive
 
-    print(f"redriven: {redrive(get_store(), args.limit)}")
+    print(f"redriven: {redrive(get_stores(), args.limit)}")
     return 0
 
 

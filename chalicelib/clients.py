@@ -43,6 +43,15 @@ def queue_url(name: str) -> str:
     return found
 
 
+def dead_letter(queue_name: str, body: str, reason: str) -> None:
+    """Park a message in a dead-letter queue with the reason as a message attribute."""
+    client("sqs").send_message(
+        QueueUrl=queue_url(queue_name),
+        MessageBody=body,
+        MessageAttributes={"reason": {"DataType": "String", "StringValue": reason[:1000]}},
+    )
+
+
 def reset() -> None:
     """Forget every client (tests switch endpoints and credentials between runs)."""
     with _lock:

@@ -18,8 +18,7 @@ from fractions import Fraction
 
 from chalicelib.errors import HeraldError
 from chalicelib.settings import get_settings
-from chalicelib.storage import keys
-from chalicelib.storage.dynamo import Store, from_ddb, to_ddb
+from chalicelib.storage.accounts import RateStore
 
 WINDOW_SECONDS = 60
 
@@ -95,16 +94,16 @@ class Hits:
         return 0
 
 
-def check(store: Store, subject: str, limit: int, now: float | None = None) -> Quota:
+def check(rates: RateStore, subject: str, limit: int, now: float | None = None) -> Quota:
     """Count one request of `subject`; raise RateLimited past `limit` a minute (0 = no limit)."""
     if limit <= 0:
         return Quota(0, 0, 0)
     moment = clock() if now is None else now
     window = int(moment // WINDOW_SECONDS)
-    current, previous = store.hit_rate_window(subject, window, expires_at=(window + 2) * WINDOW_SECONDS)
+    current, previous = rates.hit_rate_window(subject, window, expires_at=(window + 2) * WINDOW_SECONDS)
     before = Hits(window, current - 1, previous)
     if not before.admits(moment, limit):
-        _take_back(store, subject, window)
+        rates.take_back_hit(subject, window)
         wait = before.retry_after(moment, limit)
         raise RateLimited(
             f"rate limit of {limit} requests per minute exceeded; retry in {wait} s",
@@ -113,29 +112,6 @@ def check(store: Store, subject: str, limit: int, now: float | None = None) -> Q
         )
     after = Hits(window, current, previous)
     return Quota(limit, math.floor(limit - after.estimate(moment)), after.reset_seconds(moment))
-
-
-def _take_back(store: Store, subject: str, window: int) -> None:
-    """Uncount a refused request's hit (an atomic ADD, so concurrent hits are kept)."""
-    store.ddb.update_item(
-        TableName=store.table,
-        Key=to_ddb({"PK": keys.rate_pk(subject), "SK": "RATE"}),
-        UpdateExpression="ADD #now :minus_one",
-        ExpressionAttributeNames={"#now": f"w{window}"},
-        ExpressionAttributeValues=to_ddb({":minus_one": -1}),
-    )
-
-
-def _read(store: Store, subject: str, window: int) -> Hits:
-    answer = store.ddb.get_item(
-        TableName=store.table,
-        Key=to_ddb({"PK": keys.rate_pk(subject), "SK": "RATE"}),
-        ConsistentRead=True,
-        ProjectionExpression="#now, #before",
-        ExpressionAttributeNames={"#now": f"w{window}", "#before": f"w{window - 1}"},
-    )
-    item = from_ddb(answer.get("Item", {}))
-    return Hits(window, int(item.get(f"w{window}", 0)), int(item.get(f"w{window - 1}", 0)))
 
 
 def key_limit() -> int:
@@ -155,22 +131,23 @@ def _failures(address: str) -> str:
     return "auth-failures:" + address
 
 
-def refuse_failing_address(store: Store, address: str) -> None:
+def refuse_failing_address(rates: RateStore, address: str) -> None:
     """Raise RateLimited if `address` has spent its failed authentications, counting nothing:
     called before a key is read, so a locked-out address costs no key lookups."""
     limit = auth_failure_limit()
     if limit <= 0:
         return
     moment = clock()
-    hits = _read(store, _failures(address), int(moment // WINDOW_SECONDS))
+    window = int(moment // WINDOW_SECONDS)
+    hits = Hits(window, *rates.rate_window(_failures(address), window))
     if not hits.admits(moment, limit):
         wait = hits.retry_after(moment, limit)
         raise RateLimited(f"too many failed authentications from this address; retry in {wait} s", wait)
 
 
-def count_failure(store: Store, address: str) -> None:
+def count_failure(rates: RateStore, address: str) -> None:
     """Count a key lookup of `address` that found no live key."""
     if auth_failure_limit() <= 0:
         return
     window = int(clock() // WINDOW_SECONDS)
-    store.hit_rate_window(_failures(address), window, expires_at=(window + 2) * WINDOW_SECONDS)
+    rates.hit_rate_window(_failures(address), window, expires_at=(window + 2) * WINDOW_SECONDS)

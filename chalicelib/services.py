@@ -17,7 +17,10 @@ from chalicelib.models.deliveries import Outcome
 from chalicelib.models.events import new_event_id
 from chalicelib.models.handlers import Handler, HandlerCreate, HandlerDraft, HandlerUpdate
 from chalicelib.settings import get_settings
-from chalicelib.storage.dynamo import ConditionFailed, Contended, HandlerPage, Store
+from chalicelib.storage.deliveries import AttemptPage
+from chalicelib.storage.handlers import Contended, HandlerPage
+from chalicelib.storage.stores import Stores
+from chalicelib.storage.table import ConditionFailed
 
 logger = logging.getLogger("herald.services")
 CONFIRMATION_TTL_SECONDS = 7 * 24 * 3600
@@ -55,7 +58,7 @@ CREATE_TRIES = 5
 
 
 def create_handler(
-    store: Store,
+    stores: Stores,
     account: str,
     body: dict[str, Any],
     base_url: str,
@@ -73,12 +76,12 @@ def create_handler(
     the counter is moved past the ids in use and the create tried again with a new id:
     a client never sees our counter's trouble, except as a 503 if it lasts."""
     request: HandlerCreate = parse(HandlerDraft if awaiting_setup else HandlerCreate, body)
-    _check_references(store, account, request.given_settings())
+    _check_references(stores, account, request.given_settings())
     now = _now()
     confirm = request.type == "email" and get_settings().email_confirmation
     handler = Handler(
         account=account,
-        id=store.allocate_handler_id(account),
+        id=stores.handlers.allocate_handler_id(account),
         type=request.type,
         name=request.name,
         settings=request.given_settings(),
@@ -92,39 +95,36 @@ def create_handler(
     )
     for _ in range(CREATE_TRIES):
         try:
-            store.create_handler(handler)
+            stores.handlers.create_handler(handler)
         except ConditionFailed:
             logger.warning("handler id %s of %s was taken; allocating another", handler.id, account)
-            store.skip_taken_ids(account)
-            handler = handler.model_copy(update={"id": store.allocate_handler_id(account)})
+            stores.handlers.skip_taken_ids(account)
+            handler = handler.model_copy(update={"id": stores.handlers.allocate_handler_id(account)})
             continue
         if confirm:
-            request_confirmation(store, handler, base_url)
+            request_confirmation(stores, handler, base_url)
         return handler
     raise Contended("no free handler id was found; send the request again")
 
 
-def _check_references(store: Store, account: str, settings: dict[str, str]) -> None:
+def _check_references(stores: Stores, account: str, settings: dict[str, str]) -> None:
     """A push handler must point at one of the account's registered subscribers."""
     subscriber = settings.get("push_subscriber_id")
-    if subscriber is not None:
-        from chalicelib.storage import push
-
-        if push.get(store, account, subscriber) is None:
-            raise InvalidInput(
-                [
-                    (
-                        "push_subscriber_id",
-                        "push_subscriber_id: no such push subscriber; POST /push-subscribers first",
-                    )
-                ]
-            )
+    if subscriber is not None and stores.push.get(account, subscriber) is None:
+        raise InvalidInput(
+            [
+                (
+                    "push_subscriber_id",
+                    "push_subscriber_id: no such push subscriber; POST /push-subscribers first",
+                )
+            ]
+        )
 
 
-def request_confirmation(store: Store, handler: Handler, base_url: str) -> None:
+def request_confirmation(stores: Stores, handler: Handler, base_url: str) -> None:
     """Mail a one-time link to the address: Herald mails only people who asked for it."""
     token = secrets.token_urlsafe(24)
-    store.put_confirmation(token, handler, int(_now().timestamp()) + CONFIRMATION_TTL_SECONDS)
+    stores.confirmations.put_confirmation(token, handler, int(_now().timestamp()) + CONFIRMATION_TTL_SECONDS)
     link = f"{base_url}/email-confirmations/{token}"
     text = (
         f"Someone asked Herald to send notifications for '{handler.name}' to this address.\n"
@@ -142,26 +142,26 @@ def request_confirmation(store: Store, handler: Handler, base_url: str) -> None:
         logger.error("confirmation mail for handler %s not sent: %s", handler.id, result.error)
 
 
-def confirm_email(store: Store, token: str) -> dict[str, Any]:
-    item = store.confirm_email(token, int(_now().timestamp()))
+def confirm_email(stores: Stores, token: str) -> dict[str, Any]:
+    item = stores.confirmations.confirm_email(token, int(_now().timestamp()))
     if item is None:
         raise NotFound("unknown, used or expired confirmation link")
     return {"id": int(item["handler_id"]), "email": item["email"], "confirmed": True}
 
 
-def get_handler(store: Store, account: str, handler_id: int) -> Handler:
-    handler = store.get_handler(account, handler_id)
+def get_handler(stores: Stores, account: str, handler_id: int) -> Handler:
+    handler = stores.handlers.get_handler(account, handler_id)
     if handler is None:
         raise NotFound(f"notification handler {handler_id} not found")
     return handler
 
 
 def update_handler(
-    store: Store, account: str, handler_id: int, body: dict[str, Any], base_url: str
+    stores: Stores, account: str, handler_id: int, body: dict[str, Any], base_url: str
 ) -> str | None:
     """Apply a partial update; returns a new signing secret when the handler became a webhook."""
     request: HandlerUpdate = parse(HandlerUpdate, body)
-    _check_references(store, account, request.given_settings())
+    _check_references(stores, account, request.given_settings())
     secret = None
     confirm = False
     fields: dict[str, Any] = dict(request.subscription())
@@ -178,7 +178,7 @@ def update_handler(
     if settings or request.type is not None:
         # Which settings are allowed depends on the stored type: read it, then write on
         # the condition that it is still that type (optimistic, no lost update).
-        current = get_handler(store, account, handler_id)
+        current = get_handler(stores, account, handler_id)
         try:
             settings = request.check_against(current.type)
         except ValueError as exc:
@@ -194,7 +194,7 @@ def update_handler(
             replace = True
             if request.type == "webhook":  # its receiver has never seen a secret: show one
                 secret = fields["signing_secret"] = new_secret()
-    store.update_handler(
+    stores.handlers.update_handler(
         account,
         handler_id,
         fields=fields,
@@ -204,26 +204,32 @@ def update_handler(
         now=_now(),
     )
     if confirm:
-        request_confirmation(store, get_handler(store, account, handler_id), base_url)
+        request_confirmation(stores, get_handler(stores, account, handler_id), base_url)
     return secret
 
 
-def delete_handler(store: Store, account: str, handler_id: int) -> None:
-    if not store.delete_handler(account, handler_id):
+def delete_handler(stores: Stores, account: str, handler_id: int) -> None:
+    if not stores.handlers.delete_handler(account, handler_id):
         raise NotFound(f"notification handler {handler_id} not found")
 
 
-def list_handlers(store: Store, account: str, page: int, per_page: int) -> HandlerPage:
-    return store.list_handlers(account, page, per_page)
+def list_handlers(stores: Stores, account: str, page: int, per_page: int) -> HandlerPage:
+    return stores.handlers.list_handlers(account, page, per_page)
 
 
-def rotate_secret(store: Store, account: str, handler_id: int) -> str:
+def list_attempts(stores: Stores, handler: Handler, page: int, per_page: int) -> AttemptPage:
+    """A page of the handler's attempt log, newest first (numbered by the handler)."""
+    top = stores.handlers.attempt_count(handler.account, handler.id)
+    return stores.deliveries.list_attempts(handler.account, handler.id, top, page, per_page)
+
+
+def rotate_secret(stores: Stores, account: str, handler_id: int) -> str:
     """A new signing secret; the old one keeps signing for 24 h so receivers can switch."""
     secret = new_secret()
-    store.rotate_secret(account, handler_id, secret, _now() + timedelta(hours=24))
+    stores.handlers.rotate_secret(account, handler_id, secret, _now() + timedelta(hours=24))
     return secret
 
 
-def app_id(store: Store, account: str, app: str) -> str:
+def app_id(stores: Stores, account: str, app: str) -> str:
     """Apps are namespaces of an account, created on first use with an ObjectId-like id."""
-    return store.app_id(account, app, new_event_id())
+    return stores.apps.app_id(account, app, new_event_id())

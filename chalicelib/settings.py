@@ -10,10 +10,19 @@ import os
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+
+def _deliveries_queue() -> str:
+    return os.environ.get("HERALD_DELIVERIES_QUEUE", "herald-deliveries")
+
+
+def _ingest_queue() -> str:
+    return os.environ.get("HERALD_INGEST_QUEUE", "herald-ingest")
+
+
 # Queue names are read at import by app.py's decorators (and at packaging time), so
 # they are plain module constants with environment overrides.
-DELIVERIES_QUEUE = os.environ.get("HERALD_DELIVERIES_QUEUE", "herald-deliveries")
-INGEST_QUEUE = os.environ.get("HERALD_INGEST_QUEUE", "herald-ingest")
+DELIVERIES_QUEUE = _deliveries_queue()
+INGEST_QUEUE = _ingest_queue()
 
 
 class ConfigurationError(RuntimeError):
@@ -85,8 +94,8 @@ def _is_link_root(raw: str) -> bool:
 
 
 def get_settings() -> Settings:
-    deliveries = os.environ.get("HERALD_DELIVERIES_QUEUE", "herald-deliveries")
-    ingest = os.environ.get("HERALD_INGEST_QUEUE", "herald-ingest")
+    deliveries = _deliveries_queue()
+    ingest = _ingest_queue()
     return Settings(
         table_name=os.environ.get("HERALD_TABLE", "herald"),
         region=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",

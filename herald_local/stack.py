@@ -220,19 +220,19 @@ def register_key(account: str, key: str | None) -> tuple[str, str]:
     A key that is already there (a persistent table kept it) is reused as is."""
     from chalicelib import apikeys
     from chalicelib.errors import Unauthorized
-    from chalicelib.storage.dynamo import get_store
+    from chalicelib.storage.stores import get_stores
 
-    store = get_store()
+    stores = get_stores()
     key = key or apikeys.new_key()
     try:
-        apikeys.create_key(store, account, key)
+        apikeys.create_key(stores, account, key)
     except ValueError as exc:
         raise StackError(f"API key / HERALD_ACCOUNT: {exc}") from exc
     except ClientError as exc:
         if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
             raise
         try:
-            account = apikeys.authenticate(store, f"Bearer {key}").account
+            account = apikeys.authenticate(stores, f"Bearer {key}").account
         except Unauthorized as revoked:
             raise KeyRevoked("API_KEY is revoked in this table; unset it to get a new one") from revoked
     return key, account

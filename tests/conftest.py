@@ -10,7 +10,7 @@ import pytest
 
 from chalicelib import apikeys, clients
 from chalicelib.settings import get_settings
-from chalicelib.storage.dynamo import Store, get_store
+from chalicelib.storage.stores import Stores, get_stores
 from herald_local.bootstrap import ensure_table
 from herald_local.dynamodb_local import DynamoDBLocal, Unavailable
 
@@ -86,10 +86,10 @@ def local_ddb(
 
 
 @pytest.fixture(params=["moto", "dynamodb_local"])
-def store(request: pytest.FixtureRequest) -> Store:
-    """The store on moto and on AWS's DynamoDB Local."""
+def stores(request: pytest.FixtureRequest) -> Stores:
+    """The stores on moto and on AWS's DynamoDB Local."""
     request.getfixturevalue("moto_aws" if request.param == "moto" else "local_ddb")
-    return get_store()
+    return get_stores()
 
 
 @pytest.fixture
@@ -104,7 +104,7 @@ def api(moto_aws: None) -> Iterator[Any]:
 
 @pytest.fixture
 def api_key(moto_aws: None) -> str:
-    key, _ = apikeys.create_key(get_store(), "acme")
+    key, _ = apikeys.create_key(get_stores(), "acme")
     return key
 
 

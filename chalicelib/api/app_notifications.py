@@ -140,7 +140,7 @@ def _app(call: Call, organization_id_: str, application_id: str) -> str:
     if OBJECT_ID.match(organization_id_) and organization_id_.lower() != organization_id(call.account):
         raise NotFound(f"organization {organization_id_!r} not found")
     if OBJECT_ID.match(application_id):
-        name = call.store.app_named_by_id(call.account, application_id.lower())
+        name = call.stores.apps.app_named_by_id(call.account, application_id.lower())
         if name is None:
             raise NotFound(f"application {application_id!r} not found")
         return name
@@ -175,7 +175,7 @@ def _client_fields() -> Iterator[None]:
 
 def _notification(call: Call, app: str, notification_id: str) -> Handler:
     """The app's notification, or 404 (unknown, another app's, another type)."""
-    handler = services.get_handler(call.store, call.account, _handler_id(notification_id))
+    handler = services.get_handler(call.stores, call.account, _handler_id(notification_id))
     if not is_notification(handler, app):
         raise NotFound(f"notification {notification_id!r} not found")
     return handler
@@ -195,7 +195,7 @@ def _outs(call: Call, handlers: list[Handler], app: str, token: str | None = Non
     """The notifications' seed 002 objects; the app's id is looked up once, and only if needed."""
     if not handlers:
         return []
-    application = services.app_id(call.store, call.account, app)
+    application = services.app_id(call.stores, call.account, app)
     organization = organization_id(call.account)
     return [NotificationOut.of(h, organization, application, token) for h in handlers]
 
@@ -225,7 +225,7 @@ def create_notification(call: Call, organizationId: str, applicationId: str) -> 
     slack = _slack_install(request)
     with _client_fields():
         handler = services.create_handler(
-            call.store,
+            call.stores,
             call.account,
             request.handler_fields(app, slack),
             base_url(call.request),
@@ -251,7 +251,7 @@ def create_notification(call: Call, organizationId: str, applicationId: str) -> 
 def list_notifications(call: Call, organizationId: str, applicationId: str) -> Response:
     app = _app(call, organizationId, applicationId)
     query: ListQuery = services.parse(ListQuery, dict(call.request.query_params or {}))
-    found = [h for h in call.store.all_handlers(call.account) if is_notification(h, app)]
+    found = [h for h in call.stores.handlers.all_handlers(call.account) if is_notification(h, app)]
     start = (query.page - 1) * query.limit
     items = _outs(call, found[start : start + query.limit], app)
     page = NotificationPage.of(items, len(found), query.page, query.limit)
@@ -294,9 +294,9 @@ def replace_notification(
     slack = _slack_install(request)
     with _client_fields():
         secret = services.update_handler(
-            call.store, call.account, current.id, request.handler_fields(app, slack), base_url(call.request)
+            call.stores, call.account, current.id, request.handler_fields(app, slack), base_url(call.request)
         )
-    return _ok(call, services.get_handler(call.store, call.account, current.id), app, secret)
+    return _ok(call, services.get_handler(call.stores, call.account, current.id), app, secret)
 
 
 @api_route(
@@ -314,5 +314,5 @@ def replace_notification(
 def delete_notification(call: Call, organizationId: str, applicationId: str, notificationId: str) -> Response:
     app = _app(call, organizationId, applicationId)
     handler = _notification(call, app, notificationId)
-    services.delete_handler(call.store, call.account, handler.id)
+    services.delete_handler(call.stores, call.account, handler.id)
     return _ok(call, handler, app)

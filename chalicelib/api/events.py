@@ -30,7 +30,7 @@ class EventTypes(BaseModel):
     bp, "/v1/events", methods=["POST"], doc=RouteDoc("Publish an event", TAG, {202: Accepted}, body=EventIn)
 )
 def publish_event(call: Call) -> Response:
-    published = publish(call.store, call.account, call.body())
+    published = publish(call.stores, call.account, call.body())
     accepted = Accepted(id=published.event_id, matched=published.matched, duplicate=published.duplicate)
     return json_response(accepted.model_dump(), 202)
 

@@ -40,7 +40,7 @@ def _handler_id(raw: str) -> int:
 )
 def list_handlers(call: Call) -> Response:
     page = page_request(call.request)
-    result = services.list_handlers(call.store, call.account, page.page, page.per_page)
+    result = services.list_handlers(call.stores, call.account, page.page, page.per_page)
     data = [HandlerOut.of(h).model_dump() for h in result.handlers]
     return json_response(paginated(call.request, data, result.total, page))
 
@@ -53,7 +53,7 @@ def list_handlers(call: Call) -> Response:
 )
 def create_handler(call: Call) -> Response:
     body = without_nulls(call.body())
-    handler = services.create_handler(call.store, call.account, body, base_url(call.request))
+    handler = services.create_handler(call.stores, call.account, body, base_url(call.request))
     data: dict[str, object] = {"id": handler.id}
     if handler.type == "webhook":  # shown once: receivers verify signatures with it
         data["secret"] = handler.signing_secret
@@ -67,7 +67,7 @@ def create_handler(call: Call) -> Response:
     doc=RouteDoc("Get a notification handler", TAG, {200: Data[HandlerOut]}),
 )
 def get_handler(call: Call, handler_id: str) -> Response:
-    handler = services.get_handler(call.store, call.account, _handler_id(handler_id))
+    handler = services.get_handler(call.stores, call.account, _handler_id(handler_id))
     return json_response({"data": HandlerOut.of(handler).model_dump()})
 
 
@@ -82,8 +82,10 @@ def update_handler(call: Call, handler_id: str) -> Response:
     body = without_nulls(call.body())
     if "type" not in body and any(k in SETTING_FIELDS and is_empty(v) for k, v in body.items()):
         # A form of every type without `type`: its empty fields are those of the other types.
-        body = without_empty_foreign_fields(body, services.get_handler(call.store, call.account, number).type)
-    secret = services.update_handler(call.store, call.account, number, body, base_url(call.request))
+        body = without_empty_foreign_fields(
+            body, services.get_handler(call.stores, call.account, number).type
+        )
+    secret = services.update_handler(call.stores, call.account, number, body, base_url(call.request))
     data: dict[str, object] = {"id": number}
     if secret is not None:
         data["secret"] = secret
@@ -97,7 +99,7 @@ def update_handler(call: Call, handler_id: str) -> Response:
     doc=RouteDoc("Delete a notification handler", TAG, {204: None}),
 )
 def delete_handler(call: Call, handler_id: str) -> Response:
-    services.delete_handler(call.store, call.account, _handler_id(handler_id))
+    services.delete_handler(call.stores, call.account, _handler_id(handler_id))
     return Response(body="", status_code=204)
 
 
@@ -109,7 +111,7 @@ def delete_handler(call: Call, handler_id: str) -> Response:
 )
 def rotate_secret(call: Call, handler_id: str) -> Response:
     number = _handler_id(handler_id)
-    secret = services.rotate_secret(call.store, call.account, number)
+    secret = services.rotate_secret(call.stores, call.account, number)
     return json_response({"data": {"id": number, "secret": secret}})
 
 
@@ -122,8 +124,8 @@ def rotate_secret(call: Call, handler_id: str) -> Response:
 def test_handler(call: Call, handler_id: str) -> Response:
     from chalicelib.delivery.trial import send_test  # the HTTP sender: only when testing
 
-    handler = services.get_handler(call.store, call.account, _handler_id(handler_id))
-    result = send_test(call.store, handler)
+    handler = services.get_handler(call.stores, call.account, _handler_id(handler_id))
+    result = send_test(call.stores, handler)
     outcome = TestOutcome(
         ok=result.outcome == Outcome.SENT,
         outcome=result.outcome,
@@ -141,9 +143,9 @@ def test_handler(call: Call, handler_id: str) -> Response:
     doc=RouteDoc("Delivery attempts, newest first", TAG, {200: Page[AttemptOut]}, query=PAGING),
 )
 def list_deliveries(call: Call, handler_id: str) -> Response:
-    handler = services.get_handler(call.store, call.account, _handler_id(handler_id))
+    handler = services.get_handler(call.stores, call.account, _handler_id(handler_id))
     page = page_request(call.request)
-    result = call.store.list_attempts(call.account, handler, page.page, page.per_page)
+    result = services.list_attempts(call.stores, handler, page.page, page.per_page)
     data = [attempt.public().model_dump(mode="json") for attempt in result.attempts]
     return json_response(paginated(call.request, data, result.total, page))
 
@@ -157,4 +159,4 @@ def list_deliveries(call: Call, handler_id: str) -> Response:
 )
 def confirm_email(call: Call, token: str) -> Response:
     """The link mailed to a new email handler's address: it switches the handler on."""
-    return json_response({"data": services.confirm_email(call.store, token)})
+    return json_response({"data": services.confirm_email(call.stores, token)})

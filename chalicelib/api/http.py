@@ -19,7 +19,7 @@ from chalicelib import apikeys, ratelimit
 from chalicelib.api.bodies import parse_body
 from chalicelib.api.docs import ROUTES, DocumentedRoute, RouteDoc
 from chalicelib.errors import HeraldError, InternalError, Unauthorized
-from chalicelib.storage.dynamo import Store, get_store
+from chalicelib.storage.stores import Stores, get_stores
 
 logger = logging.getLogger("herald.api")
 
@@ -30,7 +30,7 @@ class Call:
 
     request: Request
     account: str
-    store: Store
+    stores: Stores
 
     def body(self) -> dict[str, Any]:
         return parse_body(self.request)
@@ -96,18 +96,18 @@ def api_route(
             request = bp.current_request
             quota = None
             try:
-                store = get_store()
+                stores = get_stores()
                 _refuse_repeated_authorization(request)
                 if public:
                     account = ""
-                    quota = ratelimit.check(store, _address(request), ratelimit.public_limit())
+                    quota = ratelimit.check(stores.rates, _address(request), ratelimit.public_limit())
                 else:
                     principal = apikeys.authenticate(
-                        store, request.headers.get("authorization"), source=_address(request)
+                        stores, request.headers.get("authorization"), source=_address(request)
                     )
                     account = principal.account
-                    quota = ratelimit.check(store, "key:" + principal.key_id, ratelimit.key_limit())
-                response = view(Call(request, account, store), **params)
+                    quota = ratelimit.check(stores.rates, "key:" + principal.key_id, ratelimit.key_limit())
+                response = view(Call(request, account, stores), **params)
             except ratelimit.RateLimited as limited:
                 response = render_error(limited)
                 response.headers.update(limited.headers())

@@ -128,7 +128,7 @@ def list_notifications(call: Call) -> Response:
     meta also counts the unread and read notifications."""
     page = page_request(call.request)
     status = _status(query_param(call.request, "status"))
-    result = inbox.list_page(call.store, call.account, status, page.page, page.per_page, now=_now())
+    result = call.stores.inbox.list_page(call.account, status, page.page, page.per_page, now=_now())
     data = [n.public() for n in result.notifications]
     body = paginated(call.request, data, result.total, page)
     body["meta"]["unread"] = result.counts.unread
@@ -140,7 +140,7 @@ def list_notifications(call: Call) -> Response:
 
 @api_route(bp, "/notifications/{notification_id}/read", methods=["POST"])
 def mark_read(call: Call, notification_id: str) -> Response:
-    found = inbox.mark_read(call.store, call.account, _notification_id(notification_id), _now())
+    found = call.stores.inbox.mark_read(call.account, _notification_id(notification_id), _now())
     if found is None:
         raise NotFound(f"notification {notification_id!r} not found")
     return json_response({"data": found.public()})
@@ -160,8 +160,7 @@ def create_subscriber(call: Call) -> Response:
     """Register a browser's subscription; the same endpoint again returns the same id."""
     request: PushSubscriptionIn = parse(PushSubscriptionIn, call.body())
     expiration = int(request.expiration_time) if request.expiration_time is not None else None
-    subscriber = push.save(
-        call.store,
+    subscriber = call.stores.push.save(
         call.account,
         endpoint=request.endpoint,
         p256dh=request.keys.p256dh,
@@ -174,7 +173,7 @@ def create_subscriber(call: Call) -> Response:
 
 @api_route(bp, "/push-subscribers/{subscriber_id}", methods=["GET"])
 def get_subscriber(call: Call, subscriber_id: str) -> Response:
-    found = push.get(call.store, call.account, _subscriber_id(subscriber_id))
+    found = call.stores.push.get(call.account, _subscriber_id(subscriber_id))
     if found is None:
         raise NotFound(f"push subscriber {subscriber_id!r} not found")
     return json_response({"data": found.public()})
@@ -182,6 +181,6 @@ def get_subscriber(call: Call, subscriber_id: str) -> Response:
 
 @api_route(bp, "/push-subscribers/{subscriber_id}", methods=["DELETE"])
 def delete_subscriber(call: Call, subscriber_id: str) -> Response:
-    if not push.delete(call.store, call.account, _subscriber_id(subscriber_id)):
+    if not call.stores.push.delete(call.account, _subscriber_id(subscriber_id)):
         raise NotFound(f"push subscriber {subscriber_id!r} not found")
     return Response(body="", status_code=204)

@@ -70,7 +70,6 @@ from chalicelib.models.notifiers import (
     handler_id_of,
     unwrap,
 )
-from chalicelib.storage import app_events
 
 bp = Blueprint(__name__)
 TAG = "notifiers (PaaS)"
@@ -126,7 +125,7 @@ def _notifier(call: Call, app: str, raw_id: str) -> Handler:
     """The app's notifier, or 404 (unknown, malformed, another app's or account's)."""
     number = handler_id_of(raw_id, call.account)
     try:
-        handler = None if number is None else services.get_handler(call.store, call.account, number)
+        handler = None if number is None else services.get_handler(call.stores, call.account, number)
     except NotFound:
         handler = None
     if handler is None or handler.app != app:
@@ -135,7 +134,7 @@ def _notifier(call: Call, app: str, raw_id: str) -> Handler:
 
 
 def _out(call: Call, handler: Handler, app: str) -> dict[str, Any]:
-    return NotifierOut.of(handler, services.app_id(call.store, call.account, app)).model_dump()
+    return NotifierOut.of(handler, services.app_id(call.stores, call.account, app)).model_dump()
 
 
 @api_route(
@@ -147,8 +146,8 @@ def _out(call: Call, handler: Handler, app: str) -> dict[str, Any]:
 )
 def list_notifiers(call: Call, app: str) -> Response:
     name = _app(app)
-    found = [h for h in call.store.all_handlers(call.account) if h.app == name]
-    app_id = services.app_id(call.store, call.account, name) if found else ""
+    found = [h for h in call.stores.handlers.all_handlers(call.account) if h.app == name]
+    app_id = services.app_id(call.stores, call.account, name) if found else ""
     return json_response({"notifiers": [NotifierOut.of(h, app_id).model_dump() for h in found]})
 
 
@@ -169,7 +168,7 @@ def create_notifier(call: Call, app: str) -> Response:
     name = _app(app)
     request: NotifierIn = services.parse(NotifierIn, unwrap(call.body()))
     handler = services.create_handler(
-        call.store, call.account, request.create_fields(name), base_url(call.request), uuid_id=True
+        call.stores, call.account, request.create_fields(name), base_url(call.request), uuid_id=True
     )
     return json_response({"notifier": _out(call, handler, name)}, 201)
 
@@ -204,9 +203,9 @@ def update_notifier(call: Call, app: str, notifier_id: str) -> Response:
     current = _notifier(call, name, notifier_id)
     request: NotifierIn = services.parse(NotifierIn, unwrap(call.body()))
     services.update_handler(
-        call.store, call.account, current.id, request.update_fields(current.type), base_url(call.request)
+        call.stores, call.account, current.id, request.update_fields(current.type), base_url(call.request)
     )
-    handler = services.get_handler(call.store, call.account, current.id)
+    handler = services.get_handler(call.stores, call.account, current.id)
     return json_response({"notifier": _out(call, handler, name)})
 
 
@@ -227,7 +226,9 @@ def test_notifier(call: Call, app: str, notifier_id: str) -> Response:
     handler = _notifier(call, name, notifier_id)
     caller = UserOut.of(call.account)
     user = {"username": caller.username, "email": caller.email, "id": caller.id}
-    result = send_test(call.store, handler, app_id=services.app_id(call.store, call.account, name), user=user)
+    result = send_test(
+        call.stores, handler, app_id=services.app_id(call.stores, call.account, name), user=user
+    )
     if result.outcome != Outcome.SENT:
         raise NotDelivered(f"the test notification was not delivered: {result.error or result.outcome}")
     return json_response({"notifier": _out(call, handler, name)})
@@ -267,7 +268,7 @@ def get_secret(call: Call, app: str, notifier_id: str) -> Response:
 )
 def rotate_secret(call: Call, app: str, notifier_id: str) -> Response:
     handler = _webhook(call, app, notifier_id)
-    secret = services.rotate_secret(call.store, call.account, handler.id)
+    secret = services.rotate_secret(call.stores, call.account, handler.id)
     return json_response(SecretOut(secret=secret).model_dump())
 
 
@@ -280,7 +281,7 @@ def rotate_secret(call: Call, app: str, notifier_id: str) -> Response:
 )
 def delete_notifier(call: Call, app: str, notifier_id: str) -> Response:
     handler = _notifier(call, _app(app), notifier_id)
-    services.delete_handler(call.store, call.account, handler.id)
+    services.delete_handler(call.stores, call.account, handler.id)
     return Response(body="", status_code=204)
 
 
@@ -299,7 +300,7 @@ def publish_app_event(call: Call, app: str) -> Response:
     body = call.body()
     if isinstance(body.get("event"), dict) and len(body) == 1:
         body = body["event"]
-    published = publish(call.store, call.account, {**body, "app": name})
+    published = publish(call.stores, call.account, {**body, "app": name})
     accepted = Accepted(id=published.event_id, matched=published.matched, duplicate=published.duplicate)
     return json_response(accepted.model_dump(), 202)
 
@@ -356,7 +357,7 @@ def list_app_events(call: Call, app: str) -> Response:
     hours = _bounded(call, "from", None, MAX_FROM_HOURS)
     now = datetime.now(UTC)
     since = None if hours is None else now - timedelta(hours=hours)
-    found = app_events.page(call.store, call.account, name, page, per_page, since=since, now=now)
+    found = call.stores.app_events.page(call.account, name, page, per_page, since=since, now=now)
     answer = AppEventList(
         events=[AppEventOut.model_validate(_event_out(e)) for e in found.events],
         meta=ListMeta(pagination=PaginationMeta.of(page, per_page, found.total)),
@@ -373,8 +374,8 @@ def list_app_events(call: Call, app: str) -> Response:
 )
 def get_app_event(call: Call, app: str, event_id: str) -> Response:
     name = _app(app)
-    event = app_events.get(call.store, call.account, name, event_id) if EVENT_ID.match(event_id) else None
-    if event is None:
+    event = call.stores.deliveries.get_event(call.account, event_id) if EVENT_ID.match(event_id) else None
+    if event is None or event.app != name:
         raise ResourceNotFound("event")
     return json_response({"event": _event_out(event)})
 
@@ -409,7 +410,7 @@ def _basic_password(authorization: str | None) -> str:
 )
 def exchange_token(call: Call) -> Response:
     key = _basic_password(call.request.headers.get("authorization"))
-    return json_response({"token": apikeys.exchange_for_token(call.store, key)})
+    return json_response({"token": apikeys.exchange_for_token(call.stores, key)})
 
 
 @api_route(

@@ -11,7 +11,7 @@ from chalicelib.models.deliveries import Outcome
 from chalicelib.models.events import Event
 from chalicelib.models.handlers import Handler
 from chalicelib.storage import inbox
-from chalicelib.storage.dynamo import get_store
+from chalicelib.storage.stores import get_stores
 
 if TYPE_CHECKING:
     from chalicelib.delivery.safe_http import SafeSender
@@ -42,7 +42,7 @@ class InternalNotificationChannel(Channel):
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
-            inbox.add(get_store(), handler.account, notification(event, handler, now))
+            get_stores().inbox.add(handler.account, notification(event, handler, now))
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "")
             return SendResult(Outcome.RETRY, None, f"inbox write failed: {code}")

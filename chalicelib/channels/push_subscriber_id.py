@@ -23,7 +23,7 @@ from chalicelib.models.deliveries import Outcome
 from chalicelib.models.events import Event
 from chalicelib.models.handlers import Handler
 from chalicelib.storage import push
-from chalicelib.storage.dynamo import get_store
+from chalicelib.storage.stores import get_stores
 
 if TYPE_CHECKING:
     from chalicelib.delivery.safe_http import SafeSender
@@ -123,13 +123,13 @@ class PushChannel(Channel):
         config = vapid_config()
         if config is None:
             return SendResult(Outcome.PERMANENT, None, "VAPID keys are not configured")
-        store = get_store()
+        stores = get_stores()
         ident = handler.settings.get("push_subscriber_id", "")
-        subscriber = push.get(store, handler.account, ident)
+        subscriber = stores.push.get(handler.account, ident)
         if subscriber is None:
             return SendResult(Outcome.GONE, None, f"push subscriber {ident} no longer exists")
         if subscriber.expired(now):
-            push.delete(store, handler.account, ident)
+            stores.push.delete(handler.account, ident)
             return SendResult(Outcome.GONE, None, f"push subscription {ident} expired")
         try:
             request = push_request(event, subscriber, config, now)
@@ -139,7 +139,7 @@ class PushChannel(Channel):
             return SendResult(Outcome.PERMANENT, None, f"the subscription's keys are unusable: {exc}")
         result = self.classify(sender.post(request.url, body=request.body, headers=request.headers))
         if result.outcome == Outcome.GONE:  # the browser unsubscribed: forget the subscription
-            push.delete(store, handler.account, ident)
+            stores.push.delete(handler.account, ident)
         return result
 
 

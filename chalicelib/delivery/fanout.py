@@ -13,8 +13,8 @@ from chalicelib.models.deliveries import DeliveryTask
 from chalicelib.models.events import Event, EventIn, new_event_id
 from chalicelib.services import app_id, parse
 from chalicelib.settings import get_settings
-from chalicelib.storage import app_events
-from chalicelib.storage.dynamo import RETENTION_SECONDS, Store
+from chalicelib.storage.stores import Stores
+from chalicelib.storage.table import RETENTION_SECONDS
 
 SQS_BATCH = 10
 _SEND_ROUNDS = 5
@@ -32,7 +32,7 @@ class Published:
     duplicate: bool
 
 
-def publish(store: Store, account: str, body: dict[str, Any]) -> Published:
+def publish(stores: Stores, account: str, body: dict[str, Any]) -> Published:
     """Accept an event for `account` and fan it out; the same client id twice is one event.
 
     The event is stored before fan-out and marked fanned out after, so a publish that
@@ -45,22 +45,22 @@ def publish(store: Store, account: str, body: dict[str, Any]) -> Published:
         id=request.id or new_event_id(),
         type=request.type,
         app=request.app,
-        app_id=app_id(store, account, request.app) if request.app else None,
+        app_id=app_id(stores, account, request.app) if request.app else None,
         user=request.user.model_dump(exclude_none=True) if request.user else None,
         type_data=request.type_data,
         created_at=now,
     )
     expires_at = int(now.timestamp()) + RETENTION_SECONDS
-    existing = store.put_event(event, expires_at)
+    existing = stores.deliveries.put_event(event, expires_at)
     if existing is not None:
         if existing.get("fanned_out"):
             return Published(event.id, int(existing.get("matched", 0)), duplicate=True)
         event = Event.model_validate(existing)
         expires_at = int(existing.get("expires_at", expires_at))
-    app_events.record(store, event, expires_at)  # before fanned_out: a retry completes it
-    handlers = [h for h in store.all_handlers(account) if h.accepts(event)]
+    stores.app_events.record(event, expires_at)  # before fanned_out: a retry completes it
+    handlers = [h for h in stores.handlers.all_handlers(account) if h.accepts(event)]
     enqueue([DeliveryTask(account=account, event_id=event.id, handler_id=h.id) for h in handlers])
-    store.mark_fanned_out(account, event.id, len(handlers))
+    stores.deliveries.mark_fanned_out(account, event.id, len(handlers))
     return Published(event.id, len(handlers), duplicate=existing is not None)
 
 

@@ -14,7 +14,7 @@ from chalicelib.apikeys import check_account_name
 from chalicelib.delivery.fanout import publish
 from chalicelib.errors import HeraldError
 from chalicelib.settings import get_settings
-from chalicelib.storage.dynamo import get_store
+from chalicelib.storage.stores import get_stores
 
 logger = logging.getLogger("herald.ingest")
 
@@ -24,12 +24,12 @@ class BadMessage(ValueError):
 
 
 def ingest_batch(records: list[dict[str, Any]]) -> dict[str, list[dict[str, str]]]:
-    store = get_store()
+    stores = get_stores()
     failures = []
     for record in records:
         try:
             account, body = _parse(record)
-            publish(store, account, body)
+            publish(stores, account, body)
         except BadMessage as exc:
             _dead_letter(record["body"], str(exc))
         except HeraldError as exc:
@@ -58,8 +58,4 @@ def _parse(record: dict[str, Any]) -> tuple[str, dict[str, Any]]:
 
 def _dead_letter(body: str, reason: str) -> None:
     logger.error("ingest message refused: %s", reason)
-    clients.client("sqs").send_message(
-        QueueUrl=clients.queue_url(get_settings().ingest_dlq),
-        MessageBody=body,
-        MessageAttributes={"reason": {"DataType": "String", "StringValue": reason[:1000]}},
-    )
+    clients.dead_letter(get_settings().ingest_dlq, body, reason)

@@ -9,12 +9,12 @@ from pydantic import ValidationError
 from chalicelib import clients
 from chalicelib.models.deliveries import DeliveryTask
 from chalicelib.settings import get_settings
-from chalicelib.storage.dynamo import Store
+from chalicelib.storage.stores import Stores
 
 logger = logging.getLogger("herald.redrive")
 
 
-def redrive(store: Store, limit: int = 1000) -> int:
+def redrive(stores: Stores, limit: int = 1000) -> int:
     """Move up to `limit` messages from the deliveries DLQ back to the deliveries queue.
 
     Each delivery's attempt count is reset first, so it gets the whole retry schedule
@@ -36,7 +36,7 @@ def redrive(store: Store, limit: int = 1000) -> int:
             except ValidationError:
                 logger.error("leaving malformed message %s in the DLQ", message["MessageId"])
                 continue
-            store.reset_delivery(task)
+            stores.deliveries.reset_delivery(task)
             sqs.send_message(QueueUrl=target, MessageBody=task.model_dump_json())
             sqs.delete_message(QueueUrl=dlq, ReceiptHandle=message["ReceiptHandle"])
             moved += 1

@@ -11,7 +11,7 @@ from chalicelib.delivery.worker import attempt_log, get_sender
 from chalicelib.models.deliveries import AttemptStatus, Outcome
 from chalicelib.models.events import Event, new_event_id
 from chalicelib.models.handlers import Handler
-from chalicelib.storage.dynamo import Store
+from chalicelib.storage.stores import Stores
 
 
 def test_event(
@@ -31,7 +31,7 @@ def test_event(
 
 
 def send_test(
-    store: Store, handler: Handler, *, app_id: str | None = None, user: dict[str, Any] | None = None
+    stores: Stores, handler: Handler, *, app_id: str | None = None, user: dict[str, Any] | None = None
 ) -> SendResult:
     """Deliver a test event synchronously and log it like any attempt (one try, no retry).
 
@@ -43,9 +43,9 @@ def send_test(
     event = test_event(handler, now, app_id, user)
     result = get_channel(handler.type).deliver(event, handler, get_sender(), now)
     status = AttemptStatus.DELIVERED if result.outcome == Outcome.SENT else AttemptStatus.FAILED
-    noted = store.note_attempt(handler, status, now)
+    noted = stores.handlers.note_attempt(handler, status, now)
     if noted is not None:
-        store.log_attempt(
+        stores.deliveries.log_attempt(
             handler.account,
             handler.id,
             attempt_log(event, result, seq=noted.seq, attempt=1, status=status, now=now),

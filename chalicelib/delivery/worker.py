@@ -21,12 +21,20 @@ from chalicelib.channels import get_channel
 from chalicelib.channels.base import SendResult
 from chalicelib.delivery.retry import next_delay
 from chalicelib.delivery.safe_http import SafeSender
-from chalicelib.models.deliveries import Attempt, AttemptStatus, DeliveryTask, Outcome
+from chalicelib.models.deliveries import (
+    Attempt,
+    AttemptStatus,
+    Claim,
+    DeliveryTask,
+    Outcome,
+    Prefetched,
+    Settlement,
+)
 from chalicelib.models.events import Event
 from chalicelib.models.handlers import Handler
 from chalicelib.settings import get_settings
 from chalicelib.storage import inbox
-from chalicelib.storage.dynamo import Claim, Prefetched, Settlement, Store, get_store
+from chalicelib.storage.stores import Stores, get_stores
 
 logger = logging.getLogger("herald.delivery")
 
@@ -119,7 +127,7 @@ def _parse(record: dict[str, Any]) -> DeliveryTask | None:
         return None
 
 
-def _prepare(store: Store, records: list[dict[str, Any]]) -> tuple[list[Message], Prefetched | None]:
+def _prepare(stores: Stores, records: list[dict[str, Any]]) -> tuple[list[Message], Prefetched | None]:
     """Read the batch's handlers, events and delivery records in one call and claim its
     deliveries in one more. If either fails, each delivery reads and claims its own."""
     messages = [Message(record, _parse(record)) for record in records]
@@ -128,10 +136,14 @@ def _prepare(store: Store, records: list[dict[str, Any]]) -> tuple[list[Message]
         return messages, None
     now = int(datetime.now(UTC).timestamp())
     try:
-        fetched = store.prefetch(tasks)
+        fetched = stores.deliveries.prefetch(tasks)
         claims = iter(
-            store.claim_all(
-                tasks, fetched.deliveries, now=now, lease_seconds=LEASE_SECONDS, unread=fetched.unread
+            stores.deliveries.claim_all(
+                tasks,
+                fetched.deliveries,
+                now=now,
+                lease_seconds=LEASE_SECONDS,
+                unread=fetched.unread_deliveries,
             )
         )
     except Exception:
@@ -144,11 +156,11 @@ def deliver_batch(records: list[dict[str, Any]]) -> dict[str, list[dict[str, str
     """Deliver every record concurrently, record the outcomes together, and name the
     messages SQS must redeliver. The claims are taken at the batch's start: a batch is
     never larger than the pool, so no lease ticks while its delivery waits for a thread."""
-    store = get_store()
+    stores = get_stores()
     sender = get_sender()
-    messages, known = _prepare(store, records)
-    attempted = _get_workers().map(lambda message: _safely(store, sender, message, known), messages)
-    verdicts = _settle(store, list(attempted))
+    messages, known = _prepare(stores, records)
+    attempted = _get_workers().map(lambda message: _safely(stores, sender, message, known), messages)
+    verdicts = _settle(stores, list(attempted))
     failures = []
     for record, verdict in zip(records, verdicts, strict=True):
         if verdict.dead_letter is not None:
@@ -159,7 +171,7 @@ def deliver_batch(records: list[dict[str, Any]]) -> dict[str, list[dict[str, str
     return {"batchItemFailures": failures}
 
 
-def _settle(store: Store, verdicts: list[Verdict]) -> list[Verdict]:
+def _settle(stores: Stores, verdicts: list[Verdict]) -> list[Verdict]:
     """Write the batch's delivery records and attempt logs in as few calls as DynamoDB
     allows. If that fails, the attempts are not on record: their messages come back once
     the leases lapse and are tried again (receivers dedupe on webhook-id)."""
@@ -167,16 +179,16 @@ def _settle(store: Store, verdicts: list[Verdict]) -> list[Verdict]:
     if not settlements:
         return verdicts
     try:
-        store.settle(settlements)
+        stores.deliveries.settle(settlements)
     except Exception:
         logger.exception("recording %d deliveries failed; they will be retried", len(settlements))
         return [_AFTER_LEASE if v.settlement else v for v in verdicts]
     return verdicts
 
 
-def _safely(store: Store, sender: SafeSender, message: Message, known: Prefetched | None) -> Verdict:
+def _safely(stores: Stores, sender: SafeSender, message: Message, known: Prefetched | None) -> Verdict:
     try:
-        return deliver_record(store, sender, message, known)
+        return deliver_record(stores, sender, message, known)
     except Exception:
         # DynamoDB throttling, SQS hiccups...: the message comes back after its
         # visibility timeout and the lease (if taken) has lapsed by then.
@@ -184,30 +196,30 @@ def _safely(store: Store, sender: SafeSender, message: Message, known: Prefetche
         return _AFTER_LEASE
 
 
-def deliver_record(store: Store, sender: SafeSender, message: Message, known: Prefetched | None) -> Verdict:
+def deliver_record(stores: Stores, sender: SafeSender, message: Message, known: Prefetched | None) -> Verdict:
     task, claim = message.task, message.claim
     if task is None:
         logger.error("message %s is not a delivery task; dead-lettering it", message.record.get("messageId"))
         return Verdict(retry=False, dead_letter="malformed delivery message")
     now = datetime.now(UTC)
     if claim is None:
-        claim = store.claim_delivery(task, int(now.timestamp()), LEASE_SECONDS)
+        claim = stores.deliveries.claim_delivery(task, int(now.timestamp()), LEASE_SECONDS)
     if claim.state == "delivered":
         return Verdict(retry=False)
     if claim.state != "claimed":  # another worker holds the lease right now
         return Verdict(retry=True, delay=BUSY_RETRY_SECONDS)
     try:
-        return _deliver_claimed(store, sender, task, known, attempt=claim.attempt, now=now)
+        return _deliver_claimed(stores, sender, task, known, attempt=claim.attempt, now=now)
     except Exception:
         # Let the retry claim it at once instead of waiting out the lease. If the send had
         # gone through, the retry sends again: the receiver dedupes on webhook-id.
         with contextlib.suppress(Exception):
-            store.finish_delivery(task, AttemptStatus.RETRYING, "interrupted; retrying")
+            stores.deliveries.finish_delivery(task, AttemptStatus.RETRYING, "interrupted; retrying")
         raise
 
 
 def _deliver_claimed(
-    store: Store,
+    stores: Stores,
     sender: SafeSender,
     task: DeliveryTask,
     known: Prefetched | None,
@@ -215,18 +227,18 @@ def _deliver_claimed(
     attempt: int,
     now: datetime,
 ) -> Verdict:
-    handler, event = _handler_and_event(store, task, known)
+    handler, event = _handler_and_event(stores, task, known)
     if handler is None or not handler.is_enabled:
         skipped = Settlement(task, AttemptStatus.SKIPPED, attempt, error="handler deleted or disabled")
         return Verdict(retry=False, settlement=skipped)
     if event is None:
         expired = Settlement(task, AttemptStatus.FAILED, attempt, error="event expired before delivery")
         return Verdict(retry=False, settlement=expired)
-    return _attempt(store, sender, task, handler, event, attempt=attempt, now=now)
+    return _attempt(stores, sender, task, handler, event, attempt=attempt, now=now)
 
 
 def _handler_and_event(
-    store: Store, task: DeliveryTask, known: Prefetched | None
+    stores: Stores, task: DeliveryTask, known: Prefetched | None
 ) -> tuple[Handler | None, Event | None]:
     """The task's handler and event as the batch's read found them, or read on their own
     where that read could not answer: a key DynamoDB left unprocessed says nothing about
@@ -235,16 +247,16 @@ def _handler_and_event(
     if known is not None and known.read_handler(task):
         handler = known.handlers.get((task.account, task.handler_id))
     else:
-        handler = store.get_handler(task.account, task.handler_id)
+        handler = stores.handlers.get_handler(task.account, task.handler_id)
     if known is not None and known.read_event(task):
         event = known.events.get((task.account, task.event_id))
     else:
-        event = store.get_event(task.account, task.event_id)
+        event = stores.deliveries.get_event(task.account, task.event_id)
     return handler, event
 
 
 def _attempt(
-    store: Store,
+    stores: Stores,
     sender: SafeSender,
     task: DeliveryTask,
     handler: Handler,
@@ -266,7 +278,7 @@ def _attempt(
         status = AttemptStatus.RETRYING
     else:
         status = AttemptStatus.FAILED
-    noted = store.note_attempt(handler, status, now)
+    noted = stores.handlers.note_attempt(handler, status, now)
     log = (
         None
         if noted is None
@@ -274,10 +286,10 @@ def _attempt(
     )
     if result.outcome == Outcome.GONE:
         disable(
-            store, handler, f"the destination answered HTTP {result.http_status}: it no longer exists", now
+            stores, handler, f"the destination answered HTTP {result.http_status}: it no longer exists", now
         )
     elif status != AttemptStatus.DELIVERED and noted is not None:
-        _disable_if_failing_too_long(store, handler, noted.failing_since, now)
+        _disable_if_failing_too_long(stores, handler, noted.failing_since, now)
     gave_up = status == AttemptStatus.FAILED and result.outcome == Outcome.RETRY
     return Verdict(
         retry=status == AttemptStatus.RETRYING,
@@ -312,20 +324,20 @@ def attempt_log(
 
 
 def _disable_if_failing_too_long(
-    store: Store, handler: Handler, failing_since: datetime | None, now: datetime
+    stores: Stores, handler: Handler, failing_since: datetime | None, now: datetime
 ) -> None:
     limit = timedelta(days=get_settings().disable_after_days)
     if failing_since is not None and now - failing_since >= limit:
-        disable(store, handler, f"every delivery failed for {limit.days} days", now)
+        disable(stores, handler, f"every delivery failed for {limit.days} days", now)
 
 
-def disable(store: Store, handler: Handler, reason: str, now: datetime) -> None:
+def disable(stores: Stores, handler: Handler, reason: str, now: datetime) -> None:
     """Disable the handler (once) and tell its account through the in-app inbox."""
-    if not store.disable_handler(handler.account, handler.id, reason, now):
+    if not stores.handlers.disable_handler(handler.account, handler.id, reason, now):
         return
     logger.warning("disabled handler %s of %s: %s", handler.id, handler.account, reason)
     inbox.notify(
-        store,
+        stores.inbox,
         handler.account,
         f"Notification handler '{handler.name}' was disabled",
         f"Herald disabled notification handler {handler.id} ({handler.type}): {reason}. "
@@ -338,11 +350,7 @@ def disable(store: Store, handler: Handler, reason: str, now: datetime) -> None:
 
 def dead_letter(body: str, reason: str) -> None:
     """Park a message in the deliveries DLQ with the reason; `herald dlq redrive` replays it."""
-    clients.client("sqs").send_message(
-        QueueUrl=clients.queue_url(get_settings().deliveries_dlq),
-        MessageBody=body,
-        MessageAttributes={"reason": {"DataType": "String", "StringValue": reason[:1000]}},
-    )
+    clients.dead_letter(get_settings().deliveries_dlq, body, reason)
 
 
 def _delay_redelivery(record: dict[str, Any], delay: int) -> None:

@@ -8,6 +8,9 @@ from pydantic import BaseModel
 
 T = TypeVar("T")
 
+DATETIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+"""How the primary face (and the inbox and push faces beside it) writes times: the seeds' format."""
+
 
 class ErrorItem(BaseModel):
     status: int

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-DATETIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+from chalicelib.models.api import DATETIME_FORMAT
+from chalicelib.models.events import Event
+from chalicelib.models.handlers import Handler
 
 
 class DeliveryTask(BaseModel):
@@ -18,6 +22,11 @@ class DeliveryTask(BaseModel):
     account: str
     event_id: str
     handler_id: int
+
+    @property
+    def key(self) -> tuple[str, str, int]:
+        """Which event x handler this is (its delivery record's identity)."""
+        return self.account, self.event_id, self.handler_id
 
 
 class Outcome(StrEnum):
@@ -89,3 +98,62 @@ class Confirmation(BaseModel):
     id: int
     email: str
     confirmed: bool
+
+
+@dataclass(frozen=True)
+class Claim:
+    """The answer to a claim: the attempt's number and "claimed", or the state that
+    refused the claim ("delivered", "sending") with the attempts so far."""
+
+    attempt: int
+    state: str
+
+
+@dataclass(frozen=True)
+class Prefetched:
+    """A batch's handlers (by account and id), events (by account and id) and delivery
+    records (by task key), read together.
+
+    The unread sets hold what the read could not answer for (DynamoDB left it
+    unprocessed after every retry): missing from the dicts without being known to be
+    missing, so a reader must not take them for deleted or expired."""
+
+    handlers: dict[tuple[str, int], Handler] = field(default_factory=dict)
+    events: dict[tuple[str, str], Event] = field(default_factory=dict)
+    deliveries: dict[tuple[str, str, int], dict[str, Any]] = field(default_factory=dict)
+    unread_handlers: frozenset[tuple[str, int]] = frozenset()
+    unread_events: frozenset[tuple[str, str]] = frozenset()
+    unread_deliveries: frozenset[tuple[str, str, int]] = frozenset()
+
+    def read_handler(self, task: DeliveryTask) -> bool:
+        """Whether the read answered for the task's handler (found or not)."""
+        return (task.account, task.handler_id) not in self.unread_handlers
+
+    def read_event(self, task: DeliveryTask) -> bool:
+        """Whether the read answered for the task's event (found or not)."""
+        return (task.account, task.event_id) not in self.unread_events
+
+    def unread(self) -> int:
+        """How many keys the read could not answer for."""
+        return len(self.unread_handlers) + len(self.unread_events) + len(self.unread_deliveries)
+
+
+@dataclass(frozen=True)
+class Noted:
+    """An attempt's number in its handler's log, and since when the handler has been failing."""
+
+    seq: int
+    failing_since: datetime | None
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """Where one event x handler stands after an attempt, and the attempt's log entry
+    (none when nothing was sent)."""
+
+    task: DeliveryTask
+    status: AttemptStatus
+    attempts: int
+    http_status: int | None = None
+    error: str | None = None
+    log: Attempt | None = None

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from chalicelib.models.api import DATETIME_FORMAT
 from chalicelib.models.events import Event, event_type
 
 HandlerType = Literal[
@@ -49,7 +50,6 @@ SECRET_FIELDS = frozenset(
 )
 _MASKED = re.compile(r"^\*{4}[^*]{0,4}\Z")
 MAX_URL_LENGTH = 2048
-DATETIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 
 def mask_secret(value: str) -> str:

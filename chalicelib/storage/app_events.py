@@ -12,14 +12,13 @@ COUNT Query: both read the app's events of the retention period (30 days) at mos
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Protocol
 
 from chalicelib.models.events import Event
 from chalicelib.storage import keys
-from chalicelib.storage.dynamo import Store, from_ddb, to_ddb
+from chalicelib.storage.table import ConditionFailed, Item, Table
 
 SORTABLE = "%Y-%m-%dT%H:%M:%S.%fZ"
 
@@ -35,74 +34,66 @@ def _sortable(moment: datetime) -> str:
     return aware.astimezone(UTC).strftime(SORTABLE)
 
 
-def record(store: Store, event: Event, expires_at: int) -> None:
-    """Keep a copy of an app's event in its app's list (nothing for an event without app)."""
-    if not event.app:
-        return
-    item = {
-        "PK": keys.app_event_pk(event.account, event.app),
-        "SK": keys.app_event_sk(_sortable(event.created_at), event.id),
-        **event.model_dump(mode="json", exclude_none=True),
-        "expires_at": expires_at,
-    }
-    # Already there when an earlier try of the same publish wrote it.
-    with contextlib.suppress(store.ddb.exceptions.ConditionalCheckFailedException):
-        store.ddb.put_item(
-            TableName=store.table, Item=to_ddb(item), ConditionExpression="attribute_not_exists(PK)"
-        )
+class AppEventStore(Protocol):
+    """Copies of an app's events, listed newest first."""
+
+    def record(self, event: Event, expires_at: int) -> None:
+        """Keep a copy of an app's event in its app's list (nothing for an event without app)."""
+        ...
+
+    def page(
+        self, account: str, app: str, number: int, per_page: int, *, since: datetime | None, now: datetime
+    ) -> AppEventPage:
+        """Page `number` of the app's events, newest first, and how many there are."""
+        ...
 
 
-def _query(account: str, app: str, since: datetime | None, now: datetime) -> dict[str, Any]:
+def _condition(account: str, app: str, since: datetime | None, now: datetime) -> tuple[str, Item]:
     """The app's live events (TTL deletion lags, so expired copies are filtered out)."""
-    values: dict[str, Any] = {":pk": keys.app_event_pk(account, app), ":now": int(now.timestamp())}
+    values: Item = {":pk": keys.app_event_pk(account, app), ":now": int(now.timestamp())}
     condition = "PK = :pk"
     if since is not None:
         condition += " AND SK >= :since"
         values[":since"] = _sortable(since)
-    return {
-        "KeyConditionExpression": condition,
-        "FilterExpression": "expires_at > :now",
-        "ExpressionAttributeValues": to_ddb(values),
-    }
+    return condition, values
 
 
-def page(
-    store: Store, account: str, app: str, number: int, per_page: int, *, since: datetime | None, now: datetime
-) -> AppEventPage:
-    """Page `number` of the app's events, newest first, and how many there are."""
-    query = _query(account, app, since, now)
-    total = 0
-    start: dict[str, Any] | None = None
-    while True:
-        request: dict[str, Any] = {"TableName": store.table, "Select": "COUNT", **query}
-        if start is not None:
-            request["ExclusiveStartKey"] = start
-        answer = store.ddb.query(**request)
-        total += int(answer["Count"])
-        start = answer.get("LastEvaluatedKey")
-        if start is None:
-            break
-    wanted = number * per_page
-    items: list[dict[str, Any]] = []
-    start = None
-    while total > (number - 1) * per_page and len(items) < wanted:
-        request = {"TableName": store.table, "ScanIndexForward": False, "Limit": wanted, **query}
-        if start is not None:
-            request["ExclusiveStartKey"] = start
-        answer = store.ddb.query(**request)
-        items.extend(from_ddb(item) for item in answer["Items"])
-        start = answer.get("LastEvaluatedKey")
-        if start is None:
-            break
-    chosen = items[(number - 1) * per_page : wanted]
-    return AppEventPage([Event.model_validate(_event_fields(item)) for item in chosen], total)
+class DynamoAppEventStore:
+    def __init__(self, table: Table) -> None:
+        self.table = table
+
+    def record(self, event: Event, expires_at: int) -> None:
+        if not event.app:
+            return
+        item = {
+            "PK": keys.app_event_pk(event.account, event.app),
+            "SK": keys.app_event_sk(_sortable(event.created_at), event.id),
+            **event.model_dump(mode="json", exclude_none=True),
+            "expires_at": expires_at,
+        }
+        try:
+            self.table.put(item, condition="attribute_not_exists(PK)")
+        except ConditionFailed:
+            return  # an earlier try of the same publish wrote it
+
+    def page(
+        self, account: str, app: str, number: int, per_page: int, *, since: datetime | None, now: datetime
+    ) -> AppEventPage:
+        condition, values = _condition(account, app, since, now)
+        total = self.table.count(condition, values, FilterExpression="expires_at > :now")
+        if total <= (number - 1) * per_page:
+            return AppEventPage([], total)
+        items = self.table.query(
+            condition,
+            values,
+            limit=number * per_page,
+            consistent=False,
+            FilterExpression="expires_at > :now",
+            ScanIndexForward=False,
+        )
+        chosen = items[(number - 1) * per_page : number * per_page]
+        return AppEventPage([Event.model_validate(_event_fields(item)) for item in chosen], total)
 
 
-def get(store: Store, account: str, app: str, event_id: str) -> Event | None:
-    """One of the app's events (the event itself, checked to belong to the app)."""
-    event = store.get_event(account, event_id)
-    return event if event is not None and event.app == app else None
-
-
-def _event_fields(item: dict[str, Any]) -> dict[str, Any]:
+def _event_fields(item: Item) -> Item:
     return {k: v for k, v in item.items() if k not in ("PK", "SK", "expires_at")}

@@ -25,17 +25,16 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import random
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from chalicelib.channels.render import truncate
+from chalicelib.models.api import DATETIME_FORMAT
 from chalicelib.storage import keys
-from chalicelib.storage.dynamo import RETENTION_SECONDS, Store, from_ddb, to_ddb
+from chalicelib.storage.table import RETENTION_SECONDS, ConditionFailed, Key, Request, Table
 
 logger = logging.getLogger("herald.inbox")
 
@@ -44,10 +43,8 @@ READ_PREFIX = "R#"
 COUNTER_PREFIX = "CNT#"
 _ITEMS_LOW = "R#"
 _ITEMS_HIGH = "U$"  # sorts right after every "U#..." key
-DATETIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 MAX_TITLE = 300
 MAX_BODY = 4000
-_CONFLICT_ATTEMPTS = 6
 
 Status = Literal["unread", "read"]
 STATUSES: tuple[Status, ...] = ("unread", "read")
@@ -138,12 +135,35 @@ def expiry_of(day: str) -> int:
     return int((start + timedelta(days=1)).timestamp()) + RETENTION_SECONDS
 
 
-def _sk(prefix: str, notification_id: str) -> str:
-    return f"{prefix}{notification_id}"
+class InboxStore(Protocol):
+    """An account's inbox: notifications unread first, counted per day."""
+
+    def add(self, account: str, notification: Notification) -> bool:
+        """Put an unread notification and count it; False (nothing written) when that id
+        is already in the inbox, read or unread."""
+        ...
+
+    def mark_read(self, account: str, notification_id: str, now: datetime) -> Notification | None:
+        """Mark one notification read; idempotent. None when there is no such live one."""
+        ...
+
+    def get(self, account: str, notification_id: str, now: datetime) -> Notification | None:
+        """The live notification, read or unread."""
+        ...
+
+    def counts(self, account: str, now: datetime) -> Counts:
+        """Unread and total live notifications."""
+        ...
+
+    def list_page(
+        self, account: str, status: Status | None, page: int, per_page: int, *, now: datetime
+    ) -> InboxPage:
+        """Page `page`: unread first, then read, newest first within each."""
+        ...
 
 
-def _key(account: str, sk: str) -> dict[str, Any]:
-    return to_ddb({"PK": keys.inbox_pk(account), "SK": sk})
+def _key(account: str, prefix: str, ident: str) -> Key:
+    return keys.inbox_pk(account), keys.inbox_sk(prefix, ident)
 
 
 # --- writes ---------------------------------------------------------------------------
@@ -179,40 +199,8 @@ def new_notification(
     )
 
 
-def add(store: Store, account: str, notification: Notification) -> bool:
-    """Put an unread notification and count it, in one transaction.
-
-    False (and nothing written) when that id is already in the inbox, read or unread:
-    a redelivered event does not show up twice."""
-    item = {
-        "PK": keys.inbox_pk(account),
-        "SK": _sk(UNREAD_PREFIX, notification.id),
-        **notification.model_dump(mode="json", exclude_none=True),
-    }
-    return _transact(
-        store,
-        [
-            {
-                "Put": {
-                    "TableName": store.table,
-                    "Item": to_ddb(item),
-                    "ConditionExpression": "attribute_not_exists(SK)",
-                }
-            },
-            {
-                "ConditionCheck": {
-                    "TableName": store.table,
-                    "Key": _key(account, _sk(READ_PREFIX, notification.id)),
-                    "ConditionExpression": "attribute_not_exists(SK)",
-                }
-            },
-            _counter_change(store, account, notification.day, unread=1, total=1),
-        ],
-    )
-
-
 def notify(
-    store: Store,
+    inbox: InboxStore,
     account: str,
     title: str,
     body: str,
@@ -231,137 +219,119 @@ def notify(
         now=now,
         handler_id=handler_id,
     )
-    add(store, account, notification)
+    inbox.add(account, notification)
     return notification
 
 
-def mark_read(store: Store, account: str, notification_id: str, now: datetime) -> Notification | None:
-    """Mark one notification read; idempotent. None when the account has no such live
-    notification.
+class DynamoInboxStore:
+    def __init__(self, table: Table) -> None:
+        self.table = table
 
-    The transaction only applies while `U#<id>` still exists, so two concurrent calls
-    move the item and decrement the counter once between them."""
-    unread = _get(store, account, _sk(UNREAD_PREFIX, notification_id), now)
-    if unread is None:
-        return _get(store, account, _sk(READ_PREFIX, notification_id), now)
-    read = unread.model_copy(update={"read": True, "read_at": now})
-    item = {
-        "PK": keys.inbox_pk(account),
-        "SK": _sk(READ_PREFIX, notification_id),
-        **read.model_dump(mode="json", exclude_none=True),
-    }
-    moved = _transact(
-        store,
-        [
-            {
-                "Delete": {
-                    "TableName": store.table,
-                    "Key": _key(account, _sk(UNREAD_PREFIX, notification_id)),
-                    "ConditionExpression": "attribute_exists(SK) AND expires_at > :now",
-                    "ExpressionAttributeValues": to_ddb({":now": int(now.timestamp())}),
-                }
-            },
-            {
-                "Put": {
-                    "TableName": store.table,
-                    "Item": to_ddb(item),
-                    "ConditionExpression": "attribute_not_exists(SK)",
-                }
-            },
-            _counter_change(store, account, unread.day, unread=-1, total=0),
-        ],
-    )
-    if moved:
-        return read
-    return _get(store, account, _sk(READ_PREFIX, notification_id), now)  # marked meanwhile
+    def add(self, account: str, notification: Notification) -> bool:
+        """One transaction: the item if absent, no read copy of it, and its day's counter."""
+        pk, sk = _key(account, UNREAD_PREFIX, notification.id)
+        item = {"PK": pk, "SK": sk, **notification.model_dump(mode="json", exclude_none=True)}
+        return self._transact(
+            [
+                self.table.put_request(item, condition="attribute_not_exists(SK)"),
+                self.table.check_request(
+                    _key(account, READ_PREFIX, notification.id), "attribute_not_exists(SK)"
+                ),
+                self._counter_change(account, notification.day, unread=1, total=1),
+            ]
+        )
 
+    def mark_read(self, account: str, notification_id: str, now: datetime) -> Notification | None:
+        """The transaction only applies while `U#<id>` still exists, so two concurrent
+        calls move the item and decrement the counter once between them."""
+        unread = self._get(_key(account, UNREAD_PREFIX, notification_id), now)
+        if unread is None:
+            return self._get(_key(account, READ_PREFIX, notification_id), now)
+        read = unread.model_copy(update={"read": True, "read_at": now})
+        pk, sk = _key(account, READ_PREFIX, notification_id)
+        item = {"PK": pk, "SK": sk, **read.model_dump(mode="json", exclude_none=True)}
+        moved = self._transact(
+            [
+                {
+                    "Delete": self.table.delete_request(
+                        _key(account, UNREAD_PREFIX, notification_id),
+                        condition="attribute_exists(SK) AND expires_at > :now",
+                        values={":now": int(now.timestamp())},
+                    )
+                },
+                self.table.put_request(item, condition="attribute_not_exists(SK)"),
+                self._counter_change(account, unread.day, unread=-1, total=0),
+            ]
+        )
+        if moved:
+            return read
+        return self._get(_key(account, READ_PREFIX, notification_id), now)  # marked meanwhile
 
-def _counter_change(store: Store, account: str, day: str, *, unread: int, total: int) -> dict[str, Any]:
-    return {
-        "Update": {
-            "TableName": store.table,
-            "Key": _key(account, f"{COUNTER_PREFIX}{day}"),
-            "UpdateExpression": "ADD unread :unread, #total :total SET expires_at = :exp",
-            "ExpressionAttributeNames": {"#total": "total"},
-            "ExpressionAttributeValues": to_ddb({":unread": unread, ":total": total, ":exp": expiry_of(day)}),
+    def _counter_change(self, account: str, day: str, *, unread: int, total: int) -> Request:
+        return {
+            "Update": self.table.update_request(
+                _key(account, COUNTER_PREFIX, day),
+                "ADD unread :unread, #total :total SET expires_at = :exp",
+                names={"#total": "total"},
+                values={":unread": unread, ":total": total, ":exp": expiry_of(day)},
+            )
         }
-    }
 
-
-def _transact(store: Store, items: list[dict[str, Any]]) -> bool:
-    """TransactWriteItems; False when a condition failed. Transactions touching the same
-    day counter at once cancel each other (TransactionConflict): try again, briefly."""
-    for attempt in range(_CONFLICT_ATTEMPTS):
+    def _transact(self, requests: list[Request]) -> bool:
+        """False when a condition failed (transactions touching the same day counter at
+        once are retried by the table)."""
         try:
-            store.ddb.transact_write_items(TransactItems=items)
-        except store.ddb.exceptions.TransactionCanceledException as exc:
-            codes = [r.get("Code") for r in getattr(exc, "response", {}).get("CancellationReasons", [])]
-            if "ConditionalCheckFailed" in codes:
-                return False
-            if "TransactionConflict" not in codes or attempt == _CONFLICT_ATTEMPTS - 1:
-                raise
-            time.sleep(random.uniform(0, 0.02 * 2**attempt))  # jitter, not crypto
+            self.table.transact(requests)
+        except ConditionFailed:
+            return False
+        return True
+
+    def _get(self, key: Key, now: datetime) -> Notification | None:
+        item = self.table.get(key)
+        if item is None:
+            return None
+        notification = Notification.model_validate(item)
+        return notification if notification.expires_at > now.timestamp() else None
+
+    def get(self, account: str, notification_id: str, now: datetime) -> Notification | None:
+        found = self._get(_key(account, UNREAD_PREFIX, notification_id), now)
+        return found or self._get(_key(account, READ_PREFIX, notification_id), now)
+
+    def counts(self, account: str, now: datetime) -> Counts:
+        """Summed from at most ~31 day counters."""
+        unread = total = 0
+        for item in self.table.query(
+            "PK = :pk AND begins_with(SK, :prefix)",
+            {":pk": keys.inbox_pk(account), ":prefix": COUNTER_PREFIX},
+        ):
+            if int(item.get("expires_at", 0)) > now.timestamp():
+                unread += int(item.get("unread", 0))
+                total += int(item.get("total", 0))
+        return Counts(max(0, unread), max(0, total))
+
+    def list_page(
+        self, account: str, status: Status | None, page: int, per_page: int, *, now: datetime
+    ) -> InboxPage:
+        """Page P reads the P * per_page first items of the key range and skips all but
+        the last `per_page`, so its cost grows with P. Inboxes are small (30 days of
+        retention) and clients read the first pages; the counters make meta.total free
+        whatever P is."""
+        tally = self.counts(account, now)
+        total = {None: tally.total, "unread": tally.unread, "read": tally.read}[status]
+        offset = (page - 1) * per_page
+        if offset >= total:
+            return InboxPage([], total, tally)
+        if status is None:
+            condition = "PK = :pk AND SK BETWEEN :low AND :high"
+            values: dict[str, Any] = {":low": _ITEMS_LOW, ":high": _ITEMS_HIGH}
         else:
-            return True
-    raise AssertionError("unreachable")  # pragma: no cover
-
-
-# --- reads ----------------------------------------------------------------------------
-
-
-def _get(store: Store, account: str, sk: str, now: datetime) -> Notification | None:
-    answer = store.ddb.get_item(TableName=store.table, Key=_key(account, sk), ConsistentRead=True)
-    if "Item" not in answer:
-        return None
-    notification = Notification.model_validate(from_ddb(answer["Item"]))
-    return notification if notification.expires_at > now.timestamp() else None
-
-
-def get(store: Store, account: str, notification_id: str, now: datetime) -> Notification | None:
-    """The live notification, read or unread."""
-    found = _get(store, account, _sk(UNREAD_PREFIX, notification_id), now)
-    return found or _get(store, account, _sk(READ_PREFIX, notification_id), now)
-
-
-def counts(store: Store, account: str, now: datetime) -> Counts:
-    """Unread and total live notifications, summed from at most ~31 day counters."""
-    unread = total = 0
-    for item in store._query_all(
-        KeyConditionExpression="PK = :pk AND begins_with(SK, :prefix)",
-        ExpressionAttributeValues=to_ddb({":pk": keys.inbox_pk(account), ":prefix": COUNTER_PREFIX}),
-    ):
-        if int(item.get("expires_at", 0)) > now.timestamp():
-            unread += int(item.get("unread", 0))
-            total += int(item.get("total", 0))
-    return Counts(max(0, unread), max(0, total))
-
-
-def list_page(
-    store: Store, account: str, status: Status | None, page: int, per_page: int, *, now: datetime
-) -> InboxPage:
-    """Page `page`: unread first, then read, newest first within each.
-
-    Page P reads the P * per_page first items of the key range and skips all but the
-    last `per_page`, so its cost grows with P. Inboxes are small (30 days of retention)
-    and clients read the first pages; the counters make meta.total free whatever P is."""
-    tally = counts(store, account, now)
-    total = {None: tally.total, "unread": tally.unread, "read": tally.read}[status]
-    offset = (page - 1) * per_page
-    if offset >= total:
-        return InboxPage([], total, tally)
-    if status is None:
-        condition = "PK = :pk AND SK BETWEEN :low AND :high"
-        values: dict[str, Any] = {":low": _ITEMS_LOW, ":high": _ITEMS_HIGH}
-    else:
-        condition = "PK = :pk AND begins_with(SK, :prefix)"
-        values = {":prefix": UNREAD_PREFIX if status == "unread" else READ_PREFIX}
-    items = store._query_all(
-        KeyConditionExpression=condition,
-        FilterExpression="expires_at > :now",
-        ExpressionAttributeValues=to_ddb(
-            {":pk": keys.inbox_pk(account), ":now": int(now.timestamp()), **values}
-        ),
-        ScanIndexForward=False,
-        limit=offset + per_page,
-    )
-    return InboxPage([Notification.model_validate(i) for i in items[offset:]], total, tally)
+            condition = "PK = :pk AND begins_with(SK, :prefix)"
+            values = {":prefix": UNREAD_PREFIX if status == "unread" else READ_PREFIX}
+        items = self.table.query(
+            condition,
+            {":pk": keys.inbox_pk(account), ":now": int(now.timestamp()), **values},
+            limit=offset + per_page,
+            FilterExpression="expires_at > :now",
+            ScanIndexForward=False,
+        )
+        return InboxPage([Notification.model_validate(i) for i in items[offset:]], total, tally)

@@ -111,3 +111,20 @@ def app_sk(name: str) -> str:
 
 def rate_pk(subject: str) -> str:
     return f"RATE#{subject}"
+
+
+def rate_sk() -> str:
+    return "RATE"
+
+
+def confirmation_sk() -> str:
+    return "CONFIRM"
+
+
+def push_sk(subscriber_id: str) -> str:
+    return subscriber_id
+
+
+def inbox_sk(prefix: str, notification_id: str) -> str:
+    """`U#<id>` (unread), `R#<id>` (read) or `CNT#<yyyymmdd>` (a day's counter)."""
+    return f"{prefix}{notification_id}"

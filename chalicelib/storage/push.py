@@ -11,15 +11,15 @@ from __future__ import annotations
 import hashlib
 import math
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
+from chalicelib.models.api import DATETIME_FORMAT
 from chalicelib.storage import keys
-from chalicelib.storage.dynamo import Store, from_ddb, to_ddb
+from chalicelib.storage.table import ConditionFailed, Key, Table
 
 ID_PREFIX = "ps_"
-DATETIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 
 class PushSubscriber(BaseModel):
@@ -60,58 +60,73 @@ def is_subscriber_id(value: str) -> bool:
     return len(value) == len(ID_PREFIX) + 24 and all(c in "0123456789abcdef" for c in tail)
 
 
-def _key(account: str, ident: str) -> dict[str, Any]:
-    return to_ddb({"PK": keys.push_pk(account), "SK": ident})
+class PushStore(Protocol):
+    """An account's Web Push subscribers."""
+
+    def save(
+        self,
+        account: str,
+        *,
+        endpoint: str,
+        p256dh: str,
+        auth: str,
+        expiration_time: int | None,
+        now: datetime,
+    ) -> PushSubscriber:
+        """Create the subscriber, or refresh the keys of the same endpoint."""
+        ...
+
+    def get(self, account: str, ident: str) -> PushSubscriber | None: ...
+
+    def delete(self, account: str, ident: str) -> bool:
+        """Delete the subscriber; False if there was none."""
+        ...
 
 
-def save(
-    store: Store,
-    account: str,
-    *,
-    endpoint: str,
-    p256dh: str,
-    auth: str,
-    expiration_time: int | None,
-    now: datetime,
-) -> PushSubscriber:
-    """Create the subscriber, or refresh the keys of the same endpoint: one UpdateItem."""
-    ident = subscriber_id(account, endpoint)
-    fields: dict[str, Any] = {"id": ident, "endpoint": endpoint, "p256dh": p256dh, "auth": auth}
-    if expiration_time is not None:
-        fields["expiration_time"] = expiration_time
-        fields["expires_at"] = math.ceil(expiration_time / 1000)
-    names = {f"#{name}": name for name in [*fields, "created_at", "updated_at"]}
-    values = {f":{name}": value for name, value in fields.items()} | {":now": now.isoformat()}
-    clauses = [f"#{name} = :{name}" for name in fields]
-    clauses += ["#created_at = if_not_exists(#created_at, :now)", "#updated_at = :now"]
-    expression = "SET " + ", ".join(clauses)
-    if expiration_time is None:
-        names |= {"#expiration_time": "expiration_time", "#expires_at": "expires_at"}
-        expression += " REMOVE #expiration_time, #expires_at"
-    answer = store.ddb.update_item(
-        TableName=store.table,
-        Key=_key(account, ident),
-        UpdateExpression=expression,
-        ExpressionAttributeNames=names,
-        ExpressionAttributeValues=to_ddb(values),
-        ReturnValues="ALL_NEW",
-    )
-    return PushSubscriber.model_validate(from_ddb(answer["Attributes"]))
+def _key(account: str, ident: str) -> Key:
+    return keys.push_pk(account), keys.push_sk(ident)
 
 
-def get(store: Store, account: str, ident: str) -> PushSubscriber | None:
-    answer = store.ddb.get_item(TableName=store.table, Key=_key(account, ident), ConsistentRead=True)
-    return PushSubscriber.model_validate(from_ddb(answer["Item"])) if "Item" in answer else None
+class DynamoPushStore:
+    def __init__(self, table: Table) -> None:
+        self.table = table
 
-
-def delete(store: Store, account: str, ident: str) -> bool:
-    """Delete the subscriber; False if there was none."""
-    try:
-        store.ddb.delete_item(
-            TableName=store.table,
-            Key=_key(account, ident),
-            ConditionExpression="attribute_exists(SK)",
+    def save(
+        self,
+        account: str,
+        *,
+        endpoint: str,
+        p256dh: str,
+        auth: str,
+        expiration_time: int | None,
+        now: datetime,
+    ) -> PushSubscriber:
+        """One UpdateItem."""
+        ident = subscriber_id(account, endpoint)
+        fields: dict[str, Any] = {"id": ident, "endpoint": endpoint, "p256dh": p256dh, "auth": auth}
+        if expiration_time is not None:
+            fields["expiration_time"] = expiration_time
+            fields["expires_at"] = math.ceil(expiration_time / 1000)
+        names = {f"#{name}": name for name in [*fields, "created_at", "updated_at"]}
+        values = {f":{name}": value for name, value in fields.items()} | {":now": now.isoformat()}
+        clauses = [f"#{name} = :{name}" for name in fields]
+        clauses += ["#created_at = if_not_exists(#created_at, :now)", "#updated_at = :now"]
+        expression = "SET " + ", ".join(clauses)
+        if expiration_time is None:
+            names |= {"#expiration_time": "expiration_time", "#expires_at": "expires_at"}
+            expression += " REMOVE #expiration_time, #expires_at"
+        item = self.table.update(
+            _key(account, ident), expression, names=names, values=values, returns="ALL_NEW"
         )
-    except store.ddb.exceptions.ConditionalCheckFailedException:
-        return False
-    return True
+        return PushSubscriber.model_validate(item)
+
+    def get(self, account: str, ident: str) -> PushSubscriber | None:
+        item = self.table.get(_key(account, ident))
+        return PushSubscriber.model_validate(item) if item is not None else None
+
+    def delete(self, account: str, ident: str) -> bool:
+        try:
+            self.table.delete(_key(account, ident), condition="attribute_exists(SK)")
+        except ConditionFailed:
+            return False
+        return True

@@ -13,7 +13,7 @@ import pytest
 from chalicelib import apikeys, services
 from chalicelib.api import app_notifications
 from chalicelib.models.events import event_type
-from chalicelib.storage.dynamo import get_store
+from chalicelib.storage.stores import get_stores
 from tests.functional.sqs_driver import drain
 from tests.receiver import Receiver, Reply
 
@@ -178,7 +178,7 @@ def test_a_webhook_notification_is_created_in_the_seed_envelope(
     }
     assert data["config"]["webhook"]["url"] == receiver.url("/hook")
     assert data["config"]["webhook"]["token"].startswith("whsec_")  # the signing secret, shown once
-    assert data["application"] == services.app_id(get_store(), "acme", APP)
+    assert data["application"] == services.app_id(get_stores(), "acme", APP)
 
 
 def test_the_notification_is_a_handler_of_the_app_in_the_primary_api(
@@ -232,7 +232,7 @@ def test_an_unknown_24_hex_organization_or_application_is_404_3001(
 
 def test_another_accounts_organization_id_is_404(api: Any, auth: dict[str, str], receiver: Receiver) -> None:
     theirs = create(api, auth, webhook_body(receiver.url("/a")))
-    key, _ = apikeys.create_key(get_store(), "globex")
+    key, _ = apikeys.create_key(get_stores(), "globex")
     path = f"/v1/organizations/{theirs['organization']}/apps/{APP}/notifications"
     answer = api.http.get(path, headers={"Authorization": f"Bearer {key}"})
     assert answer.status_code == 404
@@ -559,7 +559,7 @@ def test_auth_errors_are_401_with_the_seed_codes(
 
 
 def test_a_revoked_key_is_4004(api: Any, api_key: str, auth: dict[str, str]) -> None:
-    assert apikeys.revoke_key(get_store(), api_key)
+    assert apikeys.revoke_key(get_stores(), api_key)
     assert_error(api.http.get(BASE, headers=auth), 401, 4004, "Invalid Token")
 
 
@@ -602,7 +602,7 @@ def test_unknown_and_foreign_notifications_are_404_3001(
         {"name": "mail", "type": "email", "email": "a@example.com", "app": APP},
     )
     email_id = f"{email.json_body['data']['id']:024x}"
-    other_key, _ = apikeys.create_key(get_store(), "globex")
+    other_key, _ = apikeys.create_key(get_stores(), "globex")
     other_auth = {"Authorization": f"Bearer {other_key}"}
     foreign = create(api, other_auth, webhook_body(receiver.url("/b")))
     body = webhook_body(URL) if method == "PUT" else None

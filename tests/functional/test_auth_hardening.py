@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from chalicelib import apikeys, ratelimit
-from chalicelib.storage.dynamo import Store, get_store
+from chalicelib.storage.accounts import DynamoApiKeyStore
+from chalicelib.storage.stores import get_stores
 
 OTHER_KEY = "hk_someone-elses-key-0123456789abcdef"
 MINUTE = 1_700_000_040.0  # the start of a minute
@@ -104,7 +105,7 @@ def test_two_credentials_in_one_header_are_refused(api: Any, api_key: str, autho
 
 def test_an_api_key_must_be_one_credential(moto_aws: None) -> None:
     with pytest.raises(ValueError, match="letters, digits"):
-        apikeys.create_key(get_store(), "acme", "hk_two words make no key")
+        apikeys.create_key(get_stores(), "acme", "hk_two words make no key")
 
 
 # --- failed key lookups per address ----------------------------------------------------------------
@@ -122,13 +123,13 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
 def reads(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     """The key ids read from the table."""
     seen: list[str] = []
-    read = Store.get_api_key
+    read = DynamoApiKeyStore.get_api_key
 
-    def spy(self: Store, key_id: str) -> Any:
+    def spy(self: DynamoApiKeyStore, key_id: str) -> Any:
         seen.append(key_id)
         return read(self, key_id)
 
-    monkeypatch.setattr(Store, "get_api_key", spy)
+    monkeypatch.setattr(DynamoApiKeyStore, "get_api_key", spy)
     yield seen
 
 
@@ -139,8 +140,8 @@ def bearer(key: str) -> dict[str, str]:
 def test_an_address_past_its_failed_lookups_is_refused_before_any_key_is_read(
     api: Any, api_key: str, clock: list[float], reads: list[str]
 ) -> None:
-    revoked, _ = apikeys.create_key(get_store(), "acme")
-    apikeys.revoke_key(get_store(), revoked)
+    revoked, _ = apikeys.create_key(get_stores(), "acme")
+    apikeys.revoke_key(get_stores(), revoked)
     for key in (OTHER_KEY, revoked, OTHER_KEY + "x"):
         assert api.http.get("/notification-handlers", headers=bearer(key)).status_code == 401
     assert len(reads) == 3

@@ -11,7 +11,7 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from chalicelib import clients
 from chalicelib.settings import get_settings
-from chalicelib.storage.dynamo import get_store
+from chalicelib.storage.stores import get_stores
 from tests.functional.sqs_driver import drain, lambda_record, queue_depth, receive, run_batch
 from tests.receiver import Receiver, Reply
 
@@ -245,9 +245,8 @@ def test_410_disables_the_handler_and_tells_the_account(
 
 
 def _inbox(account: str) -> list[dict[str, Any]]:
-    from chalicelib.storage import inbox
 
-    page = inbox.list_page(get_store(), account, None, 1, 100, now=datetime.now(UTC))
+    page = get_stores().inbox.list_page(account, None, 1, 100, now=datetime.now(UTC))
     return [n.model_dump() for n in page.notifications]
 
 
@@ -428,9 +427,9 @@ def test_a_handler_failing_for_days_is_disabled(
 ) -> None:
     handler_id, _ = webhook(api, auth, receiver.url("/long"))
     receiver.default = Reply(400)
-    store = get_store()
+    stores = get_stores()
     long_ago = datetime.now(UTC) - timedelta(days=6)
-    store.update_handler(
+    stores.handlers.update_handler(
         "acme",
         handler_id,
         fields={"failing_since": long_ago.isoformat()},

@@ -20,10 +20,13 @@ import pytest
 
 from chalicelib import clients, services
 from chalicelib.delivery import worker
-from chalicelib.models.deliveries import AttemptStatus, DeliveryTask
+from chalicelib.models.deliveries import AttemptStatus, Claim, DeliveryTask, Settlement
 from chalicelib.settings import get_settings
-from chalicelib.storage import dynamo, keys
-from chalicelib.storage.dynamo import Claim, Contended, Settlement, Store, from_ddb, get_store, to_ddb
+from chalicelib.storage import keys, table
+from chalicelib.storage.deliveries import DynamoDeliveryStore
+from chalicelib.storage.handlers import Contended
+from chalicelib.storage.stores import Stores, get_stores
+from chalicelib.storage.table import from_ddb, to_ddb
 from tests.functional.sqs_driver import queue_depth, receive, run_batch
 from tests.receiver import Receiver, Reply
 
@@ -82,7 +85,7 @@ class Faults:
         throttle: float,
         partial: float = 0.0,
         stuck: float = 0.0,
-        stuck_calls: int = dynamo._UNPROCESSED_ROUNDS,
+        stuck_calls: int = table.UNPROCESSED_ROUNDS,
         throttled: frozenset[str] | None = None,
         stuck_keys: frozenset[Key] = frozenset(),
     ) -> None:
@@ -294,56 +297,56 @@ def event_key(event_id: str) -> Key:
 def waits(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """The store's backoff waits, by retry number (recorded, not slept)."""
     found: list[int] = []
-    monkeypatch.setattr(dynamo, "_backoff", lambda attempt, base: found.append(attempt))
+    monkeypatch.setattr(table, "backoff", lambda attempt, base: found.append(attempt))
     return found
 
 
 def test_unprocessed_keys_are_asked_for_again_with_backoff_a_bounded_number_of_times(
     moto_aws: None, waits: list[int]
 ) -> None:
-    store = get_store()
+    stores = get_stores()
     tasks = [DeliveryTask(account="acme", event_id="ev-1", handler_id=n) for n in range(1, 4)]
     wanted = {handler_key(n) for n in range(1, 4)} | {event_key("ev-1")}
     wanted |= {(keys.event_pk("acme", "ev-1"), keys.delivery_sk(n)) for n in range(1, 4)}
     hot = handler_key(1)
     with Faults(1, throttle=0, stuck_calls=10**6, stuck_keys=frozenset({hot})).installed():
-        fetched = store.prefetch(tasks)
-    assert waits == list(range(1, dynamo._UNPROCESSED_ROUNDS))
-    assert len(fetched.unread) == len(wanted) - dynamo._UNPROCESSED_ROUNDS, "one key served a call"
-    assert hot in fetched.unread < wanted
+        fetched = stores.deliveries.prefetch(tasks)
+    assert waits == list(range(1, table.UNPROCESSED_ROUNDS))
+    assert fetched.unread() == len(wanted) - table.UNPROCESSED_ROUNDS, "one key served a call"
+    assert ("acme", 1) in fetched.unread_handlers
 
 
 def test_keys_left_unprocessed_are_read_on_the_next_call_or_reported_unread(
     moto_aws: None, waits: list[int]
 ) -> None:
-    store = get_store()
-    handler = services.create_handler(store, "acme", BODY, "http://x")
+    stores = get_stores()
+    handler = services.create_handler(stores, "acme", BODY, "http://x")
     task = DeliveryTask(account="acme", event_id="ev-1", handler_id=handler.id)
     once = Faults(1, throttle=0, stuck_calls=1, stuck_keys=frozenset({handler_key(handler.id)}))
     with once.installed():
-        fetched = store.prefetch([task])
-    assert (fetched.unread, waits) == (frozenset(), [1])
+        fetched = stores.deliveries.prefetch([task])
+    assert (fetched.unread(), waits) == (0, [1])
     assert fetched.handlers == {("acme", handler.id): handler}, "found on the second call"
     assert fetched.read_handler(task)
 
     stuck = Faults(1, throttle=0, stuck_calls=100, stuck_keys=frozenset({handler_key(handler.id)}))
     with stuck.installed():
-        fetched = store.prefetch([task])
+        fetched = stores.deliveries.prefetch([task])
     assert stuck.counts == {"partial BatchGetItem": 2, "throttled BatchGetItem": 1}
-    assert fetched.unread == {handler_key(handler.id)}
+    assert fetched.unread_handlers == {("acme", handler.id)}
+    assert fetched.unread() == 1
     assert not fetched.read_handler(task)
     assert fetched.handlers == {}
     assert fetched.read_event(task), "the event was read: it does not exist"
 
 
-def test_a_delivery_record_left_unread_is_claimed_on_its_own_not_with_the_batch(store: Store) -> None:
+def test_a_delivery_record_left_unread_is_claimed_on_its_own_not_with_the_batch(stores: Stores) -> None:
     first, second = (DeliveryTask(account="acme", event_id="ev-1", handler_id=n) for n in (1, 2))
-    assert store.claim_delivery(first, 1_000, 60).state == "claimed"  # an earlier attempt
-    store.settle([Settlement(first, AttemptStatus.RETRYING, 1)])
-    record_key = (keys.event_pk("acme", "ev-1"), keys.delivery_sk(1))
-    claims = store.claim_all([first, second], {}, now=2_000, lease_seconds=60, unread={record_key})
+    assert stores.deliveries.claim_delivery(first, 1_000, 60).state == "claimed"  # an earlier attempt
+    stores.deliveries.settle([Settlement(first, AttemptStatus.RETRYING, 1)])
+    claims = stores.deliveries.claim_all([first, second], {}, now=2_000, lease_seconds=60, unread={first.key})
     assert claims == [None, Claim(1, "claimed")], "the unread record did not cancel the batch claim"
-    assert store.claim_delivery(first, 2_000, 60) == Claim(2, "claimed")
+    assert stores.deliveries.claim_delivery(first, 2_000, 60) == Claim(2, "claimed")
 
 
 @pytest.mark.usefixtures("stack")
@@ -437,15 +440,17 @@ def test_under_throttling_of_every_dynamodb_call_no_delivery_ends_on_a_false_rea
         stuck=0.02,
         stuck_keys=frozenset({handler_key(ok[0]), event_key("ev-1")}),
     )
-    unread: list[Key] = []
-    prefetch = Store.prefetch
+    unread_handlers: list[tuple[str, int]] = []
+    unread_events: list[tuple[str, str]] = []
+    prefetch = DynamoDeliveryStore.prefetch
 
-    def spy(store: Store, tasks: list[DeliveryTask]) -> Any:
-        fetched = prefetch(store, tasks)
-        unread.extend(fetched.unread)
+    def spy(deliveries: DynamoDeliveryStore, tasks: list[DeliveryTask]) -> Any:
+        fetched = prefetch(deliveries, tasks)
+        unread_handlers.extend(fetched.unread_handlers)
+        unread_events.extend(fetched.unread_events)
         return fetched
 
-    monkeypatch.setattr(Store, "prefetch", spy)
+    monkeypatch.setattr(DynamoDeliveryStore, "prefetch", spy)
     with faults.installed():
         drain(deliver, clock)
 
@@ -476,8 +481,10 @@ def test_under_throttling_of_every_dynamodb_call_no_delivery_ends_on_a_false_rea
         assert faults.counts.get(f"throttled {name}", 0) > 0, f"no {name} was throttled"
     assert faults.counts["partial BatchGetItem"] and faults.counts["partial BatchWriteItem"]
     assert waits, "the store asked again for what was left unprocessed, after a backoff"
-    assert {handler_key(h) for h in ok} & set(unread), "the prefetch must have left an ok handler unread"
-    assert {event_key(e) for e in event_ids} & set(unread), "and an event"
+    assert {("acme", h) for h in ok} & set(unread_handlers), (
+        "the prefetch must have left an ok handler unread"
+    )
+    assert {("acme", e) for e in event_ids} & set(unread_events), "and an event"
 
 
 # ---------------------------------------------------------------- a body that never ends
@@ -559,36 +566,36 @@ def test_the_status_sent_before_the_deadline_decides_whatever_the_body_does(
 # ---------------------------------------------------------------- creating handlers
 
 
-def set_counter_back(store: Store) -> None:
+def set_counter_back(stores: Stores) -> None:
     """Make the account's id counter hand out taken ids again, as a lost update does."""
-    store.ddb.update_item(
-        TableName=store.table,
+    clients.client("dynamodb").update_item(
+        TableName=get_settings().table_name,
         Key=to_ddb({"PK": keys.account_pk("acme"), "SK": keys.meta_sk()}),
         UpdateExpression="SET next_id = :zero",
         ExpressionAttributeValues=to_ddb({":zero": 0}),
     )
 
 
-def test_a_create_that_finds_its_id_taken_succeeds_with_a_free_one(store: Store) -> None:
-    existing = [services.create_handler(store, "acme", BODY, "http://x") for _ in range(3)]
-    set_counter_back(store)
-    created = services.create_handler(store, "acme", BODY, "http://x")
+def test_a_create_that_finds_its_id_taken_succeeds_with_a_free_one(stores: Stores) -> None:
+    existing = [services.create_handler(stores, "acme", BODY, "http://x") for _ in range(3)]
+    set_counter_back(stores)
+    created = services.create_handler(stores, "acme", BODY, "http://x")
     assert created.id not in {h.id for h in existing}
-    assert [store.get_handler("acme", h.id) for h in existing] == existing
-    assert store.get_handler("acme", created.id) == created
-    assert store.count_handlers("acme") == 4
+    assert [stores.handlers.get_handler("acme", h.id) for h in existing] == existing
+    assert stores.handlers.get_handler("acme", created.id) == created
+    assert stores.handlers.count_handlers("acme") == 4
 
 
 def test_concurrent_creates_meeting_taken_ids_answer_distinct_ids_or_a_503(local_ddb: None) -> None:
     """On DynamoDB Local: moto is not safe under threaded transactions (it restores a
     cancelled transaction's tables wholesale, and can crash copying them)."""
-    store = get_store()
-    existing = {services.create_handler(store, "acme", BODY, "http://x").id for _ in range(10)}
-    set_counter_back(store)
+    stores = get_stores()
+    existing = {services.create_handler(stores, "acme", BODY, "http://x").id for _ in range(10)}
+    set_counter_back(stores)
 
     def create(_: int) -> int | Contended:
         try:
-            return services.create_handler(store, "acme", BODY, "http://x").id
+            return services.create_handler(stores, "acme", BODY, "http://x").id
         except Contended as busy:  # a 503 asking to send the request again
             return busy
 
@@ -597,8 +604,8 @@ def test_concurrent_creates_meeting_taken_ids_answer_distinct_ids_or_a_503(local
     ids = [outcome for outcome in outcomes if isinstance(outcome, int)]
     assert len(set(ids)) == len(ids)
     assert not existing & set(ids)
-    assert sorted(h.id for h in store.all_handlers("acme")) == sorted(existing | set(ids))
-    assert store.count_handlers("acme") == len(existing) + len(ids)
+    assert sorted(h.id for h in stores.handlers.all_handlers("acme")) == sorted(existing | set(ids))
+    assert stores.handlers.count_handlers("acme") == len(existing) + len(ids)
 
 
 @pytest.mark.usefixtures("stack")
@@ -617,4 +624,4 @@ def test_a_create_that_contention_keeps_cancelling_is_a_503_not_a_500(api: Any, 
         events.unregister("before-call.dynamodb.TransactWriteItems", conflict)
     assert answer.status_code == 503
     assert "send the request again" in answer.json_body["errors"][0]["detail"]
-    assert get_store().count_handlers("acme") == 0
+    assert get_stores().handlers.count_handlers("acme") == 0

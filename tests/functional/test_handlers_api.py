@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 import pytest
 
 from chalicelib import apikeys
-from chalicelib.storage.dynamo import get_store
+from chalicelib.storage.stores import get_stores
 
 FORM = "application/x-www-form-urlencoded"
 
@@ -224,7 +224,7 @@ def test_echoing_a_mask_back_keeps_the_secret(api: Any, auth: dict[str, str]) ->
         api, auth, type="telegram", name="tg", telegram="123456:ABCDEFsecrettoken", telegram_chat_id="1"
     )
     post(api, f"/notification-handlers/{handler_id}", auth, {"telegram": "****oken", "telegram_chat_id": "2"})
-    stored = get_store().get_handler("acme", handler_id)
+    stored = get_stores().handlers.get_handler("acme", handler_id)
     assert stored is not None
     assert stored.settings == {"telegram": "123456:ABCDEFsecrettoken", "telegram_chat_id": "2"}
 
@@ -241,7 +241,7 @@ def test_ids_are_per_account_and_never_reused(api: Any, auth: dict[str, str]) ->
     first = create(api, auth)
     api.http.delete(f"/notification-handlers/{first}", headers=auth)
     assert create(api, auth) == 2
-    other, _ = apikeys.create_key(get_store(), "globex")
+    other, _ = apikeys.create_key(get_stores(), "globex")
     assert create(api, {"Authorization": f"Bearer {other}"}) == 1
 
 
@@ -271,13 +271,13 @@ def test_missing_or_wrong_key_is_401_json(
 
 def test_revoked_key_is_401(api: Any, api_key: str, auth: dict[str, str]) -> None:
     assert api.http.get("/notification-handlers", headers=auth).status_code == 200
-    assert apikeys.revoke_key(get_store(), api_key)
+    assert apikeys.revoke_key(get_stores(), api_key)
     assert api.http.get("/notification-handlers", headers=auth).status_code == 401
 
 
 def test_another_accounts_handler_is_invisible_and_unwritable(api: Any, auth: dict[str, str]) -> None:
     handler_id = create(api, auth)
-    other_key, _ = apikeys.create_key(get_store(), "globex")
+    other_key, _ = apikeys.create_key(get_stores(), "globex")
     other = {"Authorization": f"Bearer {other_key}"}
     assert api.http.get(f"/notification-handlers/{handler_id}", headers=other).status_code == 404
     assert post(api, f"/notification-handlers/{handler_id}", other, {"name": "pwned"}).status_code == 404
@@ -291,7 +291,7 @@ def test_another_accounts_handler_is_invisible_and_unwritable(api: Any, auth: di
 def test_update_of_a_missing_handler_writes_nothing(api: Any, auth: dict[str, str]) -> None:
     assert post(api, "/notification-handlers/99", auth, {"name": "ghost"}).status_code == 404
     assert api.http.get("/notification-handlers", headers=auth).json_body["meta"]["total"] == 0
-    assert get_store().get_handler("acme", 99) is None
+    assert get_stores().handlers.get_handler("acme", 99) is None
 
 
 @pytest.mark.parametrize("raw_id", ["abc", "0", "-1", "1.5", "9999999999999"])
@@ -304,7 +304,7 @@ def test_a_warm_container_remembers_keys_for_the_cache_ttl(
 ) -> None:
     monkeypatch.setenv("HERALD_AUTH_CACHE_SECONDS", "300")
     assert api.http.get("/notification-handlers", headers=auth).status_code == 200
-    assert apikeys.revoke_key(get_store(), api_key)
+    assert apikeys.revoke_key(get_stores(), api_key)
     assert api.http.get("/notification-handlers", headers=auth).status_code == 200, "cached for the TTL"
     monkeypatch.setenv("HERALD_AUTH_CACHE_SECONDS", "0")
     assert api.http.get("/notification-handlers", headers=auth).status_code == 401

@@ -16,7 +16,8 @@ from chalicelib.models.deliveries import Outcome
 from chalicelib.models.events import Event
 from chalicelib.models.handlers import Handler
 from chalicelib.storage import inbox
-from chalicelib.storage.dynamo import RETENTION_SECONDS, Store, get_store
+from chalicelib.storage.stores import Stores, get_stores
+from chalicelib.storage.table import RETENTION_SECONDS
 from tests.functional.sqs_driver import drain
 
 JSON = {"Content-Type": "application/json"}
@@ -25,7 +26,7 @@ ACCOUNT = "acme"
 
 @pytest.fixture
 def other_auth(api_key: str) -> dict[str, str]:
-    key, _ = apikeys.create_key(get_store(), "globex")
+    key, _ = apikeys.create_key(get_stores(), "globex")
     return {"Authorization": f"Bearer {key}"}
 
 
@@ -41,12 +42,12 @@ def mark(client: Any, auth: dict[str, str], notification_id: str) -> Any:
 
 def seed(count: int, account: str = ACCOUNT, start: datetime | None = None) -> list[str]:
     """`count` notifications one minute apart, oldest first; returns their ids."""
-    store = get_store()
+    stores = get_stores()
     start = start or datetime.now(UTC) - timedelta(hours=2)
     ids = []
     for n in range(count):
         note = inbox.notify(
-            store, account, f"Note {n}", f"body {n}", kind="test", now=start + timedelta(minutes=n)
+            stores.inbox, account, f"Note {n}", f"body {n}", kind="test", now=start + timedelta(minutes=n)
         )
         ids.append(note.id)
     return ids
@@ -130,17 +131,17 @@ def test_an_event_published_to_an_internal_handler_lands_in_the_inbox(api: Any, 
 
 
 def test_a_redelivered_event_shows_up_once_even_after_it_was_read(moto_aws: None) -> None:
-    store = get_store()
+    stores = get_stores()
     channel = get_channel("internal_notification")
     sender = SafeSender()
     now = datetime.now(UTC)
     assert channel.deliver(event(), handler(), sender, now).outcome == Outcome.SENT
     assert channel.deliver(event(), handler(), sender, now).outcome == Outcome.SENT
-    page = inbox.list_page(store, ACCOUNT, None, 1, 25, now=now)
+    page = stores.inbox.list_page(ACCOUNT, None, 1, 25, now=now)
     (note,) = page.notifications
-    assert inbox.mark_read(store, ACCOUNT, note.id, now) is not None
+    assert stores.inbox.mark_read(ACCOUNT, note.id, now) is not None
     assert channel.deliver(event(), handler(), sender, now + timedelta(hours=1)).outcome == Outcome.SENT
-    after = inbox.list_page(store, ACCOUNT, None, 1, 25, now=now)
+    after = stores.inbox.list_page(ACCOUNT, None, 1, 25, now=now)
     assert [n.id for n in after.notifications] == [note.id]
     assert after.counts == inbox.Counts(unread=0, total=1)
 
@@ -157,7 +158,7 @@ def test_hostile_event_text_is_stored_as_plain_data(api: Any, auth: dict[str, st
 def test_a_huge_body_is_truncated_with_the_marker(moto_aws: None) -> None:
     now = datetime.now(UTC)
     get_channel("internal_notification").deliver(event(message="x" * 50_000), handler(), SafeSender(), now)
-    (note,) = inbox.list_page(get_store(), ACCOUNT, None, 1, 25, now=now).notifications
+    (note,) = get_stores().inbox.list_page(ACCOUNT, None, 1, 25, now=now).notifications
     assert len(note.body) == inbox.MAX_BODY
     assert note.body.endswith("… [truncated]")
 
@@ -165,7 +166,7 @@ def test_a_huge_body_is_truncated_with_the_marker(moto_aws: None) -> None:
 def test_notify_is_what_the_worker_uses_to_report_a_disabled_handler(api: Any, auth: dict[str, str]) -> None:
     now = datetime.now(UTC)
     inbox.notify(
-        get_store(),
+        get_stores().inbox,
         ACCOUNT,
         "Notification handler 'hook' was disabled",
         "Herald disabled notification handler 3 (webhook): gone.",
@@ -315,50 +316,51 @@ def test_the_inbox_needs_an_api_key(api: Any) -> None:
 # --- storage on moto and DynamoDB Local ------------------------------------------------
 
 
-def test_expired_notifications_are_neither_listed_nor_counted(store: Store) -> None:
+def test_expired_notifications_are_neither_listed_nor_counted(stores: Stores) -> None:
     old_day = datetime.now(UTC) - timedelta(days=40)
-    old = inbox.notify(store, ACCOUNT, "old", "", kind="test", now=old_day)
-    fresh = inbox.notify(store, ACCOUNT, "fresh", "", kind="test", now=datetime.now(UTC))
+    old = inbox.notify(stores.inbox, ACCOUNT, "old", "", kind="test", now=old_day)
+    fresh = inbox.notify(stores.inbox, ACCOUNT, "fresh", "", kind="test", now=datetime.now(UTC))
     now = datetime.now(UTC)
-    page = inbox.list_page(store, ACCOUNT, None, 1, 25, now=now)  # TTL has not deleted `old` yet
+    page = stores.inbox.list_page(ACCOUNT, None, 1, 25, now=now)  # TTL has not deleted `old` yet
     assert [n.id for n in page.notifications] == [fresh.id]
     assert page.counts == inbox.Counts(unread=1, total=1)
-    assert inbox.mark_read(store, ACCOUNT, old.id, now) is None
+    assert stores.inbox.mark_read(ACCOUNT, old.id, now) is None
 
 
 def test_an_item_and_its_day_counter_expire_together(moto_aws: None) -> None:
     written = datetime(2026, 3, 1, 23, 59, 59, tzinfo=UTC)
-    note = inbox.notify(get_store(), ACCOUNT, "t", "", kind="test", now=written)
+    note = inbox.notify(get_stores().inbox, ACCOUNT, "t", "", kind="test", now=written)
     assert note.expires_at == int(datetime(2026, 3, 2, tzinfo=UTC).timestamp()) + RETENTION_SECONDS
     assert inbox.expiry_of(note.day) == note.expires_at
     before = datetime.fromtimestamp(note.expires_at - 1, UTC)
     at = datetime.fromtimestamp(note.expires_at, UTC)
-    assert inbox.counts(get_store(), ACCOUNT, before) == inbox.Counts(1, 1)
-    assert inbox.counts(get_store(), ACCOUNT, at) == inbox.Counts(0, 0)
-    assert inbox.list_page(get_store(), ACCOUNT, None, 1, 25, now=at).notifications == []
+    assert get_stores().inbox.counts(ACCOUNT, before) == inbox.Counts(1, 1)
+    assert get_stores().inbox.counts(ACCOUNT, at) == inbox.Counts(0, 0)
+    assert get_stores().inbox.list_page(ACCOUNT, None, 1, 25, now=at).notifications == []
 
 
-def test_counters_span_days(store: Store) -> None:
+def test_counters_span_days(stores: Stores) -> None:
     now = datetime.now(UTC)
     notes = [
-        inbox.notify(store, ACCOUNT, f"d{d}", "", kind="test", now=now - timedelta(days=d)) for d in range(4)
+        inbox.notify(stores.inbox, ACCOUNT, f"d{d}", "", kind="test", now=now - timedelta(days=d))
+        for d in range(4)
     ]
-    inbox.mark_read(store, ACCOUNT, notes[2].id, now)
-    assert inbox.counts(store, ACCOUNT, now) == inbox.Counts(unread=3, total=4)
+    stores.inbox.mark_read(ACCOUNT, notes[2].id, now)
+    assert stores.inbox.counts(ACCOUNT, now) == inbox.Counts(unread=3, total=4)
 
 
 def test_concurrent_mark_reads_move_each_item_once(local_ddb: None) -> None:
     """Threads race on the same items and on the shared day counter (DynamoDB Local:
     moto's transactions are not safe under threads)."""
-    store = get_store()
+    stores = get_stores()
     now = datetime.now(UTC)
-    ids = [inbox.notify(store, ACCOUNT, f"n{i}", "", kind="test", now=now).id for i in range(8)]
+    ids = [inbox.notify(stores.inbox, ACCOUNT, f"n{i}", "", kind="test", now=now).id for i in range(8)]
     errors: list[BaseException] = []
 
     def worker() -> None:
         try:
             for ident in ids:
-                assert inbox.mark_read(store, ACCOUNT, ident, now) is not None
+                assert stores.inbox.mark_read(ACCOUNT, ident, now) is not None
         except BaseException as exc:
             errors.append(exc)
 
@@ -368,7 +370,7 @@ def test_concurrent_mark_reads_move_each_item_once(local_ddb: None) -> None:
     for thread in threads:
         thread.join()
     assert errors == []
-    assert inbox.counts(store, ACCOUNT, now) == inbox.Counts(unread=0, total=8)
-    page = inbox.list_page(store, ACCOUNT, "read", 1, 25, now=now)
+    assert stores.inbox.counts(ACCOUNT, now) == inbox.Counts(unread=0, total=8)
+    page = stores.inbox.list_page(ACCOUNT, "read", 1, 25, now=now)
     assert sorted(n.id for n in page.notifications) == sorted(ids)
-    assert inbox.list_page(store, ACCOUNT, "unread", 1, 25, now=now).notifications == []
+    assert stores.inbox.list_page(ACCOUNT, "unread", 1, 25, now=now).notifications == []

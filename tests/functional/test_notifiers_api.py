@@ -14,7 +14,7 @@ import pytest
 from chalicelib import apikeys, services
 from chalicelib.models.events import event_type
 from chalicelib.models.notifiers import handler_id_of, notifier_uuid
-from chalicelib.storage.dynamo import get_store
+from chalicelib.storage.stores import get_stores
 from tests.functional.sqs_driver import drain
 from tests.receiver import Receiver, Reply
 from tests.scalingo_seed import NOTIFIER_KEYS, SLACK, WEBHOOK
@@ -72,10 +72,7 @@ def handler(api: Any, auth: dict[str, str], notifier_id: str) -> dict[str, Any]:
 def push_subscriber() -> str:
     from datetime import UTC, datetime
 
-    from chalicelib.storage import push
-
-    subscriber = push.save(
-        get_store(),
+    subscriber = get_stores().push.save(
         "acme",
         endpoint="https://push.example.com/send/abc",
         p256dh="BNcRdreALRFXTkOOUHK1EtK2wtaz5Ry4YfYCA_0QTpQtUbVlUls0VJXg7A8u-Ts1XbjhazAkj7I99e8QcYP7DkM",
@@ -87,7 +84,7 @@ def push_subscriber() -> str:
 
 
 def other_account() -> dict[str, str]:
-    key, _ = apikeys.create_key(get_store(), "globex")
+    key, _ = apikeys.create_key(get_stores(), "globex")
     return {"Authorization": f"Bearer {key}"}
 
 
@@ -110,7 +107,7 @@ def test_create_answers_201_with_the_seed_notifier_object(
     assert set(notifier) == NOTIFIER_KEYS
     assert ISO.match(notifier["created_at"]) and ISO.match(notifier["updated_at"])
     assert OBJECT_ID.match(notifier["app_id"])
-    assert notifier["app_id"] == services.app_id(get_store(), "acme", APP)
+    assert notifier["app_id"] == services.app_id(get_stores(), "acme", APP)
     assert {k: v for k, v in notifier.items() if k not in ("created_at", "updated_at", "app_id")} == {
         "id": "no-" + notifier_uuid("acme", 1),
         "name": "My Custom Webhook",
@@ -230,7 +227,7 @@ def test_each_platform_takes_and_shows_its_type_data(
     assert notifier["type_data"] == (type_data if shown is None else shown)
     assert get_notifier(api, auth, notifier["id"]) == notifier
     # The full credentials are stored, the masks are only what is shown.
-    stored = get_store().get_handler("acme", 1)
+    stored = get_stores().handlers.get_handler("acme", 1)
     assert stored is not None and "****" not in json.dumps(stored.settings)
 
 
@@ -563,7 +560,7 @@ def test_echoing_masked_credentials_back_keeps_them(api: Any, auth: dict[str, st
     notifier = send(api, "PATCH", f"{BASE}/{created['id']}", auth, {"notifier": echoed}).json_body["notifier"]
     assert notifier["name"] == "tg renamed"
     assert notifier["type_data"] == {"token": "****abcd", "chat_id": "1"}
-    stored = get_store().get_handler("acme", 1)
+    stored = get_stores().handlers.get_handler("acme", 1)
     assert stored is not None and stored.settings == {"telegram": token, "telegram_chat_id": "1"}
 
 
@@ -689,7 +686,7 @@ def test_an_apps_event_reaches_that_apps_notifiers_only(
     assert posted.path == "/mine"
     payload = posted.json()
     assert (payload["id"], payload["type"], payload["app_name"]) == ("ev-1", "deployment", APP)
-    assert payload["app_id"] == services.app_id(get_store(), "acme", APP)
+    assert payload["app_id"] == services.app_id(get_stores(), "acme", APP)
     assert payload["type_data"] == {"status": "success"}
 
 
@@ -801,7 +798,7 @@ def test_exchange_refuses_anything_but_a_valid_key_with_401(api: Any, headers: d
 
 def test_a_revoked_key_no_longer_exchanges_nor_its_tokens_work(api: Any, api_key: str) -> None:
     token = exchange(api, basic("", api_key)).json_body["token"]
-    apikeys.revoke_key(get_store(), api_key)
+    apikeys.revoke_key(get_stores(), api_key)
     assert exchange(api, basic("", api_key)).status_code == 401
     assert api.http.get(BASE, headers={"Authorization": f"Bearer {token}"}).status_code == 401
 
@@ -957,7 +954,7 @@ def test_an_apps_events_are_listed_newest_first_in_the_paas_shape(api: Any, auth
     assert set(answer.json_body) == {"events", "meta"}
     events = answer.json_body["events"]
     assert [e["id"] for e in events] == ids[::-1]
-    app_id = services.app_id(get_store(), "acme", APP)
+    app_id = services.app_id(get_stores(), "acme", APP)
     for event in events:
         assert set(event) == {"id", "created_at", "user", "app_id", "app_name", "type", "type_data"}
         assert (event["app_id"], event["app_name"], event["type"]) == (app_id, APP, "deployment")
@@ -1040,11 +1037,10 @@ def test_from_keeps_the_last_hours_only(api: Any, auth: dict[str, str]) -> None:
     from datetime import UTC, datetime, timedelta
 
     from chalicelib.models.events import Event
-    from chalicelib.storage import app_events
 
     now = datetime.now(UTC)
     old = Event(account="acme", id="ev-old", type="deployment", app=APP, created_at=now - timedelta(hours=2))
-    app_events.record(get_store(), old, int(now.timestamp()) + 3600)
+    get_stores().app_events.record(old, int(now.timestamp()) + 3600)
     ids = publish_events(api, auth, 2)
     recent = send(api, "GET", f"/v1/apps/{APP}/events?from=1", auth).json_body
     assert [e["id"] for e in recent["events"]] == ids[::-1]

@@ -13,7 +13,7 @@ import pytest
 
 from chalicelib import services
 from chalicelib.settings import ConfigurationError, get_settings
-from chalicelib.storage.dynamo import get_store
+from chalicelib.storage.stores import get_stores
 from infra import package as infra_package
 from tests.functional.test_app_notifications_api import CLIENT_ID, CLIENT_SECRET, OAUTH_PATH, slack_ok
 from tests.functional.test_email import sent_mail
@@ -247,7 +247,7 @@ def test_unset_outside_api_gateway_fails_loudly_and_writes_nothing(
     assert_not_forged(answer.body.decode())
     assert "HERALD_PUBLIC_URL is not set" in caplog.text
     assert sent_mail() == []
-    assert services.list_handlers(get_store(), "acme", 1, 25).total == 0
+    assert services.list_handlers(get_stores(), "acme", 1, 25).total == 0
 
 
 # ---------------------------------------------------------------- a bad HERALD_PUBLIC_URL

@@ -24,8 +24,7 @@ from chalicelib.delivery.safe_http import SafeSender
 from chalicelib.models.deliveries import Outcome
 from chalicelib.models.events import Event
 from chalicelib.models.handlers import Handler
-from chalicelib.storage import push
-from chalicelib.storage.dynamo import get_store
+from chalicelib.storage.stores import get_stores
 from tests.functional.sqs_driver import drain
 from tests.receiver import Receiver, Reply
 
@@ -288,7 +287,7 @@ def test_a_gone_subscription_disables_its_handler(api: Any, auth: dict[str, str]
     drain(deliver_lambda)
     got = api.http.get(f"/notification-handlers/{handler_id}", headers=auth).json_body["data"]
     assert got["is_enabled"] is False
-    assert push.get(get_store(), ACCOUNT, subscriber_id) is None
+    assert get_stores().push.get(ACCOUNT, subscriber_id) is None
 
 
 @pytest.mark.usefixtures("private_ok", "vapid_keys")
@@ -298,7 +297,7 @@ def test_429_is_retried_after_the_asked_delay(api: Any, auth: dict[str, str], re
     result = deliver(subscriber_id)
     assert result.outcome == Outcome.RETRY
     assert result.retry_after == 120
-    assert push.get(get_store(), ACCOUNT, subscriber_id) is not None
+    assert get_stores().push.get(ACCOUNT, subscriber_id) is not None
 
 
 @pytest.mark.usefixtures("private_ok", "vapid_keys")
@@ -309,7 +308,7 @@ def test_other_answers_are_classified(
     subscriber_id = subscriber(api, auth, Browser.new(), receiver.url("/x"))
     receiver.script("/x", Reply(status))
     assert deliver(subscriber_id).outcome == outcome
-    assert push.get(get_store(), ACCOUNT, subscriber_id) is not None
+    assert get_stores().push.get(ACCOUNT, subscriber_id) is not None
 
 
 @pytest.mark.usefixtures("private_ok")
@@ -369,7 +368,7 @@ def test_an_expired_subscription_is_gone_and_deleted(
     result = deliver(subscriber_id, now=datetime.now(UTC) + timedelta(hours=2))
     assert result.outcome == Outcome.GONE
     assert receiver.requests == []
-    assert push.get(get_store(), ACCOUNT, subscriber_id) is None
+    assert get_stores().push.get(ACCOUNT, subscriber_id) is None
 
 
 # --- VAPID keys -----------------------------------------------------------------------
@@ -451,14 +450,14 @@ def test_the_same_endpoint_again_refreshes_its_keys_under_the_same_id(
     renewed = Browser.new()
     second = subscriber(api, auth, renewed, receiver.url("/p"))
     assert second == first
-    stored = push.get(get_store(), ACCOUNT, first)
+    stored = get_stores().push.get(ACCOUNT, first)
     assert stored is not None
     assert stored.p256dh == renewed.p256dh
 
 
 @pytest.mark.usefixtures("private_ok")
 def test_another_accounts_subscriber_is_404(api: Any, auth: dict[str, str], receiver: Receiver) -> None:
-    theirs, _ = apikeys.create_key(get_store(), "globex")
+    theirs, _ = apikeys.create_key(get_stores(), "globex")
     their_auth = {"Authorization": f"Bearer {theirs}"}
     subscriber_id = subscriber(api, their_auth, Browser.new(), receiver.url("/p"))
     assert api.http.get(f"/push-subscribers/{subscriber_id}", headers=auth).status_code == 404
@@ -517,6 +516,6 @@ def test_a_browser_subscription_json_is_accepted_as_is(api: Any, auth: dict[str,
     body["keys"]["p256dh"] += "="  # padding is tolerated
     answer = subscribe(api, auth, body)
     assert answer.status_code == 201, answer.body
-    stored = push.get(get_store(), ACCOUNT, answer.json_body["data"]["id"])
+    stored = get_stores().push.get(ACCOUNT, answer.json_body["data"]["id"])
     assert stored is not None
     assert stored.p256dh == browser.p256dh

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, reject, settings
 from hypothesis import strategies as st
 
 from chalicelib import apikeys, ratelimit
-from chalicelib.storage.dynamo import Store, get_store
+from chalicelib.storage.stores import Stores, get_stores
 
 
 @pytest.fixture
@@ -37,7 +37,7 @@ def test_each_key_has_its_own_allowance(limited: None, api: Any, auth: dict[str,
     for _ in range(5):
         api.http.get("/notification-handlers", headers=auth)
     assert api.http.get("/notification-handlers", headers=auth).status_code == 429
-    other, _ = apikeys.create_key(get_store(), "acme")
+    other, _ = apikeys.create_key(get_stores(), "acme")
     assert (
         api.http.get("/notification-handlers", headers={"Authorization": f"Bearer {other}"}).status_code
         == 200
@@ -50,20 +50,20 @@ def test_public_catalog_routes_are_limited_per_address(limited: None, api: Any) 
 
 
 def test_last_minutes_hits_still_count_early_in_the_next_minute(moto_aws: None) -> None:
-    store = get_store()
+    stores = get_stores()
     start = 1_000_020.0  # 0 s into a minute (1_000_020 is a multiple of 60)
     for _ in range(10):
-        ratelimit.check(store, "s", 10, now=start + 30)
+        ratelimit.check(stores.rates, "s", 10, now=start + 30)
     with pytest.raises(ratelimit.RateLimited):
-        ratelimit.check(store, "s", 10, now=start + 61)  # 10 x 59/60 of last minute + 1 > 10
-    quota = ratelimit.check(store, "s", 10, now=start + 119)  # last minute nearly out of the window
+        ratelimit.check(stores.rates, "s", 10, now=start + 61)  # 10 x 59/60 of last minute + 1 > 10
+    quota = ratelimit.check(stores.rates, "s", 10, now=start + 119)  # last minute nearly out of the window
     assert quota.remaining >= 0
 
 
 def test_a_zero_limit_switches_limiting_off(moto_aws: None) -> None:
-    store = get_store()
+    stores = get_stores()
     for _ in range(3):
-        assert ratelimit.check(store, "free", 0) == ratelimit.Quota(0, 0, 0)
+        assert ratelimit.check(stores.rates, "free", 0) == ratelimit.Quota(0, 0, 0)
 
 
 # --- Retry-After, X-RateLimit-*: what a client is told is what it gets --------------------------------
@@ -71,17 +71,17 @@ def test_a_zero_limit_switches_limiting_off(moto_aws: None) -> None:
 MINUTE = 1_700_000_040.0  # a multiple of 60: the start of a minute, in this century
 
 
-def admitted(store: Store, subject: str, limit: int, at: float) -> bool:
+def admitted(stores: Stores, subject: str, limit: int, at: float) -> bool:
     try:
-        ratelimit.check(store, subject, limit, now=at)
+        ratelimit.check(stores.rates, subject, limit, now=at)
     except ratelimit.RateLimited:
         return False
     return True
 
 
-def refusal(store: Store, subject: str, limit: int, at: float) -> ratelimit.RateLimited:
+def refusal(stores: Stores, subject: str, limit: int, at: float) -> ratelimit.RateLimited:
     with pytest.raises(ratelimit.RateLimited) as refused:
-        ratelimit.check(store, subject, limit, now=at)
+        ratelimit.check(stores.rates, subject, limit, now=at)
     return refused.value
 
 
@@ -97,26 +97,26 @@ def refusal(store: Store, subject: str, limit: int, at: float) -> ratelimit.Rate
     ],
 )
 def test_retry_after_is_the_exact_wait_and_hammering_does_not_extend_it(
-    store: Store, limit: int, hits_at: float, refused_at: float, wait: int
+    stores: Stores, limit: int, hits_at: float, refused_at: float, wait: int
 ) -> None:
     for _ in range(limit):
-        ratelimit.check(store, "s", limit, now=MINUTE + hits_at)
-    first = refusal(store, "s", limit, MINUTE + refused_at)
+        ratelimit.check(stores.rates, "s", limit, now=MINUTE + hits_at)
+    first = refusal(stores, "s", limit, MINUTE + refused_at)
     assert first.retry_after == wait
     assert first.quota is not None and first.quota.remaining == 0
     for second in range(wait):  # a client that keeps hammering until told otherwise
-        again = refusal(store, "s", limit, MINUTE + refused_at + second)
+        again = refusal(stores, "s", limit, MINUTE + refused_at + second)
         assert second + again.retry_after == wait, "every refusal names the same moment"
-    assert admitted(store, "s", limit, MINUTE + refused_at + wait)
+    assert admitted(stores, "s", limit, MINUTE + refused_at + wait)
 
 
-def test_remaining_counts_what_is_left_and_reset_when_all_of_it_is_back(store: Store) -> None:
-    quotas = [ratelimit.check(store, "s", 3, now=MINUTE + 10) for _ in range(3)]
+def test_remaining_counts_what_is_left_and_reset_when_all_of_it_is_back(stores: Stores) -> None:
+    quotas = [ratelimit.check(stores.rates, "s", 3, now=MINUTE + 10) for _ in range(3)]
     assert [q.remaining for q in quotas] == [2, 1, 0]
     assert {q.reset_seconds for q in quotas} == {110}, "this minute's hits weigh until the next one ends"
-    assert not admitted(store, "s", 3, MINUTE + 10)
-    assert ratelimit.check(store, "s", 3, now=MINUTE + 119).remaining == 1, "3 x 1/60 still weigh"
-    assert ratelimit.check(store, "other", 3, now=MINUTE + 120).remaining == 2
+    assert not admitted(stores, "s", 3, MINUTE + 10)
+    assert ratelimit.check(stores.rates, "s", 3, now=MINUTE + 119).remaining == 1, "3 x 1/60 still weigh"
+    assert ratelimit.check(stores.rates, "other", 3, now=MINUTE + 120).remaining == 2
 
 
 def test_a_client_that_waits_what_it_was_told_gets_in(
@@ -166,12 +166,12 @@ moments = st.floats(min_value=MINUTE, max_value=MINUTE + 120)
 histories = st.lists(st.floats(min_value=0, max_value=75), max_size=12)  # gaps between requests
 
 
-def replay(store: Store, subject: str, limit: int, start: float, gaps: list[float]) -> float:
+def replay(stores: Stores, subject: str, limit: int, start: float, gaps: list[float]) -> float:
     """Send a request after each gap (admitted or not); the moment of the last one."""
     moment = start
     for gap in gaps:
         moment += gap
-        admitted(store, subject, limit, moment)
+        admitted(stores, subject, limit, moment)
     return moment
 
 
@@ -180,16 +180,16 @@ def replay(store: Store, subject: str, limit: int, start: float, gaps: list[floa
 def test_retry_after_always_tells_the_truth(
     moto_aws: None, limit: int, start: float, gaps: list[float], hammering: list[float]
 ) -> None:
-    store, subject = get_store(), str(uuid.uuid4())
-    moment = replay(store, subject, limit, start, gaps)
-    while admitted(store, subject, limit, moment):  # spend what is left
+    stores, subject = get_stores(), str(uuid.uuid4())
+    moment = replay(stores, subject, limit, start, gaps)
+    while admitted(stores, subject, limit, moment):  # spend what is left
         pass
-    wait = refusal(store, subject, limit, moment).retry_after
+    wait = refusal(stores, subject, limit, moment).retry_after
     for share in sorted(hammering):  # refused before the wait is over, and not counted
-        assert not admitted(store, subject, limit, moment + share * (wait - 1))
+        assert not admitted(stores, subject, limit, moment + share * (wait - 1))
     if wait > 1:
-        assert not admitted(store, subject, limit, moment + wait - 1), "not the smallest wait"
-    assert admitted(store, subject, limit, moment + wait)
+        assert not admitted(stores, subject, limit, moment + wait - 1), "not the smallest wait"
+    assert admitted(stores, subject, limit, moment + wait)
 
 
 @PROPERTY
@@ -197,14 +197,14 @@ def test_retry_after_always_tells_the_truth(
 def test_remaining_and_reset_always_tell_the_truth(
     moto_aws: None, limit: int, start: float, gaps: list[float]
 ) -> None:
-    store, subject = get_store(), str(uuid.uuid4())
-    moment = replay(store, subject, limit, start, gaps) + 1
+    stores, subject = get_stores(), str(uuid.uuid4())
+    moment = replay(stores, subject, limit, start, gaps) + 1
     try:
-        quota = ratelimit.check(store, subject, limit, now=moment)
+        quota = ratelimit.check(stores.rates, subject, limit, now=moment)
     except ratelimit.RateLimited:
         reject()  # nothing was promised
     for _ in range(quota.remaining):
-        assert admitted(store, subject, limit, moment)
-    assert not admitted(store, subject, limit, moment), "more left than Remaining said"
-    back = ratelimit.check(store, subject, limit, now=moment + quota.reset_seconds)
+        assert admitted(stores, subject, limit, moment)
+    assert not admitted(stores, subject, limit, moment), "more left than Remaining said"
+    back = ratelimit.check(stores.rates, subject, limit, now=moment + quota.reset_seconds)
     assert back.remaining == limit - 1, "the whole allowance is back after Reset"

@@ -18,7 +18,7 @@ import pytest
 from chalicelib import clients
 from chalicelib.settings import get_settings
 from chalicelib.storage import keys
-from chalicelib.storage.dynamo import from_ddb, to_ddb
+from chalicelib.storage.table import from_ddb, to_ddb
 from tests.functional.sqs_driver import drain, receive
 
 pytestmark = pytest.mark.usefixtures("stack")

@@ -13,13 +13,15 @@ from typing import Any
 import pytest
 
 from bench.pagination import bulk_load, make_handlers
-from chalicelib import services
+from chalicelib import clients, services
 from chalicelib.api.pagination import ALLOWED_PER_PAGE
 from chalicelib.errors import Conflict, NotFound
-from chalicelib.models.deliveries import AttemptStatus, DeliveryTask
+from chalicelib.models.deliveries import AttemptStatus, Claim, DeliveryTask, Settlement
 from chalicelib.models.handlers import Handler
+from chalicelib.settings import get_settings
 from chalicelib.storage import keys
-from chalicelib.storage.dynamo import Claim, ConditionFailed, Settlement, Store, from_ddb, get_store
+from chalicelib.storage.stores import Stores, dynamo_stores, get_stores
+from chalicelib.storage.table import Cancelled, ConditionFailed, from_ddb
 
 ACME = "acme"
 GLOBEX = "globex"
@@ -29,22 +31,31 @@ TELEGRAM = {"type": "telegram", "telegram": "123456:ABC-token", "telegram_chat_i
 BASE_URL = "https://herald.example.com"
 
 
-def create(store: Store, account: str = ACME, name: str = "Ops channel", **fields: Any) -> Handler:
-    return services.create_handler(store, account, {"name": name, **(fields or TELEGRAM)}, base_url=BASE_URL)
+def create(stores: Stores, account: str = ACME, name: str = "Ops channel", **fields: Any) -> Handler:
+    return services.create_handler(stores, account, {"name": name, **(fields or TELEGRAM)}, base_url=BASE_URL)
 
 
-def update(store: Store, account: str, handler_id: int, body: dict[str, Any]) -> None:
-    services.update_handler(store, account, handler_id, body, base_url=BASE_URL)
+def update(stores: Stores, account: str, handler_id: int, body: dict[str, Any]) -> None:
+    services.update_handler(stores, account, handler_id, body, base_url=BASE_URL)
 
 
-def partition(store: Store, account: str) -> dict[str, dict[str, Any]]:
+def through(client: Any) -> Stores:
+    """The stores on the test's table, calling DynamoDB through `client`."""
+    return dynamo_stores(get_settings().table_name, client)
+
+
+def partition(stores: Stores, account: str) -> dict[str, dict[str, Any]]:
     """Every raw item of the account's partition by sort key (PK left out)."""
     items: dict[str, dict[str, Any]] = {}
-    for page in store.ddb.get_paginator("query").paginate(
-        TableName=store.table,
-        KeyConditionExpression="PK = :pk",
-        ExpressionAttributeValues={":pk": {"S": keys.account_pk(account)}},
-        ConsistentRead=True,
+    for page in (
+        clients.client("dynamodb")
+        .get_paginator("query")
+        .paginate(
+            TableName=get_settings().table_name,
+            KeyConditionExpression="PK = :pk",
+            ExpressionAttributeValues={":pk": {"S": keys.account_pk(account)}},
+            ConsistentRead=True,
+        )
     ):
         for raw in page["Items"]:
             item = from_ddb(raw)
@@ -52,13 +63,13 @@ def partition(store: Store, account: str) -> dict[str, dict[str, Any]]:
     return items
 
 
-def stored_ids(store: Store, account: str) -> list[int]:
+def stored_ids(stores: Stores, account: str) -> list[int]:
     """Ids of the handler items actually in the table, read raw (not through counters)."""
-    return [keys.handler_id_of(sk) for sk in partition(store, account) if sk.startswith(keys.HANDLER_PREFIX)]
+    return [keys.handler_id_of(sk) for sk in partition(stores, account) if sk.startswith(keys.HANDLER_PREFIX)]
 
 
-def listed_ids(store: Store, account: str, page: int, per_page: int) -> list[int]:
-    return [h.id for h in store.list_handlers(account, page, per_page).handlers]
+def listed_ids(stores: Stores, account: str, page: int, per_page: int) -> list[int]:
+    return [h.id for h in stores.handlers.list_handlers(account, page, per_page).handlers]
 
 
 class QueryRecorder:
@@ -107,50 +118,50 @@ class Contended:
 
 
 @pytest.fixture
-def local_store(local_ddb: None) -> Store:
+def local_store(local_ddb: None) -> Stores:
     """The store on DynamoDB Local only: moto is not safe under threaded transactions."""
-    return get_store()
+    return get_stores()
 
 
 # --- round trips and ids -----------------------------------------------------------------
 
 
-def test_a_handler_round_trips_through_create_get_update_and_delete(store: Store) -> None:
-    created = create(store)
-    assert services.get_handler(store, ACME, created.id) == created
+def test_a_handler_round_trips_through_create_get_update_and_delete(stores: Stores) -> None:
+    created = create(stores)
+    assert services.get_handler(stores, ACME, created.id) == created
 
-    update(store, ACME, created.id, {"name": "Renamed", "is_enabled": False})
-    renamed = services.get_handler(store, ACME, created.id)
+    update(stores, ACME, created.id, {"name": "Renamed", "is_enabled": False})
+    renamed = services.get_handler(stores, ACME, created.id)
     assert (renamed.name, renamed.is_enabled) == ("Renamed", False)
     assert renamed.settings == {"telegram": "123456:ABC-token", "telegram_chat_id": "-1001"}
     assert renamed.created_at == created.created_at
 
-    update(store, ACME, created.id, {"telegram_chat_id": "-1002"})
-    assert services.get_handler(store, ACME, created.id).settings == {
+    update(stores, ACME, created.id, {"telegram_chat_id": "-1002"})
+    assert services.get_handler(stores, ACME, created.id).settings == {
         "telegram": "123456:ABC-token",
         "telegram_chat_id": "-1002",
     }
 
-    update(store, ACME, created.id, {"type": "discord", "discord": "https://discord.com/api/webhooks/1/z"})
-    changed = services.get_handler(store, ACME, created.id)
+    update(stores, ACME, created.id, {"type": "discord", "discord": "https://discord.com/api/webhooks/1/z"})
+    changed = services.get_handler(stores, ACME, created.id)
     assert changed.type == "discord"
     assert changed.settings == {"discord": "https://discord.com/api/webhooks/1/z"}
     assert changed.name == "Renamed"
 
-    services.delete_handler(store, ACME, created.id)
+    services.delete_handler(stores, ACME, created.id)
     with pytest.raises(NotFound):
-        services.get_handler(store, ACME, created.id)
+        services.get_handler(stores, ACME, created.id)
     with pytest.raises(NotFound):
-        services.delete_handler(store, ACME, created.id)
-    assert store.count_handlers(ACME) == 0
-    assert stored_ids(store, ACME) == []
+        services.delete_handler(stores, ACME, created.id)
+    assert stores.handlers.count_handlers(ACME) == 0
+    assert stored_ids(stores, ACME) == []
 
 
-def test_the_store_keeps_every_field_of_a_handler(store: Store) -> None:
+def test_the_store_keeps_every_field_of_a_handler(stores: Stores) -> None:
     moment = datetime(2025, 3, 4, 5, 6, 7, tzinfo=UTC)
     handler = Handler(
         account=ACME,
-        id=store.allocate_handler_id(ACME),
+        id=stores.handlers.allocate_handler_id(ACME),
         type="telegram",
         name="Ops chat",
         settings={"telegram": "123456:secret-token", "telegram_chat_id": "-100200"},
@@ -168,40 +179,40 @@ def test_the_store_keeps_every_field_of_a_handler(store: Store) -> None:
         created_at=moment,
         updated_at=moment,
     )
-    store.create_handler(handler)
-    assert store.get_handler(ACME, handler.id) == handler
-    assert store.delete_handler(ACME, handler.id) is True
-    assert store.get_handler(ACME, handler.id) is None
-    assert store.delete_handler(ACME, handler.id) is False
+    stores.handlers.create_handler(handler)
+    assert stores.handlers.get_handler(ACME, handler.id) == handler
+    assert stores.handlers.delete_handler(ACME, handler.id) is True
+    assert stores.handlers.get_handler(ACME, handler.id) is None
+    assert stores.handlers.delete_handler(ACME, handler.id) is False
 
 
-def test_ids_ascend_from_1_per_account_and_are_never_reused(store: Store) -> None:
-    assert [create(store).id for _ in range(3)] == [1, 2, 3]
-    services.delete_handler(store, ACME, 3)
-    services.delete_handler(store, ACME, 2)
-    assert create(store).id == 4
-    assert create(store, GLOBEX).id == 1
-    assert create(store).id == 5
-    assert stored_ids(store, ACME) == [1, 4, 5]
+def test_ids_ascend_from_1_per_account_and_are_never_reused(stores: Stores) -> None:
+    assert [create(stores).id for _ in range(3)] == [1, 2, 3]
+    services.delete_handler(stores, ACME, 3)
+    services.delete_handler(stores, ACME, 2)
+    assert create(stores).id == 4
+    assert create(stores, GLOBEX).id == 1
+    assert create(stores).id == 5
+    assert stored_ids(stores, ACME) == [1, 4, 5]
 
 
-def test_creating_an_existing_id_fails_and_counts_the_handler_once(store: Store) -> None:
-    first = create(store)
+def test_creating_an_existing_id_fails_and_counts_the_handler_once(stores: Stores) -> None:
+    first = create(stores)
     clash = first.model_copy(update={"name": "Clash"})
     with pytest.raises(ConditionFailed):
-        store.create_handler(clash)
-    assert store.get_handler(ACME, first.id) == first
-    assert store.block_counts(ACME) == [(0, 1)]
+        stores.handlers.create_handler(clash)
+    assert stores.handlers.get_handler(ACME, first.id) == first
+    assert stores.handlers.block_counts(ACME) == [(0, 1)]
 
 
-def test_the_bench_loader_writes_exactly_what_the_store_writes(store: Store) -> None:
+def test_the_bench_loader_writes_exactly_what_the_store_writes(stores: Stores) -> None:
     """bulk_load (used below and by `make bench`) must be indistinguishable from creates."""
     [handler] = make_handlers(ACME, 1)
-    assert store.allocate_handler_id(ACME) == handler.id
-    store.create_handler(handler)
-    created = partition(store, ACME)
-    bulk_load(store.ddb, store.table, make_handlers(GLOBEX, 1))
-    loaded = partition(store, GLOBEX)
+    assert stores.handlers.allocate_handler_id(ACME) == handler.id
+    stores.handlers.create_handler(handler)
+    created = partition(stores, ACME)
+    bulk_load(clients.client("dynamodb"), get_settings().table_name, make_handlers(GLOBEX, 1))
+    loaded = partition(stores, GLOBEX)
     for item in loaded.values():
         if "account" in item:
             item["account"] = ACME
@@ -212,14 +223,14 @@ def test_the_bench_loader_writes_exactly_what_the_store_writes(store: Store) -> 
 # --- pagination ----------------------------------------------------------------------------
 
 
-def walk_every_page_size(store: Store, live: list[int]) -> None:
+def walk_every_page_size(stores: Stores, live: list[int]) -> None:
     """Page through the account at every allowed size: pages follow each other with no
     gap or repeat, all full but the last, and the page after the last is empty."""
     for per_page in ALLOWED_PER_PAGE:
         seen: list[int] = []
         page = 1
         while True:
-            result = store.list_handlers(ACME, page, per_page)
+            result = stores.handlers.list_handlers(ACME, page, per_page)
             assert result.total == len(live)
             ids = [h.id for h in result.handlers]
             if not ids:
@@ -231,56 +242,58 @@ def walk_every_page_size(store: Store, live: list[int]) -> None:
         assert page - 1 == -(-len(live) // per_page), per_page
 
 
-def delete_all(store: Store, doomed: set[int]) -> None:
+def delete_all(stores: Stores, doomed: set[int]) -> None:
     for handler_id in sorted(doomed):
-        assert store.delete_handler(ACME, handler_id) is True
+        assert stores.handlers.delete_handler(ACME, handler_id) is True
 
 
-def test_pages_of_every_size_are_contiguous_and_complete_across_deletions(store: Store) -> None:
-    bulk_load(store.ddb, store.table, make_handlers(ACME, 210))
+def test_pages_of_every_size_are_contiguous_and_complete_across_deletions(stores: Stores) -> None:
+    bulk_load(clients.client("dynamodb"), get_settings().table_name, make_handlers(ACME, 210))
     # The first id, both sides of a block boundary, scattered ids and the last id.
     doomed = {1, 99, 100, 101, 199, 200, 210} | set(range(7, 210, 7))
-    delete_all(store, doomed)
+    delete_all(stores, doomed)
     live = [i for i in range(1, 211) if i not in doomed]
-    assert stored_ids(store, ACME) == live
-    walk_every_page_size(store, live)
+    assert stored_ids(stores, ACME) == live
+    walk_every_page_size(stores, live)
 
 
-def test_a_block_whose_handlers_are_all_deleted_is_skipped_by_every_page_size(local_store: Store) -> None:
+def test_a_block_whose_handlers_are_all_deleted_is_skipped_by_every_page_size(local_store: Stores) -> None:
     """DynamoDB Local only: 100 transactional deletes on moto take seconds."""
-    store = local_store
-    bulk_load(store.ddb, store.table, make_handlers(ACME, 330))
+    stores = local_store
+    bulk_load(clients.client("dynamodb"), get_settings().table_name, make_handlers(ACME, 330))
     doomed = set(range(100, 200)) | {42, 250, 330}
-    delete_all(store, doomed)
-    assert dict(store.block_counts(ACME)) == {0: 98, 1: 0, 2: 99, 3: 30}
-    walk_every_page_size(store, [i for i in range(1, 331) if i not in doomed])
+    delete_all(stores, doomed)
+    assert dict(stores.handlers.block_counts(ACME)) == {0: 98, 1: 0, 2: 99, 3: 30}
+    walk_every_page_size(stores, [i for i in range(1, 331) if i not in doomed])
 
 
-def test_a_page_past_the_end_is_empty_and_still_counts_the_total(store: Store) -> None:
+def test_a_page_past_the_end_is_empty_and_still_counts_the_total(stores: Stores) -> None:
     for _ in range(3):
-        create(store)
-    store.delete_handler(ACME, 2)
-    assert listed_ids(store, ACME, 1, 10) == [1, 3]
-    past = store.list_handlers(ACME, 2, 10)
+        create(stores)
+    stores.handlers.delete_handler(ACME, 2)
+    assert listed_ids(stores, ACME, 1, 10) == [1, 3]
+    past = stores.handlers.list_handlers(ACME, 2, 10)
     assert (past.handlers, past.total) == ([], 2)
-    far = store.list_handlers(ACME, 10_000, 1000)
+    far = stores.handlers.list_handlers(ACME, 10_000, 1000)
     assert (far.handlers, far.total) == ([], 2)
-    empty = store.list_handlers(GLOBEX, 1, 25)
+    empty = stores.handlers.list_handlers(GLOBEX, 1, 25)
     assert (empty.handlers, empty.total) == ([], 0)
 
 
-def test_listed_handlers_are_the_stored_handlers(store: Store) -> None:
+def test_listed_handlers_are_the_stored_handlers(stores: Stores) -> None:
     handlers = make_handlers(ACME, 30)
-    bulk_load(store.ddb, store.table, handlers)
-    assert store.list_handlers(ACME, 2, 10).handlers == handlers[10:20]
+    bulk_load(clients.client("dynamodb"), get_settings().table_name, handlers)
+    assert stores.handlers.list_handlers(ACME, 2, 10).handlers == handlers[10:20]
 
 
-def test_a_page_larger_than_one_query_response_is_read_in_full(store: Store) -> None:
+def test_a_page_larger_than_one_query_response_is_read_in_full(stores: Stores) -> None:
     """1000 handlers of ~2 KB are over the 1 MB a Query answers at once: the store must
     follow LastEvaluatedKey until it has the whole page."""
-    bulk_load(store.ddb, store.table, make_handlers(ACME, 1000, settings_size=2000))
-    recorder = QueryRecorder(store.ddb)
-    page = Store(store.table, recorder).list_handlers(ACME, 1, 1000)
+    bulk_load(
+        clients.client("dynamodb"), get_settings().table_name, make_handlers(ACME, 1000, settings_size=2000)
+    )
+    recorder = QueryRecorder(clients.client("dynamodb"))
+    page = through(recorder).handlers.list_handlers(ACME, 1, 1000)
     assert [h.id for h in page.handlers] == list(range(1, 1001))
     assert page.total == 1000
     assert all(len(h.settings["webhook"]) == 2000 for h in page.handlers)
@@ -297,14 +310,14 @@ def test_a_page_larger_than_one_query_response_is_read_in_full(store: Store) -> 
 # --- concurrency (DynamoDB Local) ----------------------------------------------------------
 
 
-def test_counters_match_the_live_handlers_after_concurrent_creates_and_deletes(local_store: Store) -> None:
-    store = local_store
+def test_counters_match_the_live_handlers_after_concurrent_creates_and_deletes(local_store: Stores) -> None:
+    stores = local_store
     doomed: queue.Queue[int | None] = queue.Queue()
 
     def creator(worker: int) -> list[int]:
         ids = []
         for n in range(25):
-            handler_id = create(store, name=f"w{worker} #{n}").id
+            handler_id = create(stores, name=f"w{worker} #{n}").id
             ids.append(handler_id)
             if handler_id % 3 == 0:  # two deleters race for it: exactly one may win
                 doomed.put(handler_id)
@@ -314,7 +327,7 @@ def test_counters_match_the_live_handlers_after_concurrent_creates_and_deletes(l
     def deleter() -> list[tuple[int, bool]]:
         outcomes = []
         while (handler_id := doomed.get()) is not None:
-            outcomes.append((handler_id, store.delete_handler(ACME, handler_id)))
+            outcomes.append((handler_id, stores.handlers.delete_handler(ACME, handler_id)))
         return outcomes
 
     with ThreadPoolExecutor(12) as pool:
@@ -335,22 +348,22 @@ def test_counters_match_the_live_handlers_after_concurrent_creates_and_deletes(l
     assert set(wins.values()) == set(losses.values()) == {1}
 
     live = sorted(set(created) - multiples_of_3)
-    assert stored_ids(store, ACME) == live
-    assert store.count_handlers(ACME) == len(live)
-    assert dict(store.block_counts(ACME)) == Counter(keys.block_of(i) for i in live)
-    assert listed_ids(store, ACME, 1, 1000) == live
+    assert stored_ids(stores, ACME) == live
+    assert stores.handlers.count_handlers(ACME) == len(live)
+    assert dict(stores.handlers.block_counts(ACME)) == Counter(keys.block_of(i) for i in live)
+    assert listed_ids(stores, ACME, 1, 1000) == live
 
 
-def test_concurrent_updates_of_different_fields_lose_no_field(local_store: Store) -> None:
-    store = local_store
-    handler = create(store, type="telegram", telegram="1:token-start", telegram_chat_id="chat-start")
+def test_concurrent_updates_of_different_fields_lose_no_field(local_store: Stores) -> None:
+    stores = local_store
+    handler = create(stores, type="telegram", telegram="1:token-start", telegram_chat_id="chat-start")
     rounds = 20
     start = threading.Barrier(4, timeout=60)
 
     def updates(body_of: Any) -> None:
         start.wait()
         for i in range(rounds):
-            update(store, ACME, handler.id, body_of(i))
+            update(stores, ACME, handler.id, body_of(i))
 
     writers = [
         lambda i: {"name": f"name {i}"},
@@ -363,7 +376,7 @@ def test_concurrent_updates_of_different_fields_lose_no_field(local_store: Store
             future.result()
 
     last = rounds - 1
-    final = services.get_handler(store, ACME, handler.id)
+    final = services.get_handler(stores, ACME, handler.id)
     assert final.name == f"name {last}"
     assert final.is_enabled is (last % 2 == 1)
     assert final.settings == {"telegram": f"{last}:token-{last:04d}", "telegram_chat_id": f"chat-{last}"}
@@ -374,11 +387,11 @@ def test_concurrent_updates_of_different_fields_lose_no_field(local_store: Store
 # --- conditional writes --------------------------------------------------------------------
 
 
-def test_updating_a_missing_handler_is_not_found_and_creates_no_item(store: Store) -> None:
-    create(store)
+def test_updating_a_missing_handler_is_not_found_and_creates_no_item(stores: Stores) -> None:
+    create(stores)
     now = datetime.now(UTC)
     with pytest.raises(NotFound):
-        store.update_handler(
+        stores.handlers.update_handler(
             ACME,
             99,
             fields={"name": "ghost"},
@@ -388,28 +401,28 @@ def test_updating_a_missing_handler_is_not_found_and_creates_no_item(store: Stor
             now=now,
         )
     with pytest.raises(NotFound):
-        update(store, ACME, 99, {"name": "ghost"})
+        update(stores, ACME, 99, {"name": "ghost"})
     with pytest.raises(NotFound):
-        update(store, ACME, 99, {"telegram_chat_id": "-1002"})
-    assert stored_ids(store, ACME) == [1]
-    assert store.block_counts(ACME) == [(0, 1)]
+        update(stores, ACME, 99, {"telegram_chat_id": "-1002"})
+    assert stored_ids(stores, ACME) == [1]
+    assert stores.handlers.block_counts(ACME) == [(0, 1)]
 
 
-def test_deleting_a_missing_handler_returns_false_and_leaves_the_counters(store: Store) -> None:
-    create(store)
-    assert store.delete_handler(ACME, 2) is False
-    assert store.delete_handler(ACME, 150) is False  # a block that has no counter yet
-    assert store.block_counts(ACME) == [(0, 1)]
-    assert store.delete_handler(ACME, 1) is True
-    assert store.delete_handler(ACME, 1) is False
-    assert store.block_counts(ACME) == [(0, 0)]
-    assert store.list_handlers(ACME, 1, 25).total == 0
+def test_deleting_a_missing_handler_returns_false_and_leaves_the_counters(stores: Stores) -> None:
+    create(stores)
+    assert stores.handlers.delete_handler(ACME, 2) is False
+    assert stores.handlers.delete_handler(ACME, 150) is False  # a block that has no counter yet
+    assert stores.handlers.block_counts(ACME) == [(0, 1)]
+    assert stores.handlers.delete_handler(ACME, 1) is True
+    assert stores.handlers.delete_handler(ACME, 1) is False
+    assert stores.handlers.block_counts(ACME) == [(0, 0)]
+    assert stores.handlers.list_handlers(ACME, 1, 25).total == 0
 
 
-def test_an_update_expecting_another_type_is_a_conflict_and_changes_nothing(store: Store) -> None:
-    handler = create(store)
+def test_an_update_expecting_another_type_is_a_conflict_and_changes_nothing(stores: Stores) -> None:
+    handler = create(stores)
     with pytest.raises(Conflict):
-        store.update_handler(
+        stores.handlers.update_handler(
             ACME,
             handler.id,
             fields={"name": "late"},
@@ -418,31 +431,31 @@ def test_an_update_expecting_another_type_is_a_conflict_and_changes_nothing(stor
             expected_type="webhook",
             now=datetime.now(UTC),
         )
-    assert store.get_handler(ACME, handler.id) == handler
+    assert stores.handlers.get_handler(ACME, handler.id) == handler
 
 
-def test_a_delete_that_meets_a_transaction_conflict_still_deletes_the_handler(store: Store) -> None:
-    handler = create(store)
-    contended = Store(store.table, Contended(store.ddb))
-    assert contended.delete_handler(ACME, handler.id) is True
-    assert store.get_handler(ACME, handler.id) is None
-    assert store.count_handlers(ACME) == 0
+def test_a_delete_that_meets_a_transaction_conflict_still_deletes_the_handler(stores: Stores) -> None:
+    handler = create(stores)
+    contended = through(Contended(clients.client("dynamodb")))
+    assert contended.handlers.delete_handler(ACME, handler.id) is True
+    assert stores.handlers.get_handler(ACME, handler.id) is None
+    assert stores.handlers.count_handlers(ACME) == 0
 
 
-def test_a_create_that_meets_a_transaction_conflict_still_stores_the_handler_once(store: Store) -> None:
+def test_a_create_that_meets_a_transaction_conflict_still_stores_the_handler_once(stores: Stores) -> None:
     [handler] = make_handlers(ACME, 1)
-    Store(store.table, Contended(store.ddb)).create_handler(handler)
-    assert store.get_handler(ACME, handler.id) == handler
-    assert store.block_counts(ACME) == [(0, 1)]
+    through(Contended(clients.client("dynamodb"))).handlers.create_handler(handler)
+    assert stores.handlers.get_handler(ACME, handler.id) == handler
+    assert stores.handlers.block_counts(ACME) == [(0, 1)]
 
 
-def test_a_conflict_that_never_clears_is_an_error_not_a_missing_handler(store: Store) -> None:
-    handler = create(store)
-    contended = Store(store.table, Contended(store.ddb, conflicts=1_000))
-    with pytest.raises(store.ddb.exceptions.TransactionCanceledException):
-        contended.delete_handler(ACME, handler.id)
-    assert store.get_handler(ACME, handler.id) == handler
-    assert store.count_handlers(ACME) == 1
+def test_a_conflict_that_never_clears_is_an_error_not_a_missing_handler(stores: Stores) -> None:
+    handler = create(stores)
+    contended = through(Contended(clients.client("dynamodb"), conflicts=1_000))
+    with pytest.raises(Cancelled):
+        contended.handlers.delete_handler(ACME, handler.id)
+    assert stores.handlers.get_handler(ACME, handler.id) == handler
+    assert stores.handlers.count_handlers(ACME) == 1
 
 
 # --- delivery claims -----------------------------------------------------------------------
@@ -452,44 +465,50 @@ def batch_of(*handler_ids: int, event_id: str = "ev-1") -> list[DeliveryTask]:
     return [DeliveryTask(account=ACME, event_id=event_id, handler_id=h) for h in handler_ids]
 
 
-def claim_batch(store: Store, tasks: list[DeliveryTask], now: int = 1_000) -> list[Claim | None]:
+def claim_batch(stores: Stores, tasks: list[DeliveryTask], now: int = 1_000) -> list[Claim | None]:
     """Claim as the worker does: from the records read with the batch."""
-    seen = store.prefetch(tasks).deliveries
-    return store.claim_all(tasks, seen, now=now, lease_seconds=60)
+    seen = stores.deliveries.prefetch(tasks).deliveries
+    return stores.deliveries.claim_all(tasks, seen, now=now, lease_seconds=60)
 
 
-def test_a_batch_is_claimed_in_one_transaction_and_then_leased(store: Store) -> None:
+def test_a_batch_is_claimed_in_one_transaction_and_then_leased(stores: Stores) -> None:
     calls: list[str] = []
-    store.ddb.meta.events.register("before-call.dynamodb", lambda model, **_: calls.append(model.name))
+    clients.client("dynamodb").meta.events.register(
+        "before-call.dynamodb", lambda model, **_: calls.append(model.name)
+    )
     tasks = batch_of(1, 2, 3)
     try:
-        claims = claim_batch(store, tasks)
+        claims = claim_batch(stores, tasks)
     finally:
-        store.ddb.meta.events.unregister("before-call.dynamodb")
+        clients.client("dynamodb").meta.events.unregister("before-call.dynamodb")
     assert claims == [Claim(1, "claimed")] * 3
     assert calls == ["BatchGetItem", "TransactWriteItems"]
-    assert claim_batch(store, tasks, now=1_030) == [Claim(1, "sending")] * 3, "leased for 60 s"
-    assert claim_batch(store, tasks, now=1_061) == [Claim(2, "claimed")] * 3, "the lease lapsed"
-    store.settle([Settlement(tasks[0], AttemptStatus.DELIVERED, 2)])
-    assert claim_batch(store, tasks[:1], now=2_000) == [Claim(2, "delivered")]
+    assert claim_batch(stores, tasks, now=1_030) == [Claim(1, "sending")] * 3, "leased for 60 s"
+    assert claim_batch(stores, tasks, now=1_061) == [Claim(2, "claimed")] * 3, "the lease lapsed"
+    stores.deliveries.settle([Settlement(tasks[0], AttemptStatus.DELIVERED, 2)])
+    assert claim_batch(stores, tasks[:1], now=2_000) == [Claim(2, "delivered")]
 
 
-def test_a_duplicate_in_the_batch_is_left_to_claim_on_its_own_and_finds_the_lease(store: Store) -> None:
+def test_a_duplicate_in_the_batch_is_left_to_claim_on_its_own_and_finds_the_lease(stores: Stores) -> None:
     first, duplicate = batch_of(7, 7)
-    assert claim_batch(store, [first, duplicate]) == [Claim(1, "claimed"), None]
-    assert store.claim_delivery(duplicate, 1_000, 60) == Claim(1, "sending")
+    assert claim_batch(stores, [first, duplicate]) == [Claim(1, "claimed"), None]
+    assert stores.deliveries.claim_delivery(duplicate, 1_000, 60) == Claim(1, "sending")
 
 
-def test_a_record_changed_since_the_read_cancels_the_batch_claim(store: Store) -> None:
+def test_a_record_changed_since_the_read_cancels_the_batch_claim(stores: Stores) -> None:
     tasks = batch_of(1, 2)
-    seen = store.prefetch(tasks).deliveries
-    assert store.claim_delivery(tasks[1], 1_000, 60).state == "claimed"  # another worker, meanwhile
-    assert store.claim_all(tasks, seen, now=1_000, lease_seconds=60) == [None, None]
-    assert store.claim_delivery(tasks[0], 1_000, 60) == Claim(1, "claimed")
-    assert store.claim_delivery(tasks[1], 1_000, 60) == Claim(1, "sending"), "one lease, one sender"
+    seen = stores.deliveries.prefetch(tasks).deliveries
+    assert (
+        stores.deliveries.claim_delivery(tasks[1], 1_000, 60).state == "claimed"
+    )  # another worker, meanwhile
+    assert stores.deliveries.claim_all(tasks, seen, now=1_000, lease_seconds=60) == [None, None]
+    assert stores.deliveries.claim_delivery(tasks[0], 1_000, 60) == Claim(1, "claimed")
+    assert stores.deliveries.claim_delivery(tasks[1], 1_000, 60) == Claim(1, "sending"), (
+        "one lease, one sender"
+    )
 
 
-def test_a_batch_claim_whose_answer_was_lost_recognises_itself_on_the_retry(store: Store) -> None:
+def test_a_batch_claim_whose_answer_was_lost_recognises_itself_on_the_retry(stores: Stores) -> None:
     retried: list[int] = []
 
     def lose_first_answer(attempts: int, **_: Any) -> int | None:
@@ -498,10 +517,10 @@ def test_a_batch_claim_whose_answer_was_lost_recognises_itself_on_the_retry(stor
             return 0
         return None
 
-    events = store.ddb.meta.events
+    events = clients.client("dynamodb").meta.events
     events.register_first("needs-retry.dynamodb.TransactWriteItems", lose_first_answer)
     try:
-        claims = claim_batch(store, batch_of(1, 2))
+        claims = claim_batch(stores, batch_of(1, 2))
     finally:
         events.unregister("needs-retry.dynamodb.TransactWriteItems", lose_first_answer)
     assert retried == [1]
@@ -511,24 +530,24 @@ def test_a_batch_claim_whose_answer_was_lost_recognises_itself_on_the_retry(stor
 # --- tenant isolation ----------------------------------------------------------------------
 
 
-def test_another_account_can_neither_read_nor_update_nor_delete_a_handler(store: Store) -> None:
-    mine = create(store)
-    assert store.get_handler(GLOBEX, mine.id) is None
+def test_another_account_can_neither_read_nor_update_nor_delete_a_handler(stores: Stores) -> None:
+    mine = create(stores)
+    assert stores.handlers.get_handler(GLOBEX, mine.id) is None
     with pytest.raises(NotFound):
-        services.get_handler(store, GLOBEX, mine.id)
+        services.get_handler(stores, GLOBEX, mine.id)
     with pytest.raises(NotFound):
-        update(store, GLOBEX, mine.id, {"name": "pwned"})
+        update(stores, GLOBEX, mine.id, {"name": "pwned"})
     with pytest.raises(NotFound):
-        update(store, GLOBEX, mine.id, {"telegram_chat_id": "-666"})
+        update(stores, GLOBEX, mine.id, {"telegram_chat_id": "-666"})
     with pytest.raises(NotFound):
-        update(store, GLOBEX, mine.id, {"type": "webhook", "webhook": "https://evil.example/hook"})
-    assert store.delete_handler(GLOBEX, mine.id) is False
+        update(stores, GLOBEX, mine.id, {"type": "webhook", "webhook": "https://evil.example/hook"})
+    assert stores.handlers.delete_handler(GLOBEX, mine.id) is False
     with pytest.raises(NotFound):
-        services.delete_handler(store, GLOBEX, mine.id)
-    assert store.list_handlers(GLOBEX, 1, 25).handlers == []
-    assert partition(store, GLOBEX) == {}
+        services.delete_handler(stores, GLOBEX, mine.id)
+    assert stores.handlers.list_handlers(GLOBEX, 1, 25).handlers == []
+    assert partition(stores, GLOBEX) == {}
 
-    theirs = create(store, GLOBEX, name="Theirs")
+    theirs = create(stores, GLOBEX, name="Theirs")
     assert theirs.id == mine.id
-    assert store.get_handler(ACME, mine.id) == mine
-    assert (store.count_handlers(ACME), store.count_handlers(GLOBEX)) == (1, 1)
+    assert stores.handlers.get_handler(ACME, mine.id) == mine
+    assert (stores.handlers.count_handlers(ACME), stores.handlers.count_handlers(GLOBEX)) == (1, 1)

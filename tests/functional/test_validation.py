@@ -13,9 +13,11 @@ from urllib.parse import urlencode
 
 import pytest
 
+from chalicelib import clients
 from chalicelib.api.bodies import MAX_BODY_BYTES
 from chalicelib.models.handlers import HANDLER_TYPES, MAX_URL_LENGTH, SETTING_FIELDS, TYPE_FIELDS, URL_FIELDS
-from chalicelib.storage.dynamo import from_ddb, get_store
+from chalicelib.settings import get_settings
+from chalicelib.storage.table import from_ddb
 
 PATH = "/notification-handlers"
 JSON = "application/json"
@@ -73,8 +75,7 @@ def send_fields(
 
 def table_items() -> list[dict[str, Any]]:
     """Everything in the table but the API keys, raw."""
-    store = get_store()
-    items = store.ddb.scan(TableName=store.table, ConsistentRead=True)["Items"]
+    items = clients.client("dynamodb").scan(TableName=get_settings().table_name, ConsistentRead=True)["Items"]
     return sorted(
         (from_ddb(item) for item in items if not item["PK"]["S"].startswith("APIKEY#")),
         key=lambda item: (item["PK"], item["SK"]),

@@ -1,0 +1,68 @@
+"""Email confirmations: a one-time token per link mailed to a handler's address."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from chalicelib.models.handlers import Handler
+from chalicelib.storage import keys
+from chalicelib.storage.handlers import handler_key
+from chalicelib.storage.table import ConditionFailed, Item, Key, Table
+
+
+class ConfirmationStore(Protocol):
+    def put_confirmation(self, token: str, handler: Handler, expires_at: int) -> None:
+        """Remember that `token` confirms the handler's current address until `expires_at`."""
+        ...
+
+    def confirm_email(self, token: str, now: int) -> Item | None:
+        """Mark the handler's address confirmed if it still is the address the link was
+        mailed to, spending the token at once; the confirmation, or None if the token is
+        unknown, expired or stale."""
+        ...
+
+
+def _confirmation_key(token: str) -> Key:
+    return keys.confirmation_pk(token), keys.confirmation_sk()
+
+
+class DynamoConfirmationStore:
+    def __init__(self, table: Table) -> None:
+        self.table = table
+
+    def put_confirmation(self, token: str, handler: Handler, expires_at: int) -> None:
+        pk, sk = _confirmation_key(token)
+        self.table.put(
+            {
+                "PK": pk,
+                "SK": sk,
+                "account": handler.account,
+                "handler_id": handler.id,
+                "email": handler.settings["email"],
+                "expires_at": expires_at,
+            }
+        )
+
+    def confirm_email(self, token: str, now: int) -> Item | None:
+        """One transaction: the handler's update, conditional on its address, and the
+        token's deletion."""
+        item = self.table.get(_confirmation_key(token))
+        if item is None or int(item["expires_at"]) < now:
+            return None
+        try:
+            self.table.transact(
+                [
+                    {
+                        "Update": self.table.update_request(
+                            handler_key(item["account"], int(item["handler_id"])),
+                            "SET email_confirmed = :t",
+                            condition="settings.email = :email",
+                            values={":t": True, ":email": item["email"]},
+                        )
+                    },
+                    {"Delete": self.table.delete_request(_confirmation_key(token))},
+                ]
+            )
+        except ConditionFailed:
+            return None
+        return item

@@ -1,0 +1,335 @@
+"""Events and their deliveries: the accepted event, each event x handler's delivery
+record (status, attempts, lease: the idempotency record), the batch prefetch and claims,
+settlement, and each handler's attempt log."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from chalicelib.models.deliveries import Attempt, Claim, DeliveryTask, Prefetched, Settlement
+from chalicelib.models.events import Event
+from chalicelib.storage import keys
+from chalicelib.storage.handlers import handler_key, handler_of
+from chalicelib.storage.table import RETENTION_SECONDS, Cancelled, ConditionFailed, Item, Key, Table
+
+logger = logging.getLogger("herald.storage")
+
+TaskKey = tuple[str, str, int]
+
+_CLAIMABLE = (
+    "attribute_not_exists(#status) OR "
+    "(#status <> :delivered AND (attribute_not_exists(lease_until) OR lease_until < :now))"
+)
+"""A delivery record can be claimed unless delivered or leased right now."""
+_TRANSACTION_ITEMS = 100  # TransactWriteItems takes at most this many
+
+
+@dataclass(frozen=True)
+class AttemptPage:
+    attempts: list[Attempt]
+    total: int
+
+
+class DeliveryStore(Protocol):
+    """Events, delivery records with their leases, and the attempt log."""
+
+    def put_event(self, event: Event, expires_at: int) -> Item | None:
+        """Store a new event; if its id exists already, return the stored item instead."""
+        ...
+
+    def get_event(self, account: str, event_id: str) -> Event | None: ...
+
+    def mark_fanned_out(self, account: str, event_id: str, matched: int) -> None: ...
+
+    def prefetch(self, tasks: Sequence[DeliveryTask]) -> Prefetched:
+        """The handlers, events and delivery records of a batch, read together."""
+        ...
+
+    def claim_delivery(self, task: DeliveryTask, now: int, lease_seconds: int) -> Claim:
+        """Take the event x handler for one attempt, unless it is delivered or leased."""
+        ...
+
+    def claim_all(
+        self,
+        tasks: Sequence[DeliveryTask],
+        seen: Mapping[TaskKey, Item],
+        *,
+        now: int,
+        lease_seconds: int,
+        unread: Collection[TaskKey] = (),
+    ) -> list[Claim | None]:
+        """Claim a batch's deliveries together, decided from the records as read (`seen`);
+        None for a task to claim on its own with claim_delivery."""
+        ...
+
+    def finish_delivery(self, task: DeliveryTask, status: str, error: str | None) -> None:
+        """Record where the event x handler stands and release the lease, at once."""
+        ...
+
+    def reset_delivery(self, task: DeliveryTask) -> None:
+        """Give a dead-lettered delivery a fresh set of attempts, unless delivered."""
+        ...
+
+    def settle(self, settlements: Sequence[Settlement]) -> None:
+        """Write a batch's delivery records and attempt log entries together."""
+        ...
+
+    def log_attempt(self, account: str, handler_id: int, attempt: Attempt) -> None:
+        """Log one attempt on its own (the synchronous test notification)."""
+        ...
+
+    def list_attempts(self, account: str, handler_id: int, top: int, page: int, per_page: int) -> AttemptPage:
+        """Page `page` of the handler's attempts numbered 1..`top`, newest first."""
+        ...
+
+
+def delivery_key(task: DeliveryTask) -> Key:
+    return keys.event_pk(task.account, task.event_id), keys.delivery_sk(task.handler_id)
+
+
+def event_key(account: str, event_id: str) -> Key:
+    return keys.event_pk(account, event_id), keys.event_sk()
+
+
+class DynamoDeliveryStore:
+    def __init__(self, table: Table) -> None:
+        self.table = table
+
+    def put_event(self, event: Event, expires_at: int) -> Item | None:
+        item = {
+            "PK": keys.event_pk(event.account, event.id),
+            "SK": keys.event_sk(),
+            **event.model_dump(mode="json", exclude_none=True),
+            "fanned_out": False,
+            "expires_at": expires_at,
+        }
+        try:
+            self.table.put(item, condition="attribute_not_exists(PK)", return_old=True)
+        except ConditionFailed as failed:
+            return failed.old
+        return None
+
+    def get_event(self, account: str, event_id: str) -> Event | None:
+        item = self.table.get(event_key(account, event_id))
+        return Event.model_validate(item) if item is not None else None
+
+    def mark_fanned_out(self, account: str, event_id: str, matched: int) -> None:
+        self.table.update(
+            event_key(account, event_id),
+            "SET fanned_out = :t, matched = :m",
+            values={":t": True, ":m": matched},
+        )
+
+    def prefetch(self, tasks: Sequence[DeliveryTask]) -> Prefetched:
+        """One consistent BatchGetItem (up to 100 keys, so a batch of 10 deliveries is
+        always one call); what DynamoDB left unprocessed is reported unread."""
+        deliveries = {delivery_key(task): task.key for task in tasks}
+        handlers = {
+            handler_key(task.account, task.handler_id): (task.account, task.handler_id) for task in tasks
+        }
+        events = {event_key(task.account, task.event_id): (task.account, task.event_id) for task in tasks}
+        items, unread = self.table.batch_get([*deliveries, *handlers, *events])
+        if unread:
+            wanted = len(deliveries) + len(handlers) + len(events)
+            logger.warning(
+                "DynamoDB left %d of %d keys unread; they are read one by one", len(unread), wanted
+            )
+        fetched = Prefetched(
+            unread_handlers=frozenset(handlers[key] for key in unread if key in handlers),
+            unread_events=frozenset(events[key] for key in unread if key in events),
+            unread_deliveries=frozenset(deliveries[key] for key in unread if key in deliveries),
+        )
+        for item in items:
+            key = (item["PK"], item["SK"])
+            if key in deliveries:
+                fetched.deliveries[deliveries[key]] = item
+            elif key in events:
+                event = Event.model_validate(item)
+                fetched.events[(event.account, event.id)] = event
+            else:
+                handler = handler_of(item)
+                fetched.handlers[(handler.account, handler.id)] = handler
+        return fetched
+
+    def claim_delivery(self, task: DeliveryTask, now: int, lease_seconds: int) -> Claim:
+        """The conditional update is the idempotency key: a redelivered SQS message finds
+        `delivered` and sends nothing; two workers holding the same message cannot both
+        send, because only one gets the lease. The claim carries a token, so a claim whose
+        answer was lost and that botocore retried recognises itself instead of seeing a
+        stranger's lease."""
+        token = uuid.uuid4().hex
+        request = self._claim_request(task, now=now, lease_seconds=lease_seconds, token=token, seen=None)
+        try:
+            updated = self.table.update(**request, returns="ALL_NEW", return_old=True)
+        except ConditionFailed as failed:
+            state = "claimed" if failed.old.get("claim") == token else str(failed.old.get("status", ""))
+            return Claim(attempt=int(failed.old.get("attempts", 0)), state=state)
+        return Claim(attempt=int(updated["attempts"]), state="claimed")
+
+    def claim_all(
+        self,
+        tasks: Sequence[DeliveryTask],
+        seen: Mapping[TaskKey, Item],
+        *,
+        now: int,
+        lease_seconds: int,
+        unread: Collection[TaskKey] = (),
+    ) -> list[Claim | None]:
+        """One TransactWriteItems instead of one conditional UpdateItem each.
+
+        Each update keeps claim_delivery's condition and adds that the record still holds
+        the attempts count that was read, so a worker that raced us cancels the transaction
+        instead of both holding a lease. A None in the answer means: claim this task on its
+        own (a duplicate within the batch, a record the prefetch left unread, or the
+        transaction failed). Transactional writes cost two write units each on AWS; the
+        batch saves nine round trips and their CPU, which is what bounds a batch's time."""
+        claims: list[Claim | None] = [None] * len(tasks)
+        updates: list[tuple[int, int, dict[str, Any]]] = []
+        taken: set[TaskKey] = set()
+        token = uuid.uuid4().hex
+        for index, task in enumerate(tasks):
+            if task.key in taken or task.key in unread:
+                continue
+            taken.add(task.key)
+            record = seen.get(task.key, {})
+            attempts = int(record.get("attempts", 0))
+            status = record.get("status")
+            if status == "delivered":
+                claims[index] = Claim(attempts, "delivered")
+            elif status is not None and int(record.get("lease_until") or 0) >= now:
+                claims[index] = Claim(attempts, str(status))
+            else:
+                request = self._claim_request(
+                    task, now=now, lease_seconds=lease_seconds, token=token, seen=record
+                )
+                updates.append((index, attempts + 1, self.table.update_request(**request, return_old=True)))
+        for start in range(0, len(updates), _TRANSACTION_ITEMS):
+            chunk = updates[start : start + _TRANSACTION_ITEMS]
+            try:
+                self.table.transact_once([{"Update": update} for _, _, update in chunk])
+            except Cancelled as cancelled:
+                # If the answer was lost and botocore's retry found its own claims in place,
+                # they are ours all the same (the token says so); the rest go one by one.
+                logger.info("claiming %d deliveries together failed: %s", len(chunk), cancelled)
+                for (index, _, _), old in zip(chunk, cancelled.old, strict=False):
+                    if old.get("claim") == token:
+                        claims[index] = Claim(int(old["attempts"]), "claimed")
+                continue
+            for index, attempt, _ in chunk:
+                claims[index] = Claim(attempt, "claimed")
+        return claims
+
+    @staticmethod
+    def _claim_request(
+        task: DeliveryTask, *, now: int, lease_seconds: int, token: str, seen: Item | None
+    ) -> dict[str, Any]:
+        """The conditional update that leases a delivery record for one attempt. Given the
+        record as read earlier (`seen`, {} if there was none), it also requires the record
+        to be unchanged since and sets the attempts count that implies; otherwise it counts."""
+        values: dict[str, Any] = {
+            ":lease": now + lease_seconds,
+            ":sending": "sending",
+            ":delivered": "delivered",
+            ":now": now,
+            ":exp": now + RETENTION_SECONDS,
+            ":token": token,
+        }
+        update = "SET lease_until = :lease, #status = :sending, expires_at = :exp, claim = :token"
+        condition = _CLAIMABLE
+        if seen is None:
+            update += " ADD attempts :one"
+            values[":one"] = 1
+        else:
+            update += ", attempts = :next"
+            values[":next"] = int(seen.get("attempts", 0)) + 1
+            if "attempts" in seen:
+                condition = f"({_CLAIMABLE}) AND attempts = :seen"
+                values[":seen"] = int(seen["attempts"])
+            else:
+                condition = f"({_CLAIMABLE}) AND attribute_not_exists(attempts)"
+        return {
+            "key": delivery_key(task),
+            "expression": update,
+            "condition": condition,
+            "names": {"#status": "status"},
+            "values": values,
+        }
+
+    def finish_delivery(self, task: DeliveryTask, status: str, error: str | None) -> None:
+        """The paths that send nothing, and an interrupted attempt."""
+        self.table.update(
+            delivery_key(task),
+            "SET #status = :status, last_error = :error REMOVE lease_until",
+            names={"#status": "status"},
+            values={":status": status, ":error": error},
+        )
+
+    def reset_delivery(self, task: DeliveryTask) -> None:
+        try:
+            self.table.update(
+                delivery_key(task),
+                "SET attempts = :zero, #status = :pending REMOVE lease_until",
+                condition="attribute_not_exists(#status) OR #status <> :delivered",
+                names={"#status": "status"},
+                values={":zero": 0, ":pending": "pending", ":delivered": "delivered"},
+            )
+        except ConditionFailed:
+            return  # delivered meanwhile: nothing to replay
+
+    def settle(self, settlements: Sequence[Settlement]) -> None:
+        """BatchWriteItem, 25 items a call. Plain puts are safe here: the delivery record
+        belongs to the lease holder until this write releases it, and a log entry's seq is
+        its own."""
+        items = []
+        for settlement in settlements:
+            items.append(_delivery_record(settlement))
+            if settlement.log is not None:
+                task = settlement.task
+                items.append(_log_item(task.account, task.handler_id, settlement.log))
+        self.table.batch_put(items)
+
+    def log_attempt(self, account: str, handler_id: int, attempt: Attempt) -> None:
+        self.table.put(_log_item(account, handler_id, attempt))
+
+    def list_attempts(self, account: str, handler_id: int, top: int, page: int, per_page: int) -> AttemptPage:
+        """Attempts are numbered 1..top per handler, so page P is one Query on a seq range
+        whatever P is. Attempts past the retention have expired, so the oldest pages may
+        hold fewer items than meta.total suggests."""
+        high = top - (page - 1) * per_page
+        low = max(1, high - per_page + 1)
+        if high < 1:
+            return AttemptPage([], top)
+        items = self.table.query(
+            "PK = :pk AND SK BETWEEN :low AND :high",
+            {":pk": keys.log_pk(account, handler_id), ":low": keys.log_sk(low), ":high": keys.log_sk(high)},
+            ScanIndexForward=False,
+        )
+        return AttemptPage([Attempt.model_validate(item) for item in items], top)
+
+
+def _delivery_record(settlement: Settlement) -> Item:
+    """The whole delivery record after an attempt: its lease released."""
+    pk, sk = delivery_key(settlement.task)
+    return {
+        "PK": pk,
+        "SK": sk,
+        "status": settlement.status,
+        "attempts": settlement.attempts,
+        "http_status": settlement.http_status,
+        "last_error": settlement.error,
+        "expires_at": int(time.time()) + RETENTION_SECONDS,
+    }
+
+
+def _log_item(account: str, handler_id: int, attempt: Attempt) -> Item:
+    return {
+        "PK": keys.log_pk(account, handler_id),
+        "SK": keys.log_sk(attempt.seq),
+        **attempt.model_dump(mode="json", exclude_none=True),
+        "expires_at": int(attempt.at.timestamp()) + RETENTION_SECONDS,
+    }

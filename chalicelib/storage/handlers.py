@@ -1,0 +1,378 @@
+"""Notification handlers: id allocation, live block counters and paging, CRUD, signing
+secrets, health (attempt numbering, failing clock, disabling).
+
+Pagination by page number is served from per-block live counters (see keys.py and the
+README): a page costs one counter Query, at most one short keys-only Query on the
+`by_hid` LSI, and the Query for the page itself, whatever the page number.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from chalicelib.errors import Conflict, HeraldError, NotFound
+from chalicelib.models.deliveries import AttemptStatus, Noted
+from chalicelib.models.handlers import Handler
+from chalicelib.storage import keys
+from chalicelib.storage.table import Cancelled, ConditionFailed, Item, Key, Request, Table
+
+logger = logging.getLogger("herald.storage")
+
+
+class Contended(HeraldError):
+    """DynamoDB kept cancelling a write for contention or throttling: nothing was
+    written, and the same request may simply be sent again."""
+
+    status = 503
+    title = "Service unavailable"
+
+
+@dataclass(frozen=True)
+class HandlerPage:
+    handlers: list[Handler]
+    total: int
+
+
+class HandlerStore(Protocol):
+    """An account's handlers, counted per block of ids so any page costs the same."""
+
+    def allocate_handler_id(self, account: str) -> int:
+        """Next id of the account; ids only grow, so a failed create leaves a harmless gap."""
+        ...
+
+    def skip_taken_ids(self, account: str) -> None:
+        """Move the id counter past the highest id in use if it is behind."""
+        ...
+
+    def create_handler(self, handler: Handler) -> None:
+        """Write a new handler and count it. ConditionFailed if its id is taken,
+        Contended if DynamoDB keeps cancelling."""
+        ...
+
+    def get_handler(self, account: str, handler_id: int) -> Handler | None: ...
+
+    def update_handler(
+        self,
+        account: str,
+        handler_id: int,
+        *,
+        fields: dict[str, Any],
+        settings: dict[str, str],
+        replace_settings: bool,
+        expected_type: str | None,
+        now: datetime,
+    ) -> None:
+        """Set each field on its own; NotFound if gone, Conflict if its type is no longer
+        `expected_type`."""
+        ...
+
+    def delete_handler(self, account: str, handler_id: int) -> bool:
+        """Delete and uncount the handler; False if there was none."""
+        ...
+
+    def block_counts(self, account: str) -> list[tuple[int, int]]:
+        """(block, live handlers) for every block of the account, in id order."""
+        ...
+
+    def count_handlers(self, account: str) -> int: ...
+
+    def list_handlers(self, account: str, page: int, per_page: int) -> HandlerPage:
+        """Page `page` of the account's handlers in id order."""
+        ...
+
+    def all_handlers(self, account: str) -> list[Handler]: ...
+
+    def rotate_secret(self, account: str, handler_id: int, new_secret: str, overlap_until: datetime) -> None:
+        """Make `new_secret` current; the old one keeps signing until `overlap_until`.
+        NotFound if the handler is gone or has no secret."""
+        ...
+
+    def set_secret(self, account: str, handler_id: int, secret: str) -> None:
+        """Give a handler a first signing secret (no overlap: there was none before)."""
+        ...
+
+    def note_attempt(self, handler: Handler, status: AttemptStatus, now: datetime) -> Noted | None:
+        """Number one attempt and update the handler's health; None if it was deleted."""
+        ...
+
+    def attempt_count(self, account: str, handler_id: int) -> int:
+        """How many attempts the handler has numbered (0 if none, or gone)."""
+        ...
+
+    def disable_handler(self, account: str, handler_id: int, reason: str, now: datetime) -> bool:
+        """Disable an enabled handler; False if it was already disabled or is gone."""
+        ...
+
+
+def handler_key(account: str, handler_id: int) -> Key:
+    return keys.account_pk(account), keys.handler_sk(handler_id)
+
+
+def handler_item(handler: Handler) -> Item:
+    """The handler as stored: its key, `hid` (the by_hid index's sort key) and its fields."""
+    return {
+        "PK": keys.account_pk(handler.account),
+        "SK": keys.handler_sk(handler.id),
+        "hid": handler.id,
+        **handler.model_dump(mode="json", exclude_none=True),
+    }
+
+
+def handler_of(item: Item) -> Handler:
+    """The handler of a stored item."""
+    return Handler.model_validate(
+        {
+            **{k: v for k, v in item.items() if k not in ("PK", "SK", "hid")},
+            "id": int(item["id"]),
+        }
+    )
+
+
+class DynamoHandlerStore:
+    """Handlers on the table; every method is one logical operation."""
+
+    def __init__(self, table: Table) -> None:
+        self.table = table
+
+    def allocate_handler_id(self, account: str) -> int:
+        updated = self.table.update(
+            (keys.account_pk(account), keys.meta_sk()),
+            "ADD next_id :one",
+            values={":one": 1},
+            returns="UPDATED_NEW",
+        )
+        return int(updated["next_id"])
+
+    def skip_taken_ids(self, account: str) -> None:
+        """Instead of handing out taken ids one by one (an update lost to a concurrent
+        writer or a replica): one keys-only Query of `by_hid`, newest first, and one
+        conditional SET."""
+        found = self.table.query(
+            "PK = :pk",
+            {":pk": keys.account_pk(account)},
+            limit=1,
+            IndexName=keys.BY_HID_INDEX,
+            ScanIndexForward=False,
+        )
+        if not found:
+            return
+        try:
+            self.table.update(
+                (keys.account_pk(account), keys.meta_sk()),
+                "SET next_id = :highest",
+                condition="attribute_not_exists(next_id) OR next_id < :highest",
+                values={":highest": int(found[0]["hid"])},
+            )
+        except ConditionFailed:
+            return
+
+    def create_handler(self, handler: Handler) -> None:
+        """The handler and its block counter change in one transaction."""
+        try:
+            self.table.transact(
+                [
+                    self.table.put_request(handler_item(handler), condition="attribute_not_exists(SK)"),
+                    self._counter_change(handler.account, handler.id, +1),
+                ]
+            )
+        except Cancelled as exc:
+            logger.warning("creating handler %s of %s was cancelled: %s", handler.id, handler.account, exc)
+            raise Contended("the handler could not be saved for contention; send the request again") from None
+
+    def get_handler(self, account: str, handler_id: int) -> Handler | None:
+        item = self.table.get(handler_key(account, handler_id))
+        return handler_of(item) if item is not None else None
+
+    def update_handler(
+        self,
+        account: str,
+        handler_id: int,
+        *,
+        fields: dict[str, Any],
+        settings: dict[str, str],
+        replace_settings: bool,
+        expected_type: str | None,
+        now: datetime,
+    ) -> None:
+        """One UpdateItem: each field is its own SET clause, so concurrent updates of
+        different fields never overwrite each other."""
+        names: dict[str, str] = {"#updated_at": "updated_at"}
+        values: dict[str, Any] = {":updated_at": now.isoformat()}
+        clauses = ["#updated_at = :updated_at"]
+        for i, (name, value) in enumerate(fields.items()):
+            names[f"#f{i}"] = name
+            values[f":f{i}"] = value
+            clauses.append(f"#f{i} = :f{i}")
+        if replace_settings:
+            names["#settings"] = "settings"
+            values[":settings"] = settings
+            clauses.append("#settings = :settings")
+        elif settings:
+            names["#settings"] = "settings"
+            for i, (name, value) in enumerate(settings.items()):
+                names[f"#s{i}"] = name
+                values[f":s{i}"] = value
+                clauses.append(f"#settings.#s{i} = :s{i}")
+        condition = "attribute_exists(SK)"
+        if expected_type is not None:
+            names["#type"] = "type"
+            values[":expected_type"] = expected_type
+            condition += " AND #type = :expected_type"
+        try:
+            self.table.update(
+                handler_key(account, handler_id),
+                "SET " + ", ".join(clauses),
+                condition=condition,
+                names=names,
+                values=values,
+                return_old=True,
+            )
+        except ConditionFailed as failed:
+            if not failed.old:
+                raise NotFound(f"notification handler {handler_id} not found") from None
+            raise Conflict(
+                f"notification handler {handler_id} changed type meanwhile; send the update again"
+            ) from None
+
+    def delete_handler(self, account: str, handler_id: int) -> bool:
+        try:
+            self.table.transact(
+                [
+                    {
+                        "Delete": self.table.delete_request(
+                            handler_key(account, handler_id), condition="attribute_exists(SK)"
+                        )
+                    },
+                    self._counter_change(account, handler_id, -1),
+                ]
+            )
+        except ConditionFailed:
+            return False
+        return True
+
+    def _counter_change(self, account: str, handler_id: int, delta: int) -> Request:
+        key = (keys.account_pk(account), keys.counter_sk(keys.block_of(handler_id)))
+        return {"Update": self.table.update_request(key, "ADD n :delta", values={":delta": delta})}
+
+    def block_counts(self, account: str) -> list[tuple[int, int]]:
+        items = self.table.query(
+            "PK = :pk AND begins_with(SK, :prefix)",
+            {":pk": keys.account_pk(account), ":prefix": keys.COUNTER_PREFIX},
+        )
+        return [(keys.block_of_counter(item["SK"]), int(item["n"])) for item in items]
+
+    def count_handlers(self, account: str) -> int:
+        return sum(n for _, n in self.block_counts(account))
+
+    def list_handlers(self, account: str, page: int, per_page: int) -> HandlerPage:
+        counts = self.block_counts(account)
+        total = sum(n for _, n in counts)
+        offset = (page - 1) * per_page
+        if offset >= total:
+            return HandlerPage([], total)
+        seen = 0
+        for block, live in counts:
+            if seen + live > offset:
+                first_id = self._nth_id_in_block(account, block, offset - seen)
+                break
+            seen += live
+        else:  # pragma: no cover - offset < total guarantees a block
+            return HandlerPage([], total)
+        items = self.table.query(
+            "PK = :pk AND SK BETWEEN :first AND :end",
+            {":pk": keys.account_pk(account), ":first": keys.handler_sk(first_id), ":end": keys.HANDLER_END},
+            limit=per_page,
+        )
+        return HandlerPage([handler_of(item) for item in items], total)
+
+    def _nth_id_in_block(self, account: str, block: int, skip: int) -> int:
+        """Id of the live handler `skip` places into `block`, read from the keys-only LSI."""
+        low = block * keys.BLOCK_SIZE
+        if skip == 0:
+            return low
+        high = low + keys.BLOCK_SIZE - 1
+        found = self.table.query(
+            "PK = :pk AND hid BETWEEN :low AND :high",
+            {":pk": keys.account_pk(account), ":low": low, ":high": high},
+            limit=skip + 1,
+            IndexName=keys.BY_HID_INDEX,
+        )
+        if len(found) <= skip:  # deleted meanwhile: start at the next block
+            return high + 1
+        return int(found[skip]["hid"])
+
+    def all_handlers(self, account: str) -> list[Handler]:
+        items = self.table.query(
+            "PK = :pk AND SK BETWEEN :first AND :end",
+            {":pk": keys.account_pk(account), ":first": keys.HANDLER_PREFIX, ":end": keys.HANDLER_END},
+        )
+        return [handler_of(item) for item in items]
+
+    def rotate_secret(self, account: str, handler_id: int, new_secret: str, overlap_until: datetime) -> None:
+        """`SET prev = cur, cur = :new` reads the old value in the same atomic update."""
+        try:
+            self.table.update(
+                handler_key(account, handler_id),
+                "SET previous_secret = signing_secret, signing_secret = :new, "
+                "previous_secret_expires_at = :until",
+                condition="attribute_exists(SK) AND attribute_exists(signing_secret)",
+                values={":new": new_secret, ":until": overlap_until.isoformat()},
+            )
+        except ConditionFailed:
+            raise NotFound(f"notification handler {handler_id} not found") from None
+
+    def set_secret(self, account: str, handler_id: int, secret: str) -> None:
+        self.table.update(
+            handler_key(account, handler_id),
+            "SET signing_secret = :s REMOVE previous_secret, previous_secret_expires_at",
+            condition="attribute_exists(SK)",
+            values={":s": secret},
+        )
+
+    def note_attempt(self, handler: Handler, status: AttemptStatus, now: datetime) -> Noted | None:
+        """One UpdateItem. Success sets last_datetime and clears failing_since; a failure
+        starts the failing_since clock if it is not running."""
+        if status == AttemptStatus.DELIVERED:
+            expression = "ADD attempt_seq :one SET last_datetime = :now REMOVE failing_since"
+        elif status == AttemptStatus.SKIPPED:
+            expression = "ADD attempt_seq :one"
+        else:
+            expression = "ADD attempt_seq :one SET failing_since = if_not_exists(failing_since, :now)"
+        values: dict[str, Any] = {":one": 1}
+        if ":now" in expression:
+            values[":now"] = now.isoformat()
+        try:
+            updated = self.table.update(
+                handler_key(handler.account, handler.id),
+                expression,
+                condition="attribute_exists(SK)",
+                values=values,
+                returns="UPDATED_NEW",
+            )
+        except ConditionFailed:
+            return None
+        seq = int(updated["attempt_seq"])
+        if status == AttemptStatus.DELIVERED:
+            return Noted(seq, None)
+        # UPDATED_NEW may leave out a failing_since that if_not_exists kept as it was
+        since = updated.get("failing_since")
+        return Noted(seq, datetime.fromisoformat(since) if since else handler.failing_since)
+
+    def attempt_count(self, account: str, handler_id: int) -> int:
+        item = self.table.get(handler_key(account, handler_id), attributes=["attempt_seq"])
+        return int((item or {}).get("attempt_seq", 0))
+
+    def disable_handler(self, account: str, handler_id: int, reason: str, now: datetime) -> bool:
+        try:
+            self.table.update(
+                handler_key(account, handler_id),
+                "SET is_enabled = :f, disabled_reason = :reason, updated_at = :now",
+                condition="attribute_exists(SK) AND is_enabled = :t",
+                values={":f": False, ":t": True, ":reason": reason, ":now": now.isoformat()},
+            )
+        except ConditionFailed:
+            return False
+        return True
