@@ -88,6 +88,31 @@ class DeliveryStore(Protocol):
         ...
 
 
+def plan_batch_claim(
+    tasks: Sequence[DeliveryTask], seen: Mapping[TaskKey, Item], *, now: int, unread: Collection[TaskKey]
+) -> tuple[list[Claim | None], list[tuple[int, DeliveryTask, Item]]]:
+    """What the records read with a batch decide: the claims already answered (delivered, or
+    leased right now), and the (index, task, record as read) to claim together. The other
+    tasks (a duplicate within the batch, a record left unread) stay None: claimed alone."""
+    claims: list[Claim | None] = [None] * len(tasks)
+    wanted: list[tuple[int, DeliveryTask, Item]] = []
+    taken: set[TaskKey] = set()
+    for index, task in enumerate(tasks):
+        if task.key in taken or task.key in unread:
+            continue
+        taken.add(task.key)
+        record = seen.get(task.key, {})
+        attempts = int(record.get("attempts", 0))
+        status = record.get("status")
+        if status == "delivered":
+            claims[index] = Claim(attempts, "delivered")
+        elif status is not None and int(record.get("lease_until") or 0) >= now:
+            claims[index] = Claim(attempts, str(status))
+        else:
+            wanted.append((index, task, record))
+    return claims, wanted
+
+
 def delivery_key(task: DeliveryTask) -> Key:
     return keys.event_pk(task.account, task.event_id), keys.delivery_sk(task.handler_id)
 
@@ -188,26 +213,15 @@ class DynamoDeliveryStore:
         own (a duplicate within the batch, a record the prefetch left unread, or the
         transaction failed). Transactional writes cost two write units each on AWS; the
         batch saves nine round trips and their CPU, which is what bounds a batch's time."""
-        claims: list[Claim | None] = [None] * len(tasks)
-        updates: list[tuple[int, int, dict[str, Any]]] = []
-        taken: set[TaskKey] = set()
+        claims, wanted = plan_batch_claim(tasks, seen, now=now, unread=unread)
         token = uuid.uuid4().hex
-        for index, task in enumerate(tasks):
-            if task.key in taken or task.key in unread:
-                continue
-            taken.add(task.key)
-            record = seen.get(task.key, {})
-            attempts = int(record.get("attempts", 0))
-            status = record.get("status")
-            if status == "delivered":
-                claims[index] = Claim(attempts, "delivered")
-            elif status is not None and int(record.get("lease_until") or 0) >= now:
-                claims[index] = Claim(attempts, str(status))
-            else:
-                request = self._claim_request(
-                    task, now=now, lease_seconds=lease_seconds, token=token, seen=record
-                )
-                updates.append((index, attempts + 1, self.table.update_request(**request, return_old=True)))
+        updates = []
+        for index, task, record in wanted:
+            request = self._claim_request(
+                task, now=now, lease_seconds=lease_seconds, token=token, seen=record
+            )
+            update = self.table.update_request(**request, return_old=True)
+            updates.append((index, int(record.get("attempts", 0)) + 1, update))
         for start in range(0, len(updates), _TRANSACTION_ITEMS):
             chunk = updates[start : start + _TRANSACTION_ITEMS]
             try:

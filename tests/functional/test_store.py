@@ -1,5 +1,6 @@
-"""The DynamoDB store on moto and on AWS's DynamoDB Local: round trips, ids, pagination,
-the 1 MB Query page, counters under concurrency, conditional writes, tenant isolation."""
+"""What only the DynamoDB stores can show, on moto and on AWS's DynamoDB Local: the bench
+loader's items, the 1 MB Query page, counters under concurrency, transaction conflicts and
+the calls a batch claim makes. What every backend must do alike is in tests/contract."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ import queue
 import threading
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -15,13 +15,12 @@ import pytest
 from bench.pagination import bulk_load, make_handlers
 from chalicelib import clients, services
 from chalicelib.api.pagination import ALLOWED_PER_PAGE
-from chalicelib.errors import Conflict, NotFound
 from chalicelib.models.deliveries import AttemptStatus, Claim, DeliveryTask, Settlement
 from chalicelib.models.handlers import Handler
 from chalicelib.settings import get_settings
 from chalicelib.storage import keys
 from chalicelib.storage.stores import Stores, dynamo_stores, get_stores
-from chalicelib.storage.table import Cancelled, ConditionFailed, from_ddb
+from chalicelib.storage.table import Cancelled, from_ddb
 
 ACME = "acme"
 GLOBEX = "globex"
@@ -123,86 +122,7 @@ def local_store(local_ddb: None) -> Stores:
     return get_stores()
 
 
-# --- round trips and ids -----------------------------------------------------------------
-
-
-def test_a_handler_round_trips_through_create_get_update_and_delete(stores: Stores) -> None:
-    created = create(stores)
-    assert services.get_handler(stores, ACME, created.id) == created
-
-    update(stores, ACME, created.id, {"name": "Renamed", "is_enabled": False})
-    renamed = services.get_handler(stores, ACME, created.id)
-    assert (renamed.name, renamed.is_enabled) == ("Renamed", False)
-    assert renamed.settings == {"telegram": "123456:ABC-token", "telegram_chat_id": "-1001"}
-    assert renamed.created_at == created.created_at
-
-    update(stores, ACME, created.id, {"telegram_chat_id": "-1002"})
-    assert services.get_handler(stores, ACME, created.id).settings == {
-        "telegram": "123456:ABC-token",
-        "telegram_chat_id": "-1002",
-    }
-
-    update(stores, ACME, created.id, {"type": "discord", "discord": "https://discord.com/api/webhooks/1/z"})
-    changed = services.get_handler(stores, ACME, created.id)
-    assert changed.type == "discord"
-    assert changed.settings == {"discord": "https://discord.com/api/webhooks/1/z"}
-    assert changed.name == "Renamed"
-
-    services.delete_handler(stores, ACME, created.id)
-    with pytest.raises(NotFound):
-        services.get_handler(stores, ACME, created.id)
-    with pytest.raises(NotFound):
-        services.delete_handler(stores, ACME, created.id)
-    assert stores.handlers.count_handlers(ACME) == 0
-    assert stored_ids(stores, ACME) == []
-
-
-def test_the_store_keeps_every_field_of_a_handler(stores: Stores) -> None:
-    moment = datetime(2025, 3, 4, 5, 6, 7, tzinfo=UTC)
-    handler = Handler(
-        account=ACME,
-        id=stores.handlers.allocate_handler_id(ACME),
-        type="telegram",
-        name="Ops chat",
-        settings={"telegram": "123456:secret-token", "telegram_chat_id": "-100200"},
-        is_enabled=False,
-        send_all_events=False,
-        send_all_alerts=True,
-        selected_event_ids=["a", "b"],
-        app="billing",
-        signing_secret="whsec_current",
-        previous_secret="whsec_previous",
-        previous_secret_expires_at=moment,
-        disabled_reason="failing for 3 days",
-        failing_since=moment,
-        last_datetime=moment,
-        created_at=moment,
-        updated_at=moment,
-    )
-    stores.handlers.create_handler(handler)
-    assert stores.handlers.get_handler(ACME, handler.id) == handler
-    assert stores.handlers.delete_handler(ACME, handler.id) is True
-    assert stores.handlers.get_handler(ACME, handler.id) is None
-    assert stores.handlers.delete_handler(ACME, handler.id) is False
-
-
-def test_ids_ascend_from_1_per_account_and_are_never_reused(stores: Stores) -> None:
-    assert [create(stores).id for _ in range(3)] == [1, 2, 3]
-    services.delete_handler(stores, ACME, 3)
-    services.delete_handler(stores, ACME, 2)
-    assert create(stores).id == 4
-    assert create(stores, GLOBEX).id == 1
-    assert create(stores).id == 5
-    assert stored_ids(stores, ACME) == [1, 4, 5]
-
-
-def test_creating_an_existing_id_fails_and_counts_the_handler_once(stores: Stores) -> None:
-    first = create(stores)
-    clash = first.model_copy(update={"name": "Clash"})
-    with pytest.raises(ConditionFailed):
-        stores.handlers.create_handler(clash)
-    assert stores.handlers.get_handler(ACME, first.id) == first
-    assert stores.handlers.block_counts(ACME) == [(0, 1)]
+# --- the bench loader ------------------------------------------------------------------------
 
 
 def test_the_bench_loader_writes_exactly_what_the_store_writes(stores: Stores) -> None:
@@ -247,16 +167,6 @@ def delete_all(stores: Stores, doomed: set[int]) -> None:
         assert stores.handlers.delete_handler(ACME, handler_id) is True
 
 
-def test_pages_of_every_size_are_contiguous_and_complete_across_deletions(stores: Stores) -> None:
-    bulk_load(clients.client("dynamodb"), get_settings().table_name, make_handlers(ACME, 210))
-    # The first id, both sides of a block boundary, scattered ids and the last id.
-    doomed = {1, 99, 100, 101, 199, 200, 210} | set(range(7, 210, 7))
-    delete_all(stores, doomed)
-    live = [i for i in range(1, 211) if i not in doomed]
-    assert stored_ids(stores, ACME) == live
-    walk_every_page_size(stores, live)
-
-
 def test_a_block_whose_handlers_are_all_deleted_is_skipped_by_every_page_size(local_store: Stores) -> None:
     """DynamoDB Local only: 100 transactional deletes on moto take seconds."""
     stores = local_store
@@ -265,25 +175,6 @@ def test_a_block_whose_handlers_are_all_deleted_is_skipped_by_every_page_size(lo
     delete_all(stores, doomed)
     assert dict(stores.handlers.block_counts(ACME)) == {0: 98, 1: 0, 2: 99, 3: 30}
     walk_every_page_size(stores, [i for i in range(1, 331) if i not in doomed])
-
-
-def test_a_page_past_the_end_is_empty_and_still_counts_the_total(stores: Stores) -> None:
-    for _ in range(3):
-        create(stores)
-    stores.handlers.delete_handler(ACME, 2)
-    assert listed_ids(stores, ACME, 1, 10) == [1, 3]
-    past = stores.handlers.list_handlers(ACME, 2, 10)
-    assert (past.handlers, past.total) == ([], 2)
-    far = stores.handlers.list_handlers(ACME, 10_000, 1000)
-    assert (far.handlers, far.total) == ([], 2)
-    empty = stores.handlers.list_handlers(GLOBEX, 1, 25)
-    assert (empty.handlers, empty.total) == ([], 0)
-
-
-def test_listed_handlers_are_the_stored_handlers(stores: Stores) -> None:
-    handlers = make_handlers(ACME, 30)
-    bulk_load(clients.client("dynamodb"), get_settings().table_name, handlers)
-    assert stores.handlers.list_handlers(ACME, 2, 10).handlers == handlers[10:20]
 
 
 def test_a_page_larger_than_one_query_response_is_read_in_full(stores: Stores) -> None:
@@ -387,53 +278,6 @@ def test_concurrent_updates_of_different_fields_lose_no_field(local_store: Store
 # --- conditional writes --------------------------------------------------------------------
 
 
-def test_updating_a_missing_handler_is_not_found_and_creates_no_item(stores: Stores) -> None:
-    create(stores)
-    now = datetime.now(UTC)
-    with pytest.raises(NotFound):
-        stores.handlers.update_handler(
-            ACME,
-            99,
-            fields={"name": "ghost"},
-            settings={},
-            replace_settings=False,
-            expected_type=None,
-            now=now,
-        )
-    with pytest.raises(NotFound):
-        update(stores, ACME, 99, {"name": "ghost"})
-    with pytest.raises(NotFound):
-        update(stores, ACME, 99, {"telegram_chat_id": "-1002"})
-    assert stored_ids(stores, ACME) == [1]
-    assert stores.handlers.block_counts(ACME) == [(0, 1)]
-
-
-def test_deleting_a_missing_handler_returns_false_and_leaves_the_counters(stores: Stores) -> None:
-    create(stores)
-    assert stores.handlers.delete_handler(ACME, 2) is False
-    assert stores.handlers.delete_handler(ACME, 150) is False  # a block that has no counter yet
-    assert stores.handlers.block_counts(ACME) == [(0, 1)]
-    assert stores.handlers.delete_handler(ACME, 1) is True
-    assert stores.handlers.delete_handler(ACME, 1) is False
-    assert stores.handlers.block_counts(ACME) == [(0, 0)]
-    assert stores.handlers.list_handlers(ACME, 1, 25).total == 0
-
-
-def test_an_update_expecting_another_type_is_a_conflict_and_changes_nothing(stores: Stores) -> None:
-    handler = create(stores)
-    with pytest.raises(Conflict):
-        stores.handlers.update_handler(
-            ACME,
-            handler.id,
-            fields={"name": "late"},
-            settings={"webhook": "https://example.com/hook"},
-            replace_settings=True,
-            expected_type="webhook",
-            now=datetime.now(UTC),
-        )
-    assert stores.handlers.get_handler(ACME, handler.id) == handler
-
-
 def test_a_delete_that_meets_a_transaction_conflict_still_deletes_the_handler(stores: Stores) -> None:
     handler = create(stores)
     contended = through(Contended(clients.client("dynamodb")))
@@ -489,25 +333,6 @@ def test_a_batch_is_claimed_in_one_transaction_and_then_leased(stores: Stores) -
     assert claim_batch(stores, tasks[:1], now=2_000) == [Claim(2, "delivered")]
 
 
-def test_a_duplicate_in_the_batch_is_left_to_claim_on_its_own_and_finds_the_lease(stores: Stores) -> None:
-    first, duplicate = batch_of(7, 7)
-    assert claim_batch(stores, [first, duplicate]) == [Claim(1, "claimed"), None]
-    assert stores.deliveries.claim_delivery(duplicate, 1_000, 60) == Claim(1, "sending")
-
-
-def test_a_record_changed_since_the_read_cancels_the_batch_claim(stores: Stores) -> None:
-    tasks = batch_of(1, 2)
-    seen = stores.deliveries.prefetch(tasks).deliveries
-    assert (
-        stores.deliveries.claim_delivery(tasks[1], 1_000, 60).state == "claimed"
-    )  # another worker, meanwhile
-    assert stores.deliveries.claim_all(tasks, seen, now=1_000, lease_seconds=60) == [None, None]
-    assert stores.deliveries.claim_delivery(tasks[0], 1_000, 60) == Claim(1, "claimed")
-    assert stores.deliveries.claim_delivery(tasks[1], 1_000, 60) == Claim(1, "sending"), (
-        "one lease, one sender"
-    )
-
-
 def test_a_batch_claim_whose_answer_was_lost_recognises_itself_on_the_retry(stores: Stores) -> None:
     retried: list[int] = []
 
@@ -525,29 +350,3 @@ def test_a_batch_claim_whose_answer_was_lost_recognises_itself_on_the_retry(stor
         events.unregister("needs-retry.dynamodb.TransactWriteItems", lose_first_answer)
     assert retried == [1]
     assert claims == [Claim(1, "claimed")] * 2
-
-
-# --- tenant isolation ----------------------------------------------------------------------
-
-
-def test_another_account_can_neither_read_nor_update_nor_delete_a_handler(stores: Stores) -> None:
-    mine = create(stores)
-    assert stores.handlers.get_handler(GLOBEX, mine.id) is None
-    with pytest.raises(NotFound):
-        services.get_handler(stores, GLOBEX, mine.id)
-    with pytest.raises(NotFound):
-        update(stores, GLOBEX, mine.id, {"name": "pwned"})
-    with pytest.raises(NotFound):
-        update(stores, GLOBEX, mine.id, {"telegram_chat_id": "-666"})
-    with pytest.raises(NotFound):
-        update(stores, GLOBEX, mine.id, {"type": "webhook", "webhook": "https://evil.example/hook"})
-    assert stores.handlers.delete_handler(GLOBEX, mine.id) is False
-    with pytest.raises(NotFound):
-        services.delete_handler(stores, GLOBEX, mine.id)
-    assert stores.handlers.list_handlers(GLOBEX, 1, 25).handlers == []
-    assert partition(stores, GLOBEX) == {}
-
-    theirs = create(stores, GLOBEX, name="Theirs")
-    assert theirs.id == mine.id
-    assert stores.handlers.get_handler(ACME, mine.id) == mine
-    assert (stores.handlers.count_handlers(ACME), stores.handlers.count_handlers(GLOBEX)) == (1, 1)

@@ -1,0 +1,563 @@
+"""In-memory fakes of every store: the same answers and the same exceptions as the
+DynamoDB stores (tests/contract holds them to moto and DynamoDB Local), no TTL deletion
+(reads ignore expired items where the DynamoDB stores filter them), no I/O.
+
+A lock per bundle makes each method atomic, as a conditional write or a transaction is.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import uuid
+from collections.abc import Collection, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from chalicelib.errors import Conflict, NotFound
+from chalicelib.models.deliveries import (
+    Attempt,
+    AttemptStatus,
+    Claim,
+    DeliveryTask,
+    Noted,
+    Prefetched,
+    Settlement,
+)
+from chalicelib.models.events import Event
+from chalicelib.models.handlers import Handler
+from chalicelib.storage import keys
+from chalicelib.storage.app_events import AppEventPage
+from chalicelib.storage.deliveries import AttemptPage, plan_batch_claim
+from chalicelib.storage.handlers import HandlerPage
+from chalicelib.storage.inbox import Counts, InboxPage, Notification, Status
+from chalicelib.storage.push import PushSubscriber, subscriber_id
+from chalicelib.storage.stores import Stores
+from chalicelib.storage.table import RETENTION_SECONDS, ConditionFailed, Item
+
+TaskKey = tuple[str, str, int]
+
+
+class MemoryApiKeyStore:
+    def __init__(self, lock: threading.RLock) -> None:
+        self._lock = lock
+        self._keys: dict[str, Item] = {}
+
+    def put_api_key(self, key_id: str, key_hash: str, account: str, created_at: datetime) -> None:
+        with self._lock:
+            if key_id in self._keys:
+                raise ConditionFailed("key id taken")
+            self._keys[key_id] = {
+                "PK": keys.api_key_pk(key_id),
+                "SK": keys.api_key_sk(),
+                "key_hash": key_hash,
+                "account": account,
+                "created_at": created_at.isoformat(),
+                "revoked": False,
+            }
+
+    def get_api_key(self, key_id: str) -> Item | None:
+        with self._lock:
+            found = self._keys.get(key_id)
+            return dict(found) if found is not None else None
+
+    def revoke_api_key(self, key_id: str, revoked_at: datetime) -> bool:
+        with self._lock:
+            if key_id not in self._keys:
+                return False
+            self._keys[key_id] |= {"revoked": True, "revoked_at": revoked_at.isoformat()}
+            return True
+
+
+class MemoryRateStore:
+    def __init__(self, lock: threading.RLock) -> None:
+        self._lock = lock
+        self._hits: dict[str, dict[int, int]] = {}
+
+    def hit_rate_window(self, subject: str, window: int, expires_at: int) -> tuple[int, int]:
+        with self._lock:
+            windows = self._hits.setdefault(subject, {})
+            windows[window] = windows.get(window, 0) + 1
+            windows.pop(window - 2, None)
+            return windows[window], windows.get(window - 1, 0)
+
+    def take_back_hit(self, subject: str, window: int) -> None:
+        with self._lock:
+            windows = self._hits.setdefault(subject, {})
+            windows[window] = windows.get(window, 0) - 1
+
+    def rate_window(self, subject: str, window: int) -> tuple[int, int]:
+        with self._lock:
+            windows = self._hits.get(subject, {})
+            return windows.get(window, 0), windows.get(window - 1, 0)
+
+
+class MemoryAppStore:
+    def __init__(self, lock: threading.RLock) -> None:
+        self._lock = lock
+        self._ids: dict[tuple[str, str], str] = {}
+
+    def app_id(self, account: str, name: str, candidate_id: str) -> str:
+        with self._lock:
+            return self._ids.setdefault((account, name), candidate_id)
+
+    def app_named_by_id(self, account: str, app_id: str) -> str | None:
+        with self._lock:
+            names = sorted(
+                name for (owner, name), found in self._ids.items() if owner == account and found == app_id
+            )
+            return names[0] if names else None
+
+
+class MemoryHandlerStore:
+    """Handlers as the JSON items DynamoDB would hold (so partial updates behave alike)."""
+
+    def __init__(self, lock: threading.RLock) -> None:
+        self._lock = lock
+        self.items: dict[tuple[str, int], Item] = {}
+        self._next_id: dict[str, int] = {}
+        self._counters: dict[tuple[str, int], int] = {}
+        """Live handlers per (account, block); a block's counter stays, at 0, once used."""
+
+    def allocate_handler_id(self, account: str) -> int:
+        with self._lock:
+            self._next_id[account] = self._next_id.get(account, 0) + 1
+            return self._next_id[account]
+
+    def skip_taken_ids(self, account: str) -> None:
+        with self._lock:
+            taken = [handler_id for owner, handler_id in self.items if owner == account]
+            if taken and self._next_id.get(account, 0) < max(taken):
+                self._next_id[account] = max(taken)
+
+    def create_handler(self, handler: Handler) -> None:
+        with self._lock:
+            if (handler.account, handler.id) in self.items:
+                raise ConditionFailed("handler id taken")
+            self.items[(handler.account, handler.id)] = handler.model_dump(mode="json", exclude_none=True)
+            self._count(handler.account, handler.id, +1)
+
+    def _count(self, account: str, handler_id: int, delta: int) -> None:
+        block = (account, keys.block_of(handler_id))
+        self._counters[block] = self._counters.get(block, 0) + delta
+
+    def get_handler(self, account: str, handler_id: int) -> Handler | None:
+        with self._lock:
+            item = self.items.get((account, handler_id))
+            return _handler(item) if item is not None else None
+
+    def update_handler(
+        self,
+        account: str,
+        handler_id: int,
+        *,
+        fields: dict[str, Any],
+        settings: dict[str, str],
+        replace_settings: bool,
+        expected_type: str | None,
+        now: datetime,
+    ) -> None:
+        with self._lock:
+            item = self.items.get((account, handler_id))
+            if item is None:
+                raise NotFound(f"notification handler {handler_id} not found")
+            if expected_type is not None and item["type"] != expected_type:
+                raise Conflict(
+                    f"notification handler {handler_id} changed type meanwhile; send the update again"
+                )
+            item |= {"updated_at": now.isoformat(), **fields}
+            item["settings"] = dict(settings) if replace_settings else {**item["settings"], **settings}
+
+    def delete_handler(self, account: str, handler_id: int) -> bool:
+        with self._lock:
+            if self.items.pop((account, handler_id), None) is None:
+                return False
+            self._count(account, handler_id, -1)
+            return True
+
+    def block_counts(self, account: str) -> list[tuple[int, int]]:
+        with self._lock:
+            return sorted((block, n) for (owner, block), n in self._counters.items() if owner == account)
+
+    def count_handlers(self, account: str) -> int:
+        return sum(n for _, n in self.block_counts(account))
+
+    def list_handlers(self, account: str, page: int, per_page: int) -> HandlerPage:
+        handlers = self.all_handlers(account)
+        start = (page - 1) * per_page
+        return HandlerPage(handlers[start : start + per_page], len(handlers))
+
+    def all_handlers(self, account: str) -> list[Handler]:
+        with self._lock:
+            return [_handler(self.items[key]) for key in sorted(self.items) if key[0] == account]
+
+    def rotate_secret(self, account: str, handler_id: int, new_secret: str, overlap_until: datetime) -> None:
+        with self._lock:
+            item = self.items.get((account, handler_id))
+            if item is None or "signing_secret" not in item:
+                raise NotFound(f"notification handler {handler_id} not found")
+            item |= {
+                "previous_secret": item["signing_secret"],
+                "signing_secret": new_secret,
+                "previous_secret_expires_at": overlap_until.isoformat(),
+            }
+
+    def set_secret(self, account: str, handler_id: int, secret: str) -> None:
+        with self._lock:
+            item = self.items.get((account, handler_id))
+            if item is None:
+                raise ConditionFailed("no such handler")
+            item["signing_secret"] = secret
+            item.pop("previous_secret", None)
+            item.pop("previous_secret_expires_at", None)
+
+    def note_attempt(self, handler: Handler, status: AttemptStatus, now: datetime) -> Noted | None:
+        with self._lock:
+            item = self.items.get((handler.account, handler.id))
+            if item is None:
+                return None
+            item["attempt_seq"] = item.get("attempt_seq", 0) + 1
+            if status == AttemptStatus.DELIVERED:
+                item["last_datetime"] = now.isoformat()
+                item.pop("failing_since", None)
+                return Noted(item["attempt_seq"], None)
+            if status != AttemptStatus.SKIPPED and item.get("failing_since") is None:
+                item["failing_since"] = now.isoformat()
+            since = item.get("failing_since")
+            return Noted(
+                item["attempt_seq"], datetime.fromisoformat(since) if since else handler.failing_since
+            )
+
+    def attempt_count(self, account: str, handler_id: int) -> int:
+        with self._lock:
+            return int(self.items.get((account, handler_id), {}).get("attempt_seq", 0))
+
+    def disable_handler(self, account: str, handler_id: int, reason: str, now: datetime) -> bool:
+        with self._lock:
+            item = self.items.get((account, handler_id))
+            if item is None or item.get("is_enabled") is not True:
+                return False
+            item |= {"is_enabled": False, "disabled_reason": reason, "updated_at": now.isoformat()}
+            return True
+
+
+def _handler(item: Item) -> Handler:
+    return Handler.model_validate({k: v for k, v in item.items() if k != "attempt_seq"})
+
+
+class MemoryDeliveryStore:
+    def __init__(self, lock: threading.RLock, handlers: MemoryHandlerStore) -> None:
+        self._lock = lock
+        self._handlers = handlers
+        self._events: dict[tuple[str, str], Item] = {}
+        self._records: dict[TaskKey, Item] = {}
+        self._log: dict[tuple[str, int], dict[int, Attempt]] = {}
+
+    def put_event(self, event: Event, expires_at: int) -> Item | None:
+        with self._lock:
+            key = (event.account, event.id)
+            if key in self._events:
+                return dict(self._events[key])
+            self._events[key] = {
+                "PK": keys.event_pk(event.account, event.id),
+                "SK": keys.event_sk(),
+                **event.model_dump(mode="json", exclude_none=True),
+                "fanned_out": False,
+                "expires_at": expires_at,
+            }
+            return None
+
+    def get_event(self, account: str, event_id: str) -> Event | None:
+        with self._lock:
+            item = self._events.get((account, event_id))
+            return Event.model_validate(item) if item is not None else None
+
+    def mark_fanned_out(self, account: str, event_id: str, matched: int) -> None:
+        with self._lock:
+            self._events.setdefault((account, event_id), {}).update(fanned_out=True, matched=matched)
+
+    def prefetch(self, tasks: Sequence[DeliveryTask]) -> Prefetched:
+        fetched = Prefetched()
+        with self._lock:
+            for task in tasks:
+                handler = self._handlers.get_handler(task.account, task.handler_id)
+                if handler is not None:
+                    fetched.handlers[(task.account, task.handler_id)] = handler
+                event = self.get_event(task.account, task.event_id)
+                if event is not None:
+                    fetched.events[(task.account, task.event_id)] = event
+                if task.key in self._records:
+                    fetched.deliveries[task.key] = dict(self._records[task.key])
+        return fetched
+
+    def claim_delivery(self, task: DeliveryTask, now: int, lease_seconds: int) -> Claim:
+        with self._lock:
+            record = self._records.get(task.key, {})
+            if not _claimable(record, now):
+                return Claim(int(record.get("attempts", 0)), str(record.get("status", "")))
+            attempt = int(record.get("attempts", 0)) + 1
+            self._records[task.key] = _claimed(record, attempt, now, lease_seconds)
+            return Claim(attempt, "claimed")
+
+    def claim_all(
+        self,
+        tasks: Sequence[DeliveryTask],
+        seen: Mapping[TaskKey, Item],
+        *,
+        now: int,
+        lease_seconds: int,
+        unread: Collection[TaskKey] = (),
+    ) -> list[Claim | None]:
+        """All or nothing, like the transaction: one record changed since `seen` and every
+        claim the batch would have taken is left to claim_delivery."""
+        with self._lock:
+            claims, wanted = plan_batch_claim(tasks, seen, now=now, unread=unread)
+            current = [self._records.get(task.key, {}) for _, task, _ in wanted]
+            if all(
+                _claimable(record, now) and record.get("attempts") == read.get("attempts")
+                for (_, _, read), record in zip(wanted, current, strict=True)
+            ):
+                for (index, task, _), record in zip(wanted, current, strict=True):
+                    attempt = int(record.get("attempts", 0)) + 1
+                    self._records[task.key] = _claimed(record, attempt, now, lease_seconds)
+                    claims[index] = Claim(attempt, "claimed")
+            return claims
+
+    def finish_delivery(self, task: DeliveryTask, status: str, error: str | None) -> None:
+        with self._lock:
+            record = self._records.setdefault(task.key, {})
+            record |= {"status": status, "last_error": error}
+            record.pop("lease_until", None)
+
+    def reset_delivery(self, task: DeliveryTask) -> None:
+        with self._lock:
+            record = self._records.setdefault(task.key, {})
+            if record.get("status") != "delivered":
+                record |= {"attempts": 0, "status": "pending"}
+                record.pop("lease_until", None)
+
+    def settle(self, settlements: Sequence[Settlement]) -> None:
+        with self._lock:
+            for settlement in settlements:
+                task = settlement.task
+                self._records[task.key] = {
+                    "status": settlement.status,
+                    "attempts": settlement.attempts,
+                    "http_status": settlement.http_status,
+                    "last_error": settlement.error,
+                }
+                if settlement.log is not None:
+                    self.log_attempt(task.account, task.handler_id, settlement.log)
+
+    def log_attempt(self, account: str, handler_id: int, attempt: Attempt) -> None:
+        with self._lock:
+            self._log.setdefault((account, handler_id), {})[attempt.seq] = attempt
+
+    def list_attempts(self, account: str, handler_id: int, top: int, page: int, per_page: int) -> AttemptPage:
+        with self._lock:
+            high = top - (page - 1) * per_page
+            low = max(1, high - per_page + 1)
+            logged = self._log.get((account, handler_id), {})
+            return AttemptPage([logged[seq] for seq in range(high, low - 1, -1) if seq in logged], top)
+
+    def record(self, task: DeliveryTask) -> Item:
+        """The delivery record as it stands (for tests' assertions)."""
+        with self._lock:
+            return dict(self._records.get(task.key, {}))
+
+
+def _claimable(record: Item, now: int) -> bool:
+    if "status" not in record:
+        return True
+    return record["status"] != "delivered" and ("lease_until" not in record or record["lease_until"] < now)
+
+
+def _claimed(record: Item, attempt: int, now: int, lease_seconds: int) -> Item:
+    return {
+        **record,
+        "lease_until": now + lease_seconds,
+        "status": "sending",
+        "expires_at": now + RETENTION_SECONDS,
+        "claim": uuid.uuid4().hex,
+        "attempts": attempt,
+    }
+
+
+class MemoryConfirmationStore:
+    def __init__(self, lock: threading.RLock, handlers: MemoryHandlerStore) -> None:
+        self._lock = lock
+        self._handlers = handlers
+        self._tokens: dict[str, Item] = {}
+
+    def put_confirmation(self, token: str, handler: Handler, expires_at: int) -> None:
+        with self._lock:
+            self._tokens[token] = {
+                "PK": keys.confirmation_pk(token),
+                "SK": keys.confirmation_sk(),
+                "account": handler.account,
+                "handler_id": handler.id,
+                "email": handler.settings["email"],
+                "expires_at": expires_at,
+            }
+
+    def confirm_email(self, token: str, now: int) -> Item | None:
+        with self._lock:
+            item = self._tokens.get(token)
+            if item is None or item["expires_at"] < now:
+                return None
+            handler = self._handlers.items.get((item["account"], item["handler_id"]))
+            if handler is None or handler["settings"].get("email") != item["email"]:
+                return None
+            handler["email_confirmed"] = True
+            del self._tokens[token]
+            return dict(item)
+
+
+class MemoryInboxStore:
+    def __init__(self, lock: threading.RLock) -> None:
+        self._lock = lock
+        self._unread: dict[str, dict[str, Notification]] = {}
+        self._read: dict[str, dict[str, Notification]] = {}
+
+    def add(self, account: str, notification: Notification) -> bool:
+        with self._lock:
+            unread, read = self._unread.setdefault(account, {}), self._read.setdefault(account, {})
+            if notification.id in unread or notification.id in read:
+                return False
+            unread[notification.id] = notification
+            return True
+
+    def mark_read(self, account: str, notification_id: str, now: datetime) -> Notification | None:
+        with self._lock:
+            unread = self._live(self._unread, account, notification_id, now)
+            if unread is None:
+                return self._live(self._read, account, notification_id, now)
+            read = unread.model_copy(update={"read": True, "read_at": now})
+            del self._unread[account][notification_id]
+            self._read.setdefault(account, {})[notification_id] = read
+            return read
+
+    def get(self, account: str, notification_id: str, now: datetime) -> Notification | None:
+        with self._lock:
+            found = self._live(self._unread, account, notification_id, now)
+            return found or self._live(self._read, account, notification_id, now)
+
+    @staticmethod
+    def _live(
+        where: dict[str, dict[str, Notification]], account: str, notification_id: str, now: datetime
+    ) -> Notification | None:
+        found = where.get(account, {}).get(notification_id)
+        return found if found is not None and found.expires_at > now.timestamp() else None
+
+    def _listed(
+        self, where: dict[str, dict[str, Notification]], account: str, now: datetime
+    ) -> list[Notification]:
+        """Live ones, newest first (ids start with the creation time)."""
+        found = where.get(account, {})
+        return [found[i] for i in sorted(found, reverse=True) if found[i].expires_at > now.timestamp()]
+
+    def counts(self, account: str, now: datetime) -> Counts:
+        with self._lock:
+            unread = len(self._listed(self._unread, account, now))
+            return Counts(unread, unread + len(self._listed(self._read, account, now)))
+
+    def list_page(
+        self, account: str, status: Status | None, page: int, per_page: int, *, now: datetime
+    ) -> InboxPage:
+        with self._lock:
+            tally = self.counts(account, now)
+            total = {None: tally.total, "unread": tally.unread, "read": tally.read}[status]
+            listed = []
+            if status in (None, "unread"):
+                listed += self._listed(self._unread, account, now)
+            if status in (None, "read"):
+                listed += self._listed(self._read, account, now)
+            start = (page - 1) * per_page
+            return InboxPage(listed[start : start + per_page], total, tally)
+
+
+class MemoryPushStore:
+    def __init__(self, lock: threading.RLock) -> None:
+        self._lock = lock
+        self._subscribers: dict[tuple[str, str], PushSubscriber] = {}
+
+    def save(
+        self,
+        account: str,
+        *,
+        endpoint: str,
+        p256dh: str,
+        auth: str,
+        expiration_time: int | None,
+        now: datetime,
+    ) -> PushSubscriber:
+        with self._lock:
+            ident = subscriber_id(account, endpoint)
+            before = self._subscribers.get((account, ident))
+            saved = PushSubscriber(
+                id=ident,
+                endpoint=endpoint,
+                p256dh=p256dh,
+                auth=auth,
+                expiration_time=expiration_time,
+                created_at=before.created_at if before is not None else now,
+                updated_at=now,
+            )
+            self._subscribers[(account, ident)] = saved
+            return saved
+
+    def get(self, account: str, ident: str) -> PushSubscriber | None:
+        with self._lock:
+            return self._subscribers.get((account, ident))
+
+    def delete(self, account: str, ident: str) -> bool:
+        with self._lock:
+            return self._subscribers.pop((account, ident), None) is not None
+
+
+class MemoryAppEventStore:
+    def __init__(self, lock: threading.RLock) -> None:
+        self._lock = lock
+        self._events: dict[tuple[str, str], dict[tuple[datetime, str], tuple[Event, int]]] = {}
+
+    def record(self, event: Event, expires_at: int) -> None:
+        if not event.app:
+            return
+        with self._lock:
+            listed = self._events.setdefault((event.account, event.app), {})
+            listed.setdefault((_utc(event.created_at), event.id), (event, expires_at))
+
+    def page(
+        self, account: str, app: str, number: int, per_page: int, *, since: datetime | None, now: datetime
+    ) -> AppEventPage:
+        with self._lock:
+            listed = self._events.get((account, app), {})
+            live = [
+                event
+                for (created, _), (event, expires_at) in sorted(listed.items(), reverse=True)
+                if expires_at > math.floor(now.timestamp()) and (since is None or created >= _utc(since))
+            ]
+            start = (number - 1) * per_page
+            return AppEventPage(live[start : start + per_page], len(live))
+
+
+def _utc(moment: datetime) -> datetime:
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
+
+
+def memory_stores() -> Stores:
+    """A bundle of fresh fakes, sharing one lock (and the handlers, where DynamoDB shares
+    items between stores: the prefetch and email confirmations)."""
+    lock = threading.RLock()
+    handlers = MemoryHandlerStore(lock)
+    return Stores(
+        api_keys=MemoryApiKeyStore(lock),
+        rates=MemoryRateStore(lock),
+        apps=MemoryAppStore(lock),
+        handlers=handlers,
+        deliveries=MemoryDeliveryStore(lock, handlers),
+        confirmations=MemoryConfirmationStore(lock, handlers),
+        inbox=MemoryInboxStore(lock),
+        push=MemoryPushStore(lock),
+        app_events=MemoryAppEventStore(lock),
+    )
