@@ -15,12 +15,13 @@ import pytest
 from bench.pagination import bulk_load, make_handlers
 from chalicelib import clients, services
 from chalicelib.api.pagination import ALLOWED_PER_PAGE
-from chalicelib.models.deliveries import AttemptStatus, Claim, DeliveryTask, Settlement
+from chalicelib.models.deliveries import AttemptStatus, Claim, Settlement
 from chalicelib.models.handlers import Handler
 from chalicelib.settings import get_settings
 from chalicelib.storage import keys
 from chalicelib.storage.stores import Stores, dynamo_stores, get_stores
 from chalicelib.storage.table import Cancelled, from_ddb
+from tests.contract.test_delivery_store import batch_of, claim_batch
 
 ACME = "acme"
 GLOBEX = "globex"
@@ -303,16 +304,6 @@ def test_a_conflict_that_never_clears_is_an_error_not_a_missing_handler(stores: 
 
 
 # --- delivery claims -----------------------------------------------------------------------
-
-
-def batch_of(*handler_ids: int, event_id: str = "ev-1") -> list[DeliveryTask]:
-    return [DeliveryTask(account=ACME, event_id=event_id, handler_id=h) for h in handler_ids]
-
-
-def claim_batch(stores: Stores, tasks: list[DeliveryTask], now: int = 1_000) -> list[Claim | None]:
-    """Claim as the worker does: from the records read with the batch."""
-    seen = stores.deliveries.prefetch(tasks).deliveries
-    return stores.deliveries.claim_all(tasks, seen, now=now, lease_seconds=60)
 
 
 def test_a_batch_is_claimed_in_one_transaction_and_then_leased(stores: Stores) -> None:
