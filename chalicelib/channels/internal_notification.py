@@ -12,6 +12,7 @@ from chalicelib.models.events import Event
 from chalicelib.models.handlers import Handler
 from chalicelib.storage import inbox
 from chalicelib.storage.stores import get_stores
+from chalicelib.storage.table import Cancelled
 
 if TYPE_CHECKING:
     from chalicelib.delivery.safe_http import SafeSender
@@ -46,6 +47,8 @@ class InternalNotificationChannel(Channel):
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "")
             return SendResult(Outcome.RETRY, None, f"inbox write failed: {code}")
+        except Cancelled as exc:  # the inbox's transaction, cancelled by throttling
+            return SendResult(Outcome.RETRY, None, f"inbox write failed: {exc.code}")
         except BotoCoreError as exc:
             return SendResult(Outcome.RETRY, None, f"inbox write failed: {type(exc).__name__}")
         return SendResult(Outcome.SENT)

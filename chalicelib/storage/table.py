@@ -51,11 +51,13 @@ class ConditionFailed(Exception):
 class Cancelled(Exception):
     """A transaction was cancelled for another reason than a condition (contention,
     throttling, validation): nothing was written. `old` holds each request's item as it
-    was, where DynamoDB said so (requests that asked for ALL_OLD)."""
+    was, where DynamoDB said so (requests that asked for ALL_OLD); `code` is DynamoDB's
+    error code (TransactionCanceledException, or the throttling code)."""
 
-    def __init__(self, detail: str, old: Sequence[Item] = ()) -> None:
+    def __init__(self, detail: str, old: Sequence[Item] = (), code: str = "") -> None:
         super().__init__(detail)
         self.old = list(old)
+        self.code = code
 
 
 def backoff(attempt: int, base: float) -> None:
@@ -234,7 +236,7 @@ class Table:
                 if "ConditionalCheckFailed" in codes:
                     raise ConditionFailed(str(codes)) from None
                 if "TransactionConflict" not in codes or attempt == CONFLICT_RETRIES - 1:
-                    raise Cancelled(str(exc)) from exc
+                    raise Cancelled(str(exc), code=exc.response.get("Error", {}).get("Code", "")) from exc
                 backoff(attempt, 0.02)
 
     def transact_once(self, requests: list[Request]) -> None:
