@@ -99,6 +99,10 @@ def explain(exc: Exception) -> str | None:
         PartialCredentialsError,
     )
 
+    from chalicelib.storage.table import Cancelled, ConditionFailed
+
+    if isinstance(exc, ConditionFailed | Cancelled) and isinstance(exc.__cause__, ClientError):
+        exc = exc.__cause__  # the table layer's name for DynamoDB's answer: explain the answer
     found = _endpoint("dynamodb")
     where = found[0] if found else "AWS"
     if isinstance(exc, NoCredentialsError | PartialCredentialsError):

@@ -34,7 +34,6 @@ from typing import Any
 
 import boto3
 import requests
-from botocore.exceptions import ClientError
 from chalice.cli.factory import CLIFactory
 from chalice.config import Config
 from chalice.constants import DEFAULT_LAMBDA_MEMORY_SIZE, DEFAULT_LAMBDA_TIMEOUT
@@ -221,6 +220,7 @@ def register_key(account: str, key: str | None) -> tuple[str, str]:
     from chalicelib import apikeys
     from chalicelib.errors import Unauthorized
     from chalicelib.storage.stores import get_stores
+    from chalicelib.storage.table import ConditionFailed
 
     stores = get_stores()
     key = key or apikeys.new_key()
@@ -228,9 +228,7 @@ def register_key(account: str, key: str | None) -> tuple[str, str]:
         apikeys.create_key(stores, account, key)
     except ValueError as exc:
         raise StackError(f"API key / HERALD_ACCOUNT: {exc}") from exc
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-            raise
+    except ConditionFailed:  # the key is in the table already
         try:
             account = apikeys.authenticate(stores, f"Bearer {key}").account
         except Unauthorized as revoked:

@@ -175,7 +175,7 @@ class Table:
         try:
             return call(**request)
         except self.ddb.exceptions.ConditionalCheckFailedException as exc:
-            raise ConditionFailed(str(exc), from_ddb(getattr(exc, "response", {}).get("Item", {}))) from None
+            raise ConditionFailed(str(exc), from_ddb(getattr(exc, "response", {}).get("Item", {}))) from exc
 
     # --- transactions ------------------------------------------------------------------
 
@@ -234,7 +234,7 @@ class Table:
             except self.ddb.exceptions.TransactionCanceledException as exc:
                 codes = [reason.get("Code") for reason in _cancellation_reasons(exc)]
                 if "ConditionalCheckFailed" in codes:
-                    raise ConditionFailed(str(codes)) from None
+                    raise ConditionFailed(str(codes)) from exc
                 if "TransactionConflict" not in codes or attempt == CONFLICT_RETRIES - 1:
                     raise Cancelled(str(exc), code=exc.response.get("Error", {}).get("Code", "")) from exc
                 backoff(attempt, 0.02)
