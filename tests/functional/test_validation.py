@@ -14,7 +14,8 @@ from urllib.parse import urlencode
 import pytest
 
 from chalicelib.api.bodies import MAX_BODY_BYTES
-from chalicelib.models.handlers import HANDLER_TYPES, MAX_URL_LENGTH, SETTING_FIELDS, TYPE_FIELDS, URL_FIELDS
+from chalicelib.channels.fields import MAX_URL_LENGTH
+from chalicelib.models.handlers import HANDLER_TYPES, SETTING_FIELDS, TYPE_FIELDS, URL_FIELDS
 from chalicelib.storage.dynamo import from_ddb, get_store
 
 PATH = "/notification-handlers"
