@@ -53,7 +53,7 @@ def _every_setting() -> type[BaseModel]:
     by the request models below)."""
     owner = {field: model for model in SETTINGS.values() for field in model.model_fields}
     fields: dict[str, Any] = {field: owner[field].request_field(field) for field in SETTING_FIELDS}
-    return create_model("_EverySetting", **fields)
+    return create_model("_EverySetting", __config__=ConfigDict(defer_build=True), **fields)
 
 
 if TYPE_CHECKING:
@@ -65,7 +65,8 @@ else:  # mypy cannot follow a base class built at run time
 class _SettingsFields(_EverySetting):
     """The flat settings fields of every type, and the subscription, shared by create and update."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    # Built on first use rather than at import: only creates and updates need them.
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, defer_build=True)
 
     send_all_events: bool | None = None
     send_all_alerts: bool | None = None
