@@ -11,11 +11,12 @@ from typing import Any
 from pydantic import ValidationError
 
 from chalicelib.channels.email import send_email
+from chalicelib.delivery.safe_http import UnsafeTarget, check_target
 from chalicelib.delivery.signing import new_secret
 from chalicelib.errors import InvalidInput, NotFound
 from chalicelib.models.deliveries import Outcome
 from chalicelib.models.events import new_event_id
-from chalicelib.models.handlers import Handler, HandlerCreate, HandlerDraft, HandlerUpdate
+from chalicelib.models.handlers import URL_FIELDS, Handler, HandlerCreate, HandlerDraft, HandlerUpdate
 from chalicelib.settings import get_settings
 from chalicelib.storage.deliveries import AttemptPage
 from chalicelib.storage.handlers import Contended, HandlerPage
@@ -76,6 +77,7 @@ def create_handler(
     the counter is moved past the ids in use and the create tried again with a new id:
     a client never sees our counter's trouble, except as a 503 if it lasts."""
     request: HandlerCreate = parse(HandlerDraft if awaiting_setup else HandlerCreate, body)
+    _check_targets(request.given_settings())
     _check_references(stores, account, request.given_settings())
     now = _now()
     confirm = request.type == "email" and get_settings().email_confirmation
@@ -105,6 +107,21 @@ def create_handler(
             request_confirmation(stores, handler, base_url)
         return handler
     raise Contended("no free handler id was found; send the request again")
+
+
+def _check_targets(settings: dict[str, str]) -> None:
+    """No SSRF through a saved URL: once the request's shape is valid, each URL is checked
+    against the target policy here rather than in the model, since the check may look the
+    host up. A name that does not resolve yet is accepted and checked again at delivery."""
+    allow_private = get_settings().allow_private_targets
+    problems: list[tuple[str | None, str]] = []
+    for field in (f for f in settings if f in URL_FIELDS):
+        try:
+            check_target(settings[field], allow_private=allow_private)
+        except UnsafeTarget as exc:
+            problems.append((field, f"{field}: {exc}"))
+    if problems:
+        raise InvalidInput(problems)
 
 
 def _check_references(stores: Stores, account: str, settings: dict[str, str]) -> None:
@@ -161,6 +178,7 @@ def update_handler(
 ) -> str | None:
     """Apply a partial update; returns a new signing secret when the handler became a webhook."""
     request: HandlerUpdate = parse(HandlerUpdate, body)
+    _check_targets(request.given_settings())
     _check_references(stores, account, request.given_settings())
     secret = None
     confirm = False

@@ -10,8 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from chalicelib.api.http import Call, api_route, json_response, query_param
 from chalicelib.api.pagination import page_request, paginated
+from chalicelib.channels.fields import check_http_url
 from chalicelib.errors import InvalidInput, NotFound
-from chalicelib.models.handlers import check_http_url, check_local_name
 from chalicelib.services import parse
 from chalicelib.storage import inbox, push
 
@@ -78,8 +78,6 @@ class PushSubscriptionIn(BaseModel):
         allow_private = get_settings().allow_private_targets
         if not value.lower().startswith("https://") and not allow_private:
             raise ValueError("must be an https:// URL")
-        if not allow_private:
-            check_local_name(value)
         check_target(value, allow_private=allow_private)
         return value
 

@@ -230,11 +230,37 @@ def _check_addresses(host: str, infos: Sequence[AddrInfo], *, allow_private: boo
             raise UnsafeTarget(f"{host} resolves to {address}, {why}")
 
 
+# Special-use names that mean this machine or its own network whatever public DNS says
+# (RFC 6761, 6762 and 8375, ICANN's .internal): suffix -> what the refusal says.
+_LOCAL_NAMES = {
+    "localhost": "names this machine",
+    "local": "is a multicast DNS name of the local network",
+    "internal": "is a private network name",
+    "home.arpa": "is a home network name",
+}
+
+
+def _check_local_name(host: str) -> None:
+    """Refuse a host that is a special-use local name, however it is spelt (any case, a
+    trailing dot, full-width letters): such a name is never a public target, yet it may
+    not resolve when saved, which check_target would accept."""
+    try:
+        name = host.rstrip(".").encode("idna").decode("ascii").lower()
+    except UnicodeError:
+        return  # not a valid host name: the lookup refuses it
+    for suffix, why in _LOCAL_NAMES.items():
+        if name == suffix or name.endswith("." + suffix):
+            raise UnsafeTarget(f"{host} {why}; use a public address")
+
+
 def check_target(url: str, *, allow_private: bool) -> None:
-    """Save-time check: raise UnsafeTarget for a bad scheme or a literal or resolved
-    non-public address. A name that does not resolve (yet) is accepted: delivery
-    checks again, on the address it actually connects to."""
+    """Save-time check: raise UnsafeTarget for a bad scheme or a non-public target: a
+    literal or resolved non-public address, or a special-use local name (refused by name,
+    before any lookup, unless private targets are allowed). A name that does not resolve
+    (yet) is accepted: delivery checks again, on the address it actually connects to."""
     target = _parse(url)
+    if not allow_private:
+        _check_local_name(target.host)
     literal = _literal(target.host)
     if literal is not None:
         why = refusal_reason(literal, allow_private=allow_private)

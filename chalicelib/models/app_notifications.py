@@ -20,8 +20,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
 
+from chalicelib.channels.fields import check_http_url
 from chalicelib.models.events import event_type
-from chalicelib.models.handlers import Handler, check_http_url, mask_secret
+from chalicelib.models.handlers import Handler, mask_secret
 
 NotificationType = Literal["slack", "webhook"]
 NOTIFICATION_TYPES: tuple[str, ...] = ("slack", "webhook")

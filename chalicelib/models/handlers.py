@@ -4,52 +4,32 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Any, Literal, get_args
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
 
+from chalicelib.channels import SETTINGS
 from chalicelib.models.api import DATETIME_FORMAT
 from chalicelib.models.events import Event, event_type
 
-HandlerType = Literal[
-    "email",
-    "webhook",
-    "slack",
-    "discord",
-    "telegram",
-    "microsoft_teams",
-    "google_chat",
-    "x",
-    "internal_notification",
-    "push_subscriber_id",
-]
-HANDLER_TYPES: tuple[str, ...] = get_args(HandlerType)
+if TYPE_CHECKING:
+    HandlerType = str
+else:  # mypy cannot follow a Literal built at run time
+    HandlerType = Literal[tuple(SETTINGS)]
+HANDLER_TYPES: tuple[str, ...] = tuple(SETTINGS)
 
-# The flat settings fields each type takes, all required for that type (seeds 003/004).
-TYPE_FIELDS: dict[str, tuple[str, ...]] = {
-    "email": ("email",),
-    "webhook": ("webhook",),
-    "slack": ("slack",),
-    "discord": ("discord",),
-    "telegram": ("telegram", "telegram_chat_id"),
-    "microsoft_teams": ("microsoft_teams",),
-    "google_chat": ("google_chat",),
-    "x": ("x_consumer_key", "x_consumer_secret", "x_access_token", "x_access_token_secret"),
-    "internal_notification": (),
-    "push_subscriber_id": ("push_subscriber_id",),
-}
-# Optional, display-only settings a type may carry (the Slack OAuth install's team and channel).
-OPTIONAL_FIELDS: dict[str, tuple[str, ...]] = {"slack": ("slack_team", "slack_channel")}
-SETTING_FIELDS: tuple[str, ...] = tuple(
-    f for fields in (*TYPE_FIELDS.values(), *OPTIONAL_FIELDS.values()) for f in fields
+# Read from each type's settings model (chalicelib/channels/<type>_settings.py).
+TYPE_FIELDS = {name: model.required_fields() for name, model in SETTINGS.items()}
+"""The flat settings fields each type requires (seeds 003/004)."""
+ALLOWED_FIELDS = {name: tuple(model.model_fields) for name, model in SETTINGS.items()}
+"""Its required fields and the optional, display-only ones (a Slack install's team and channel)."""
+SETTING_FIELDS: tuple[str, ...] = (
+    *(f for model in SETTINGS.values() for f in model.required_fields()),
+    *(f for model in SETTINGS.values() for f in model.optional_fields()),
 )
-URL_FIELDS = frozenset({"webhook", "slack", "discord", "microsoft_teams", "google_chat"})
-SECRET_FIELDS = frozenset(
-    {"telegram", "x_consumer_key", "x_consumer_secret", "x_access_token", "x_access_token_secret"}
-)
+URL_FIELDS = frozenset(f for model in SETTINGS.values() for f in model.url_fields())
+SECRET_FIELDS = frozenset(f for model in SETTINGS.values() for f in model.secret_fields())
 _MASKED = re.compile(r"^\*{4}[^*]{0,4}\Z")
-MAX_URL_LENGTH = 2048
 
 
 def mask_secret(value: str) -> str:
@@ -62,93 +42,32 @@ def is_masked(value: str) -> bool:
     return bool(_MASKED.match(value))
 
 
-def check_http_url(value: str) -> str:
-    """An absolute http(s) URL with a host, kept exactly as given."""
-    if len(value) > MAX_URL_LENGTH:
-        raise ValueError(f"must be at most {MAX_URL_LENGTH} characters")
-    if any(c.isspace() for c in value):
-        raise ValueError("must not contain whitespace")
-    try:
-        parts = urlsplit(value)
-        port = parts.port  # raises on a malformed port
-    except ValueError as exc:
-        raise ValueError(f"is not a valid URL ({exc})") from None
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError("must be an absolute http:// or https:// URL")
-    if port == 0:
-        raise ValueError("has an invalid port")
-    return value
+def masked(settings: dict[str, str]) -> dict[str, str]:
+    """Settings as answers show them: credentials masked."""
+    return {k: mask_secret(v) if k in SECRET_FIELDS else v for k, v in settings.items()}
 
 
-# Special-use names that mean this machine or its own network whatever public DNS says
-# (RFC 6761, 6762 and 8375, ICANN's .internal): suffix -> what the refusal says.
-_LOCAL_NAMES = {
-    "localhost": "names this machine",
-    "local": "is a multicast DNS name of the local network",
-    "internal": "is a private network name",
-    "home.arpa": "is a home network name",
-}
+def _every_setting() -> type[BaseModel]:
+    """One optional field per setting of every type, in SETTING_FIELDS order, checked as
+    its type's settings model says (whether it belongs to the handler's type is checked
+    by the request models below)."""
+    owner = {field: model for model in SETTINGS.values() for field in model.model_fields}
+    fields: dict[str, Any] = {field: owner[field].request_field(field) for field in SETTING_FIELDS}
+    return create_model("_EverySetting", __config__=ConfigDict(defer_build=True), **fields)
 
 
-def check_local_name(url: str) -> None:
-    """Refuse a host that is a special-use local name, however it is spelt (any case, a
-    trailing dot, full-width letters): such a name is never a public target, yet it may not
-    resolve when saved, which check_target accepts."""
-    host = urlsplit(url).hostname or ""
-    try:
-        name = host.rstrip(".").encode("idna").decode("ascii").lower()
-    except UnicodeError:
-        return  # not a valid host name: check_target refuses it
-    for suffix, why in _LOCAL_NAMES.items():
-        if name == suffix or name.endswith("." + suffix):
-            raise ValueError(f"{host} {why}; use a public address")
+if TYPE_CHECKING:
+    _EverySetting = BaseModel
+else:  # mypy cannot follow a base class built at run time
+    _EverySetting = _every_setting()
 
 
-def check_public_url(value: str) -> str:
-    """An http(s) URL that does not point into a private network (SSRF), checked at save
-    time; a host that does not resolve yet is accepted and checked again at delivery."""
-    from chalicelib.delivery.safe_http import check_target
-    from chalicelib.settings import get_settings
+class _SettingsFields(_EverySetting):
+    """The flat settings fields of every type, and the subscription, shared by create and update."""
 
-    allow_private = get_settings().allow_private_targets
-    url = check_http_url(value)
-    if not allow_private:
-        check_local_name(url)
-    check_target(url, allow_private=allow_private)
-    return value
+    # Built on first use rather than at import: only creates and updates need them.
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, defer_build=True)
 
-
-def check_email(value: str) -> str:
-    """A syntactically valid address, kept as given (no deliverability lookup)."""
-    from email_validator import EmailNotValidError, validate_email
-
-    try:
-        validate_email(value, check_deliverability=False)
-    except EmailNotValidError as exc:
-        raise ValueError(f"is not a valid email address: {exc}") from None
-    return value
-
-
-class _SettingsFields(BaseModel):
-    """The flat per-type fields shared by create and update."""
-
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-    email: str | None = Field(default=None, max_length=254)
-    webhook: str | None = None
-    slack: str | None = None
-    discord: str | None = None
-    telegram: str | None = Field(default=None, min_length=1, max_length=256)
-    telegram_chat_id: str | None = Field(default=None, min_length=1, max_length=64)
-    microsoft_teams: str | None = None
-    google_chat: str | None = None
-    x_consumer_key: str | None = Field(default=None, min_length=1, max_length=256)
-    x_consumer_secret: str | None = Field(default=None, min_length=1, max_length=256)
-    x_access_token: str | None = Field(default=None, min_length=1, max_length=256)
-    x_access_token_secret: str | None = Field(default=None, min_length=1, max_length=256)
-    push_subscriber_id: str | None = Field(default=None, min_length=1, max_length=64)
-    slack_team: str | None = Field(default=None, max_length=256)
-    slack_channel: str | None = Field(default=None, max_length=256)
     send_all_events: bool | None = None
     send_all_alerts: bool | None = None
     selected_event_ids: list[str] | None = None
@@ -176,16 +95,6 @@ class _SettingsFields(BaseModel):
                 ids.append(found.id)
         return ids
 
-    @field_validator("webhook", "slack", "discord", "microsoft_teams", "google_chat")
-    @classmethod
-    def _url(cls, value: str | None) -> str | None:
-        return None if value is None else check_public_url(value)
-
-    @field_validator("email")
-    @classmethod
-    def _email(cls, value: str | None) -> str | None:
-        return None if value is None else check_email(value)
-
     def subscription(self) -> dict[str, Any]:
         """The subscription fields present in the request ("" for app clears the scope)."""
         fields = ("send_all_events", "send_all_alerts", "selected_event_ids", "app")
@@ -208,7 +117,7 @@ def without_empty_foreign_fields(body: dict[str, Any], handler_type: str) -> dic
     A dashboard form posts the fields of every type, those of the other types empty:
     those are no settings at all. A non-empty field of another type, or an empty one of
     this type, stays for validation to refuse."""
-    allowed = TYPE_FIELDS.get(handler_type, ()) + OPTIONAL_FIELDS.get(handler_type, ())
+    allowed = ALLOWED_FIELDS.get(handler_type, ())
     return {
         key: value
         for key, value in body.items()
@@ -223,8 +132,7 @@ def _drop_empty_foreign_fields(data: Any) -> Any:
 
 
 def _misplaced_fields(handler_type: str, settings: dict[str, str]) -> list[str]:
-    allowed = TYPE_FIELDS[handler_type] + OPTIONAL_FIELDS.get(handler_type, ())
-    return [f for f in settings if f not in allowed]
+    return [f for f in settings if f not in ALLOWED_FIELDS[handler_type]]
 
 
 def _missing_fields(handler_type: str, settings: dict[str, str]) -> list[str]:
@@ -364,7 +272,7 @@ class HandlerOut(BaseModel):
             id=handler.id,
             type=handler.type,
             name=handler.name,
-            settings={k: mask_secret(v) if k in SECRET_FIELDS else v for k, v in handler.settings.items()},
+            settings=masked(handler.settings),
             is_enabled=handler.is_enabled,
             last_datetime=_format(handler.last_datetime),
             datetime=handler.created_at.strftime(DATETIME_FORMAT),

@@ -42,7 +42,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from chalicelib.errors import InvalidInput
 from chalicelib.models.events import event_type
-from chalicelib.models.handlers import SECRET_FIELDS, Handler, mask_secret
+from chalicelib.models.handlers import Handler, masked
 from chalicelib.models.platforms import BY_ID, BY_NAME
 
 NOTIFIER_PREFIX = "no-"
@@ -266,14 +266,10 @@ def _iso(moment: datetime) -> str:
 
 
 def type_data_of(handler: Handler) -> dict[str, str | list[str]]:
-    settings = handler.settings
+    settings = masked(handler.settings)
     if handler.type == "email":
         return {"emails": [settings["email"]] if "email" in settings else [], "user_ids": []}
-    return {
-        key: mask_secret(settings[field]) if field in SECRET_FIELDS else settings[field]
-        for key, field in TYPE_DATA[handler.type].items()
-        if field in settings
-    }
+    return {key: settings[field] for key, field in TYPE_DATA[handler.type].items() if field in settings}
 
 
 class NotifierOut(BaseModel):

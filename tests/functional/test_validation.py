@@ -15,7 +15,8 @@ import pytest
 
 from chalicelib import clients
 from chalicelib.api.bodies import MAX_BODY_BYTES
-from chalicelib.models.handlers import HANDLER_TYPES, MAX_URL_LENGTH, SETTING_FIELDS, TYPE_FIELDS, URL_FIELDS
+from chalicelib.channels.fields import MAX_URL_LENGTH
+from chalicelib.models.handlers import HANDLER_TYPES, SETTING_FIELDS, TYPE_FIELDS, URL_FIELDS
 from chalicelib.settings import get_settings
 from chalicelib.storage.table import from_ddb
 

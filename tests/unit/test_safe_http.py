@@ -215,6 +215,33 @@ def test_a_name_that_does_not_resolve_yet_is_accepted_at_save_time(dns: Any) -> 
     assert lookups == ["not-yet.example.com"]
 
 
+@pytest.mark.parametrize(
+    ("url", "words"),
+    [
+        ("http://localhost/hook", "localhost names this machine; use a public address"),
+        ("https://API.Localhost.:8443/h", "api.localhost. names this machine"),
+        ("http://printer.local/h", "printer.local is a multicast DNS name of the local network"),
+        ("http://metadata.google.internal/", "metadata.google.internal is a private network name"),
+        ("http://nas.home.arpa/h", "nas.home.arpa is a home network name"),
+        ("http://\uff4c\uff4f\uff43\uff41\uff4c\uff48\uff4f\uff53\uff54/h", "names this machine"),
+    ],
+)
+def test_a_special_use_local_name_is_refused_by_name_before_any_lookup(
+    dns: Any, url: str, words: str
+) -> None:
+    lookups = dns({})
+    with pytest.raises(UnsafeTarget, match=re.escape(words)):
+        check_target(url, allow_private=False)
+    assert lookups == []
+
+
+def test_a_name_ending_like_a_local_name_is_looked_up_as_any_other(dns: Any) -> None:
+    lookups = dns({})
+    check_target("https://notlocalhost/hook", allow_private=False)
+    check_target("https://internal.example.com/hook", allow_private=False)
+    assert lookups == ["notlocalhost", "internal.example.com"]
+
+
 def test_allow_private_accepts_loopback_and_private_but_not_metadata(dns: Any) -> None:
     dns({"localhost": ["127.0.0.1"], "imds.example.com": ["169.254.169.254"]})
     check_target("http://127.0.0.1:8080/hook", allow_private=True)
