@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from botocore.loaders import Loader
 
 from chalicelib import apikeys, clients
 from chalicelib.settings import get_settings
@@ -34,6 +36,34 @@ _AWS_ENV = {
     # Links are built from this, never from the request's Host (see test_public_links.py).
     "HERALD_PUBLIC_URL": "https://herald.test",
 }
+
+
+class _SearchPaths(list[str]):
+    """A loader's search paths that keep each path once: boto3 appends its own path to the
+    loader of every session it makes, and the shared loader sees thousands of sessions."""
+
+    def append(self, path: str) -> None:
+        if path not in self:
+            super().append(path)
+
+
+@functools.cache
+def _shared_loader(search_path_string: str | None = None) -> Loader:
+    return Loader(
+        extra_search_paths=_SearchPaths(search_path_string.split(os.pathsep) if search_path_string else [])
+    )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def one_botocore_loader() -> Iterator[None]:
+    """Every boto3 session in a test run shares one botocore loader, so each service model is
+    parsed once per run instead of once per client: tests make fresh clients for every test,
+    and parsing those JSON models was most of a moto test's cost."""
+    import botocore.session
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(botocore.session, "create_loader", _shared_loader)
+        yield
 
 
 @pytest.fixture(autouse=True)
