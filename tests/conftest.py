@@ -54,6 +54,19 @@ def _shared_loader(search_path_string: str | None = None) -> Loader:
     )
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under pytest-xdist (`--dist loadgroup`), the tests of a module that share a module-scoped
+    fixture (a local stack, a packaged build) go to one worker, so it is made once, as in a
+    serial run; every other test goes wherever a worker is free."""
+    for item in items:
+        fixture_info = getattr(item, "_fixtureinfo", None)
+        if fixture_info is None:
+            continue
+        scopes = {d.scope for defs in fixture_info.name2fixturedefs.values() for d in defs}
+        if scopes & {"module", "package", "class"}:
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))
+
+
 @pytest.fixture(scope="session", autouse=True)
 def one_botocore_loader() -> Iterator[None]:
     """Every boto3 session in a test run shares one botocore loader, so each service model is
