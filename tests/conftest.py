@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -92,10 +93,23 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     clients.reset()
 
 
-@pytest.fixture
-def moto_aws(aws_env: None) -> Iterator[None]:
-    from moto import mock_aws
+_MOTO_REQUEST = threading.RLock()
 
+
+@pytest.fixture
+def moto_aws(aws_env: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    from moto import mock_aws
+    from moto.core.botocore_stubber import BotocoreStubber
+
+    process_request = BotocoreStubber.process_request
+
+    def one_request_at_a_time(stubber: BotocoreStubber, request: Any) -> Any:
+        """AWS applies each request atomically; moto does not (the worker's threads updating
+        one item at once can crash its deepcopy), so its requests take turns."""
+        with _MOTO_REQUEST:
+            return process_request(stubber, request)
+
+    monkeypatch.setattr(BotocoreStubber, "process_request", one_request_at_a_time)
     with mock_aws():
         ensure_table(clients.client("dynamodb"), TABLE)
         clients.client("ses").verify_email_identity(EmailAddress=get_settings().email_sender)
