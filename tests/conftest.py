@@ -55,6 +55,73 @@ def _shared_loader(search_path_string: str | None = None) -> Loader:
     )
 
 
+SHARED_PER_MODULE = ("tests/e2e/", "tests/functional/test_infra.py")
+"""Modules whose tests share a module-scoped fixture (a local stack, a packaged build)."""
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Under pytest-xdist's default distribution, the tests of a SHARED_PER_MODULE module go
+    to one worker, so its stack or build is made once, as in a serial run; every other test
+    goes wherever a worker is free. (xdist's own loadgroup marks do not reach its scheduler
+    under pytest 9.)"""
+    if config.getvalue("dist") != "load":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class SharedModulesTogether(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            return module if module.startswith(SHARED_PER_MODULE) else nodeid
+
+    return SharedModulesTogether(config, log)
+
+
+class _SearchPaths(list[str]):
+    """A loader's search paths that keep each path once: boto3 appends its own path to the
+    loader of every session it makes, and the shared loader sees thousands of sessions."""
+
+    def append(self, path: str) -> None:
+        if path not in self:
+            super().append(path)
+
+
+@functools.cache
+def _shared_loader(search_path_string: str | None = None) -> Loader:
+    return Loader(
+        extra_search_paths=_SearchPaths(search_path_string.split(os.pathsep) if search_path_string else [])
+    )
+
+
+def pytest_itemcollected(item: pytest.Item) -> None:
+    """Under pytest-xdist (`--dist loadgroup`), the tests of a module that share a module-scoped
+    fixture (a local stack, a packaged build) go to one worker, so it is made once, as in a
+    serial run; every other test goes wherever a worker is free. Marked as each test is
+    collected, before xdist reads the groups."""
+    fixture_info = getattr(item, "_fixtureinfo", None)
+    if fixture_info is None:
+        return
+    scopes = {d.scope for defs in fixture_info.name2fixturedefs.values() for d in defs}
+    if scopes & {"module", "package", "class"}:
+        item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))
+
+
+class _SearchPaths(list[str]):
+    """A loader's search paths that keep each path once: boto3 appends its own path to the
+    loader of every session it makes, and the shared loader sees thousands of sessions."""
+
+    def append(self, path: str) -> None:
+        if path not in self:
+            super().append(path)
+
+
+@functools.cache
+def _shared_loader(search_path_string: str | None = None) -> Loader:
+    return Loader(
+        extra_search_paths=_SearchPaths(search_path_string.split(os.pathsep) if search_path_string else [])
+    )
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Under pytest-xdist (`--dist loadgroup`), the tests of a module that share a module-scoped
     fixture (a local stack, a packaged build) go to one worker, so it is made once, as in a
