@@ -76,65 +76,6 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     return SharedModulesTogether(config, log)
 
 
-class _SearchPaths(list[str]):
-    """A loader's search paths that keep each path once: boto3 appends its own path to the
-    loader of every session it makes, and the shared loader sees thousands of sessions."""
-
-    def append(self, path: str) -> None:
-        if path not in self:
-            super().append(path)
-
-
-@functools.cache
-def _shared_loader(search_path_string: str | None = None) -> Loader:
-    return Loader(
-        extra_search_paths=_SearchPaths(search_path_string.split(os.pathsep) if search_path_string else [])
-    )
-
-
-def pytest_itemcollected(item: pytest.Item) -> None:
-    """Under pytest-xdist (`--dist loadgroup`), the tests of a module that share a module-scoped
-    fixture (a local stack, a packaged build) go to one worker, so it is made once, as in a
-    serial run; every other test goes wherever a worker is free. Marked as each test is
-    collected, before xdist reads the groups."""
-    fixture_info = getattr(item, "_fixtureinfo", None)
-    if fixture_info is None:
-        return
-    scopes = {d.scope for defs in fixture_info.name2fixturedefs.values() for d in defs}
-    if scopes & {"module", "package", "class"}:
-        item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))
-
-
-class _SearchPaths(list[str]):
-    """A loader's search paths that keep each path once: boto3 appends its own path to the
-    loader of every session it makes, and the shared loader sees thousands of sessions."""
-
-    def append(self, path: str) -> None:
-        if path not in self:
-            super().append(path)
-
-
-@functools.cache
-def _shared_loader(search_path_string: str | None = None) -> Loader:
-    return Loader(
-        extra_search_paths=_SearchPaths(search_path_string.split(os.pathsep) if search_path_string else [])
-    )
-
-
-@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Under pytest-xdist (`--dist loadgroup`), the tests of a module that share a module-scoped
-    fixture (a local stack, a packaged build) go to one worker, so it is made once, as in a
-    serial run; every other test goes wherever a worker is free."""
-    for item in items:
-        fixture_info = getattr(item, "_fixtureinfo", None)
-        if fixture_info is None:
-            continue
-        scopes = {d.scope for defs in fixture_info.name2fixturedefs.values() for d in defs}
-        if scopes & {"module", "package", "class"}:
-            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))
-
-
 @pytest.fixture(scope="session", autouse=True)
 def one_botocore_loader() -> Iterator[None]:
     """Every boto3 session in a test run shares one botocore loader, so each service model is
