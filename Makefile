@@ -32,9 +32,15 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP)
-	$(BIN)/pytest
+# Two workers suit a 2-core machine (tests wait on sockets and subprocesses as much as they
+# compute); `make pytest PYTEST_WORKERS=0` runs serially. Tests sharing a module's local stack
+# or build stay on one worker (tests/conftest.py).
+PYTEST_WORKERS ?= 2
 
+pytest: $(STAMP)
+	$(BIN)/pytest -n $(PYTEST_WORKERS)
+
+# The quick checks first, so a lint or type error fails in seconds rather than after pytest.
 test: lint typecheck pytest
 
 bench: $(STAMP)

