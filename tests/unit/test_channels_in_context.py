@@ -4,7 +4,6 @@ in-app inbox, Web Push and email, at a fixed time, with no AWS and no sockets.""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
 
@@ -12,7 +11,6 @@ from chalicelib import vapid
 from chalicelib.channels import get_channel
 from chalicelib.delivery.safe_http import HttpResult
 from chalicelib.models.deliveries import Outcome
-from chalicelib.models.events import Event
 from chalicelib.models.handlers import Handler
 from chalicelib.storage.inbox import Counts, notification_id
 from chalicelib.storage.push import PushSubscriber
@@ -20,22 +18,12 @@ from chalicelib.storage.stores import Stores
 from tests.fakes.delivery import RecordingMailer, RecordingSender, fake_context
 from tests.fakes.stores import memory_stores
 from tests.functional.test_push import Browser, b64, vapid_claims
+from tests.functional.test_push import event as make_event
 
 NOW = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
 ACCOUNT = "acme"
 ENDPOINT = "https://push.example.net/send/abc123"
 SUBJECT = "mailto:ops@example.com"
-
-
-def make_event(**type_data: Any) -> Event:
-    return Event(
-        account=ACCOUNT,
-        id="5f1a00000000000000000002",
-        type="app_crashed",
-        app="my-app",
-        type_data=type_data,
-        created_at=NOW - timedelta(minutes=1),
-    )
 
 
 def make_handler(handler_type: str, settings: dict[str, str]) -> Handler:
@@ -71,11 +59,13 @@ def test_an_internal_notification_lands_in_the_inbox_of_the_day_the_clock_says()
 
 def test_an_internal_notification_delivered_twice_is_in_the_inbox_once() -> None:
     stores = memory_stores()
-    channel, handler = get_channel("internal_notification"), make_handler("internal_notification", {})
+    channel, handler, event = (
+        get_channel("internal_notification"),
+        make_handler("internal_notification", {}),
+        make_event(),
+    )
     for later in (NOW, NOW + timedelta(hours=1)):
-        assert (
-            channel.deliver(make_event(), handler, fake_context(later, stores=stores)).outcome == Outcome.SENT
-        )
+        assert channel.deliver(event, handler, fake_context(later, stores=stores)).outcome == Outcome.SENT
     assert stores.inbox.counts(ACCOUNT, NOW) == Counts(unread=1, total=1)
 
 
