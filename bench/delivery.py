@@ -148,12 +148,13 @@ def _throughput(
 
 def _run(receiver: SlowReceiver, slow_receiver: SlowReceiver) -> dict[str, Any]:
     from chalicelib import clients, services
-    from chalicelib.delivery import fanout, worker
+    from chalicelib.delivery import fanout
+    from chalicelib.delivery.context import POOL_SIZE, reset_sender
     from chalicelib.storage.stores import get_stores
 
     with_env = {"HERALD_ALLOW_PRIVATE_TARGETS": "1", "HERALD_REPORT_BATCH_ITEM_FAILURES": "1"}
     with environment(with_env):
-        worker.reset_sender()
+        reset_sender()
         stores = get_stores()
         fast = _throughput(stores, receiver, baseline=BASELINE_DELIVERIES, pooled=DELIVERIES, warm_up=WARM_UP)
         slow = _throughput(stores, slow_receiver, baseline=SLOW_BASELINE_DELIVERIES, pooled=SLOW_DELIVERIES)
@@ -170,15 +171,13 @@ def _run(receiver: SlowReceiver, slow_receiver: SlowReceiver) -> dict[str, Any]:
         sqs.meta.events.register("after-call.sqs.SendMessageBatch", count)
         published = fanout.publish(stores, FANOUT_ACCOUNT, {"type": "deployment"})
         sqs.meta.events.unregister("after-call.sqs.SendMessageBatch", count)
-        worker.reset_sender()
+        reset_sender()
 
-    target_speedup = 0.8 * worker.POOL_SIZE
+    target_speedup = 0.8 * POOL_SIZE
     fast_ms, slow_ms = receiver.delay_ms, slow_receiver.delay_ms
     figures = {
         f"deliveries/s, one at a time, {fast_ms} ms receiver": round(fast.baseline, 1),
-        f"deliveries/s, batches of 10, pool of {worker.POOL_SIZE}, {fast_ms} ms receiver": round(
-            fast.pooled, 1
-        ),
+        f"deliveries/s, batches of 10, pool of {POOL_SIZE}, {fast_ms} ms receiver": round(fast.pooled, 1),
         f"speedup (pooled / one at a time), {fast_ms} ms receiver": round(fast.speedup, 2),
         f"speedup (pooled / one at a time), {slow_ms} ms receiver": round(slow.speedup, 2),
         "bench process CPU per pooled delivery, ms": round(fast.cpu_ms, 2),

@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from chalicelib.channels.email import send_email
+from chalicelib.delivery.mail import ses_mailer
 from chalicelib.delivery.safe_http import UnsafeTarget, check_target
 from chalicelib.delivery.signing import new_secret
 from chalicelib.errors import InvalidInput, NotFound
@@ -152,7 +152,7 @@ def request_confirmation(stores: Stores, handler: Handler, base_url: str) -> Non
         f"address.</p><p><a href='{html.escape(link)}'>Confirm this address</a> (valid 7 days).</p>"
         "<p>If it was not you, ignore this email.</p>"
     )
-    result = send_email(
+    result = ses_mailer().send(
         handler.settings["email"], "Confirm your address for Herald notifications", text, page
     )
     if result.outcome != Outcome.SENT:

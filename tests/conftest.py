@@ -192,13 +192,13 @@ def stack(moto_aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """moto with Herald's table and queues; private targets allowed so tests can use 127.0.0.1."""
     import boto3
 
-    from chalicelib.delivery import worker
+    from chalicelib.delivery.context import reset_sender
     from chalicelib.settings import get_settings
     from herald_local.bootstrap import ensure_resources
 
     monkeypatch.setenv("HERALD_ALLOW_PRIVATE_TARGETS", "1")
     monkeypatch.setenv("HERALD_REPORT_BATCH_ITEM_FAILURES", "1")
-    worker.reset_sender()
+    reset_sender()
     ensure_resources(boto3.session.Session(), get_settings())
     yield
-    worker.reset_sender()
+    reset_sender()

@@ -1,15 +1,15 @@
 """The channel interface: render an event into a request, classify the answer.
 
-A channel never does network I/O itself for HTTP platforms: `render` is pure and the
-delivery engine's SafeSender sends what it returns. Channels whose platform is not an
-HTTP endpoint we call directly (email via SES, the in-app inbox) override `deliver`.
+A channel never does network I/O itself: `render` is pure and the context's sender sends
+what it returns. Channels whose platform is not an HTTP endpoint we call directly (email
+through the context's mailer, the in-app inbox through its store) override `deliver`.
+Everything a channel uses comes in the `DeliveryContext` its caller built.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from chalicelib.models.deliveries import Outcome
@@ -17,7 +17,8 @@ from chalicelib.models.events import Event
 from chalicelib.models.handlers import Handler
 
 if TYPE_CHECKING:
-    from chalicelib.delivery.safe_http import HttpResult, SafeSender
+    from chalicelib.delivery.context import DeliveryContext
+    from chalicelib.delivery.safe_http import HttpResult
 
 # Svix's schedule: seconds to wait after each failed attempt (8 attempts in all).
 WEBHOOK_SCHEDULE = (5, 300, 1800, 7200, 18000, 36000, 36000)
@@ -65,12 +66,13 @@ class Channel:
     retry_schedule: ClassVar[tuple[int, ...]] = WEBHOOK_SCHEDULE
     gone_statuses: ClassVar[frozenset[int]] = frozenset({410})
 
-    def render(self, event: Event, handler: Handler, now: datetime) -> OutboundRequest:
+    def render(self, event: Event, handler: Handler, context: DeliveryContext) -> OutboundRequest:
+        """The request for `event`, from the context's clock and settings only (no I/O)."""
         raise NotImplementedError
 
-    def deliver(self, event: Event, handler: Handler, sender: SafeSender, now: datetime) -> SendResult:
-        request = self.render(event, handler, now)
-        return self.classify(sender.post(request.url, body=request.body, headers=request.headers))
+    def deliver(self, event: Event, handler: Handler, context: DeliveryContext) -> SendResult:
+        request = self.render(event, handler, context)
+        return self.classify(context.sender.post(request.url, body=request.body, headers=request.headers))
 
     def classify(self, result: HttpResult) -> SendResult:
         """2xx sent; refused target permanent; no answer, 5xx, 408/409/425/429 retry;

@@ -8,7 +8,7 @@ neither a fake link nor @everyone can come out of it (allowed_mentions is the se
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.channels.base import OutboundRequest, json_request
@@ -27,6 +27,7 @@ from chalicelib.models.events import Event
 from chalicelib.models.handlers import Handler
 
 if TYPE_CHECKING:
+    from chalicelib.delivery.context import DeliveryContext
     from chalicelib.delivery.safe_http import HttpResult
 
 TITLE_LIMIT = 256
@@ -52,7 +53,7 @@ class DiscordChannel(ChatChannel):
     gone_statuses = frozenset({401, 403, 404})
     error_paths = (("message",),)
 
-    def render(self, event: Event, handler: Handler, now: datetime) -> OutboundRequest:
+    def render(self, event: Event, handler: Handler, context: DeliveryContext) -> OutboundRequest:
         message = chat_message(event)
         fields = field_parts(message, FIELD_NAME_LIMIT, FIELD_VALUE_LIMIT)
         title, description, *texts = fit_all(

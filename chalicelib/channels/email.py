@@ -1,33 +1,17 @@
-"""Email through Amazon SES v2 SendEmail: a text and an HTML part from a configured sender."""
+"""Email: the event as a text and an HTML part, sent by the context's mailer (SES v2)."""
 
 from __future__ import annotations
 
 import html
-import time
-from datetime import datetime
 from typing import TYPE_CHECKING
 
-from chalicelib import clients
 from chalicelib.channels.base import Channel, SendResult
-from chalicelib.channels.render import Message, render, truncate
-from chalicelib.models.deliveries import Outcome
+from chalicelib.channels.render import Message, render
 from chalicelib.models.events import Event
 from chalicelib.models.handlers import Handler
-from chalicelib.settings import get_settings
 
 if TYPE_CHECKING:
-    from chalicelib.delivery.safe_http import SafeSender
-
-MAX_SUBJECT = 200
-RETRYABLE_SES_ERRORS = frozenset(
-    {
-        "TooManyRequestsException",
-        "LimitExceededException",
-        "Throttling",
-        "ThrottlingException",
-        "SendingPausedException",
-    }
-)
+    from chalicelib.delivery.context import DeliveryContext
 
 
 def html_part(message: Message) -> str:
@@ -43,46 +27,14 @@ def html_part(message: Message) -> str:
     )
 
 
-def send_email(to: str, subject: str, text: str, html_body: str) -> SendResult:
-    """One SendEmail call, its failure classified like an HTTP answer."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    started = time.monotonic()
-    try:
-        clients.client("sesv2").send_email(
-            FromEmailAddress=get_settings().email_sender,
-            Destination={"ToAddresses": [to]},
-            Content={
-                "Simple": {
-                    "Subject": {
-                        "Data": truncate(subject.replace("\n", " "), MAX_SUBJECT),
-                        "Charset": "UTF-8",
-                    },
-                    "Body": {
-                        "Text": {"Data": text, "Charset": "UTF-8"},
-                        "Html": {"Data": html_body, "Charset": "UTF-8"},
-                    },
-                }
-            },
-        )
-    except ClientError as exc:
-        code = exc.response.get("Error", {}).get("Code", "")
-        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-        outcome = (
-            Outcome.RETRY if code in RETRYABLE_SES_ERRORS or (status or 500) >= 500 else Outcome.PERMANENT
-        )
-        return SendResult(outcome, status, f"SES {code}: {exc.response.get('Error', {}).get('Message', '')}")
-    except BotoCoreError as exc:
-        return SendResult(Outcome.RETRY, None, f"SES unreachable: {type(exc).__name__}")
-    return SendResult(Outcome.SENT, 200, duration_ms=int((time.monotonic() - started) * 1000))
-
-
 class EmailChannel(Channel):
     name = "email"
 
-    def deliver(self, event: Event, handler: Handler, sender: SafeSender, now: datetime) -> SendResult:
+    def deliver(self, event: Event, handler: Handler, context: DeliveryContext) -> SendResult:
         message = render(event)
-        return send_email(handler.settings["email"], message.title, message.plain_text(), html_part(message))
+        return context.mailer.send(
+            handler.settings["email"], message.title, message.plain_text(), html_part(message)
+        )
 
 
 CHANNEL = EmailChannel()

@@ -8,8 +8,7 @@ space after each "<" keeps event text from mentioning everyone or hiding a link.
 from __future__ import annotations
 
 import html
-from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.channels.base import OutboundRequest, json_request
 from chalicelib.channels.chat import (
@@ -26,6 +25,9 @@ from chalicelib.channels.chat import (
 )
 from chalicelib.models.events import Event
 from chalicelib.models.handlers import Handler
+
+if TYPE_CHECKING:
+    from chalicelib.delivery.context import DeliveryContext
 
 MAX_BYTES = 32_000
 """Google Chat's limit for a whole message, text and cards, in UTF-8 bytes."""
@@ -64,7 +66,7 @@ class GoogleChatChannel(ChatChannel):
     gone_statuses = frozenset({404, 410})
     error_paths = (("error", "message"), ("error", "status"))
 
-    def render(self, event: Event, handler: Handler, now: datetime) -> OutboundRequest:
+    def render(self, event: Event, handler: Handler, context: DeliveryContext) -> OutboundRequest:
         message = chat_message(event)
         card_id = f"herald-{event.id}"
         text = fit(message.title, TITLE_LIMIT, text_escape)

@@ -7,22 +7,22 @@ from typing import TYPE_CHECKING
 
 from chalicelib.channels.base import Channel, SendResult
 from chalicelib.channels.render import render
+from chalicelib.delivery.notices import new_notification
 from chalicelib.models.deliveries import Outcome
 from chalicelib.models.events import Event
 from chalicelib.models.handlers import Handler
 from chalicelib.storage import inbox
-from chalicelib.storage.stores import get_stores
 from chalicelib.storage.table import Cancelled
 
 if TYPE_CHECKING:
-    from chalicelib.delivery.safe_http import SafeSender
+    from chalicelib.delivery.context import DeliveryContext
 
 
 def notification(event: Event, handler: Handler, now: datetime) -> inbox.Notification:
     """The inbox item for `event` x `handler`; its id depends only on them, so a redelivery
     finds the item already there."""
     message = render(event)
-    return inbox.new_notification(
+    return new_notification(
         notification_id=inbox.notification_id(event.created_at, f"{event.id}\n{handler.id}"),
         kind=event.type,
         title=message.title,
@@ -39,11 +39,11 @@ def notification(event: Event, handler: Handler, now: datetime) -> inbox.Notific
 class InternalNotificationChannel(Channel):
     name = "internal_notification"
 
-    def deliver(self, event: Event, handler: Handler, sender: SafeSender, now: datetime) -> SendResult:
+    def deliver(self, event: Event, handler: Handler, context: DeliveryContext) -> SendResult:
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
-            get_stores().inbox.add(handler.account, notification(event, handler, now))
+            context.stores.inbox.add(handler.account, notification(event, handler, context.now()))
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "")
             return SendResult(Outcome.RETRY, None, f"inbox write failed: {code}")

@@ -8,8 +8,7 @@ the text looks unchanged. The whole request must stay under Teams' 28 KB message
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.channels.base import OutboundRequest, json_request
 from chalicelib.channels.chat import (
@@ -25,6 +24,9 @@ from chalicelib.channels.chat import (
 )
 from chalicelib.models.events import Event
 from chalicelib.models.handlers import Handler
+
+if TYPE_CHECKING:
+    from chalicelib.delivery.context import DeliveryContext
 
 MAX_BYTES = 28_000
 """Teams' "28 KB", read as the smaller decimal value, of the UTF-8 JSON we send."""
@@ -69,7 +71,7 @@ class MicrosoftTeamsChannel(ChatChannel):
     gone_statuses = frozenset({404, 410})
     error_paths = (("error", "message"), ("error", "code"))
 
-    def render(self, event: Event, handler: Handler, now: datetime) -> OutboundRequest:
+    def render(self, event: Event, handler: Handler, context: DeliveryContext) -> OutboundRequest:
         message = chat_message(event)
         fields = field_parts(message)
         title, body, *facts = fit_all(

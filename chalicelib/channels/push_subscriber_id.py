@@ -23,10 +23,9 @@ from chalicelib.models.deliveries import Outcome
 from chalicelib.models.events import Event
 from chalicelib.models.handlers import Handler
 from chalicelib.storage import push
-from chalicelib.storage.stores import get_stores
 
 if TYPE_CHECKING:
-    from chalicelib.delivery.safe_http import SafeSender
+    from chalicelib.delivery.context import DeliveryContext
     from chalicelib.vapid import VapidConfig
 
 MAX_PLAINTEXT = 3800
@@ -117,13 +116,13 @@ class PushChannel(Channel):
     retry_schedule = CHAT_SCHEDULE
     gone_statuses = frozenset({404, 410})
 
-    def deliver(self, event: Event, handler: Handler, sender: SafeSender, now: datetime) -> SendResult:
-        from chalicelib.vapid import VapidError, vapid_config
+    def deliver(self, event: Event, handler: Handler, context: DeliveryContext) -> SendResult:
+        from chalicelib.vapid import VapidError
 
-        config = vapid_config()
+        config = context.vapid
         if config is None:
             return SendResult(Outcome.PERMANENT, None, "VAPID keys are not configured")
-        stores = get_stores()
+        stores, now = context.stores, context.now()
         ident = handler.settings.get("push_subscriber_id", "")
         subscriber = stores.push.get(handler.account, ident)
         if subscriber is None:
@@ -137,7 +136,7 @@ class PushChannel(Channel):
             return SendResult(Outcome.PERMANENT, None, f"VAPID: {exc}")
         except ValueError as exc:  # keys stored before validation tightened, say
             return SendResult(Outcome.PERMANENT, None, f"the subscription's keys are unusable: {exc}")
-        result = self.classify(sender.post(request.url, body=request.body, headers=request.headers))
+        result = self.classify(context.sender.post(request.url, body=request.body, headers=request.headers))
         if result.outcome == Outcome.GONE:  # the browser unsubscribed: forget the subscription
             stores.push.delete(handler.account, ident)
         return result

@@ -6,13 +6,15 @@ gets exactly those three escaped, as Slack asks; nothing else needs escaping.
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.channels.base import OutboundRequest, json_request
 from chalicelib.channels.chat import ChatChannel, chat_message, field_parts, fit, fit_all, utf16_len
 from chalicelib.models.events import Event
 from chalicelib.models.handlers import Handler
+
+if TYPE_CHECKING:
+    from chalicelib.delivery.context import DeliveryContext
 
 HEADER_LIMIT = 150
 SECTION_LIMIT = 3000
@@ -40,7 +42,7 @@ class SlackChannel(ChatChannel):
     name = "slack"
     gone_statuses = frozenset({403, 404, 410})
 
-    def render(self, event: Event, handler: Handler, now: datetime) -> OutboundRequest:
+    def render(self, event: Event, handler: Handler, context: DeliveryContext) -> OutboundRequest:
         message = chat_message(event)
         # A field's text is "*name*\nvalue": NAME_LIMIT + VALUE_LIMIT keep it far below FIELD_LIMIT.
         title, body, *fields = fit_all(

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import html
 from dataclasses import replace
-from datetime import datetime
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
@@ -29,10 +28,10 @@ from chalicelib.channels.chat import (
 )
 from chalicelib.models.events import Event
 from chalicelib.models.handlers import Handler
-from chalicelib.settings import get_settings
 
 if TYPE_CHECKING:
-    from chalicelib.delivery.safe_http import HttpResult, SafeSender
+    from chalicelib.delivery.context import DeliveryContext
+    from chalicelib.delivery.safe_http import HttpResult
 
 TEXT_LIMIT = 4096
 """Telegram counts after parsing the HTML; we count the markup too, which is stricter."""
@@ -68,7 +67,7 @@ class TelegramChannel(ChatChannel):
     gone_statuses = frozenset({401})
     error_paths = (("description",),)
 
-    def render(self, event: Event, handler: Handler, now: datetime) -> OutboundRequest:
+    def render(self, event: Event, handler: Handler, context: DeliveryContext) -> OutboundRequest:
         message = chat_message(event)
         # Telegram turns @name into a mention that notifies a group member: not from event text.
         fields = [(defuse_mentions(text), limit) for text, limit in field_parts(message)]
@@ -85,7 +84,7 @@ class TelegramChannel(ChatChannel):
         )
         # Quoted, so a stray "?", "#" or "/" in a pasted token cannot move part of it out of the path.
         token = quote(handler.settings["telegram"], safe=":")
-        url = f"{get_settings().telegram_api_url}/bot{token}/sendMessage"
+        url = f"{context.settings.telegram_api_url}/bot{token}/sendMessage"
         payload = {
             "chat_id": handler.settings["telegram_chat_id"],
             "text": compose(parts),
@@ -94,8 +93,8 @@ class TelegramChannel(ChatChannel):
         }
         return json_request(url, payload)
 
-    def deliver(self, event: Event, handler: Handler, sender: SafeSender, now: datetime) -> SendResult:
-        sent = super().deliver(event, handler, sender, now)
+    def deliver(self, event: Event, handler: Handler, context: DeliveryContext) -> SendResult:
+        sent = super().deliver(event, handler, context)
         error = sent.error
         token = handler.settings["telegram"]
         for secret in (token, quote(token, safe=":"), token.partition(":")[2]):

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.channels.base import Channel, OutboundRequest, json_request
 from chalicelib.delivery.signing import signature_headers
 from chalicelib.models.events import Event
 from chalicelib.models.handlers import Handler
+
+if TYPE_CHECKING:
+    from chalicelib.delivery.context import DeliveryContext
 
 
 def event_payload(event: Event) -> dict[str, Any]:
@@ -32,7 +34,8 @@ def message_id(event: Event, handler: Handler) -> str:
 class WebhookChannel(Channel):
     name = "webhook"
 
-    def render(self, event: Event, handler: Handler, now: datetime) -> OutboundRequest:
+    def render(self, event: Event, handler: Handler, context: DeliveryContext) -> OutboundRequest:
+        now = context.now()
         request = json_request(handler.settings["webhook"], event_payload(event))
         headers = signature_headers(
             handler.signing_secrets(now), message_id(event, handler), int(now.timestamp()), request.body

@@ -18,9 +18,9 @@ from chalicelib.channels.base import OutboundRequest, json_request
 from chalicelib.channels.chat import UNLIMITED, ChatChannel, chat_message, defuse_mentions, fit_all, number
 from chalicelib.models.events import Event
 from chalicelib.models.handlers import Handler
-from chalicelib.settings import get_settings
 
 if TYPE_CHECKING:
+    from chalicelib.delivery.context import DeliveryContext
     from chalicelib.delivery.safe_http import HttpResult
 
 POST_LIMIT = 280
@@ -105,7 +105,7 @@ class XChannel(ChatChannel):
     gone_statuses = frozenset({401})
     error_paths = (("detail",), ("errors", 0, "message"), ("title",))
 
-    def render(self, event: Event, handler: Handler, now: datetime) -> OutboundRequest:
+    def render(self, event: Event, handler: Handler, context: DeliveryContext) -> OutboundRequest:
         message = chat_message(event)
         link = unicodedata.normalize("NFC", message.link or "")
 
@@ -118,9 +118,9 @@ class XChannel(ChatChannel):
             total=lambda p: post_length(p[0], p[1], p[2]) <= POST_LIMIT,
             order=[1, 0, 2],
         )
-        url = f"{get_settings().x_api_url}/2/tweets"
+        url = f"{context.settings.x_api_url}/2/tweets"
         request = json_request(url, {"text": compose(title, body, link_text)})
-        headers = {**request.headers, "Authorization": authorization(url, handler, now)}
+        headers = {**request.headers, "Authorization": authorization(url, handler, context.now())}
         return OutboundRequest(url, request.body, headers)
 
     def retry_after(self, result: HttpResult) -> float | None:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from chalicelib.channels import get_channel
 from chalicelib.channels.base import SendResult
-from chalicelib.delivery.worker import attempt_log, get_sender
+from chalicelib.delivery.attempts import attempt_log
+from chalicelib.delivery.context import delivery_context
 from chalicelib.models.deliveries import AttemptStatus, Outcome
 from chalicelib.models.events import Event, new_event_id
 from chalicelib.models.handlers import Handler
@@ -36,12 +37,13 @@ def send_test(
     """Deliver a test event synchronously and log it like any attempt (one try, no retry).
 
     `app_id` is the id of the handler's app and `user` the caller, as the face knows them."""
-    now = datetime.now(UTC)
     missing = handler.missing_settings()
     if missing:  # created awaiting its setup: there is nothing to send to yet
         return SendResult(Outcome.PERMANENT, error=f"not set up yet: {', '.join(missing)} missing")
+    context = delivery_context(stores)
+    now = context.now()
     event = test_event(handler, now, app_id, user)
-    result = get_channel(handler.type).deliver(event, handler, get_sender(), now)
+    result = get_channel(handler.type).deliver(event, handler, context)
     status = AttemptStatus.DELIVERED if result.outcome == Outcome.SENT else AttemptStatus.FAILED
     noted = stores.handlers.note_attempt(handler, status, now)
     if noted is not None:

@@ -18,11 +18,11 @@ from pydantic import ValidationError
 
 from chalicelib import clients
 from chalicelib.channels import get_channel
-from chalicelib.channels.base import SendResult
+from chalicelib.delivery import notices
+from chalicelib.delivery.attempts import attempt_log
+from chalicelib.delivery.context import POOL_SIZE, DeliveryContext, delivery_context
 from chalicelib.delivery.retry import next_delay
-from chalicelib.delivery.safe_http import SafeSender
 from chalicelib.models.deliveries import (
-    Attempt,
     AttemptStatus,
     Claim,
     DeliveryTask,
@@ -33,51 +33,31 @@ from chalicelib.models.deliveries import (
 from chalicelib.models.events import Event
 from chalicelib.models.handlers import Handler
 from chalicelib.settings import get_settings
-from chalicelib.storage import inbox
 from chalicelib.storage.stores import Stores, get_stores
 
 logger = logging.getLogger("herald.delivery")
 
-POOL_SIZE = 10
 LEASE_SECONDS = 60
 """Longer than one attempt's deadline: a crashed attempt's lease lapses before its retry."""
 BUSY_RETRY_SECONDS = 30
 
-_sender: SafeSender | None = None
 _workers: ThreadPoolExecutor | None = None
-_singletons_lock = threading.Lock()
-
-
-def get_sender() -> SafeSender:
-    """One pooled sender per container, sized to the batch concurrency."""
-    global _sender  # noqa: PLW0603 - a per-container singleton, like the AWS clients
-    with _singletons_lock:
-        if _sender is None:
-            settings = get_settings()
-            _sender = SafeSender(
-                pool_size=POOL_SIZE,
-                allow_private=settings.allow_private_targets,
-                deadline=settings.delivery_deadline_seconds,
-            )
-        return _sender
+_workers_lock = threading.Lock()
 
 
 def _get_workers() -> ThreadPoolExecutor:
     """The batch's threads, kept for the container's life: a warm invocation starts
     its deliveries at once instead of spawning threads first."""
     global _workers  # noqa: PLW0603
-    with _singletons_lock:
+    with _workers_lock:
         if _workers is None:
             _workers = ThreadPoolExecutor(max_workers=POOL_SIZE, thread_name_prefix="herald-delivery")
         return _workers
 
 
-def reset_sender() -> None:
-    global _sender  # noqa: PLW0603
-    with _singletons_lock:
-        if _sender is not None:
-            _sender.close()
-        _sender = None
+def _now() -> datetime:
+    """The worker's clock: its claims, its attempts and its channels' context read it."""
+    return datetime.now(UTC)
 
 
 class BatchIncomplete(RuntimeError):
@@ -134,7 +114,7 @@ def _prepare(stores: Stores, records: list[dict[str, Any]]) -> tuple[list[Messag
     tasks = [message.task for message in messages if message.task is not None]
     if not tasks:
         return messages, None
-    now = int(datetime.now(UTC).timestamp())
+    now = int(_now().timestamp())
     try:
         fetched = stores.deliveries.prefetch(tasks)
         claims = iter(
@@ -156,11 +136,10 @@ def deliver_batch(records: list[dict[str, Any]]) -> dict[str, list[dict[str, str
     """Deliver every record concurrently, record the outcomes together, and name the
     messages SQS must redeliver. The claims are taken at the batch's start: a batch is
     never larger than the pool, so no lease ticks while its delivery waits for a thread."""
-    stores = get_stores()
-    sender = get_sender()
-    messages, known = _prepare(stores, records)
-    attempted = _get_workers().map(lambda message: _safely(stores, sender, message, known), messages)
-    verdicts = _settle(stores, list(attempted))
+    context = delivery_context(get_stores(), now=_now)
+    messages, known = _prepare(context.stores, records)
+    attempted = _get_workers().map(lambda message: _safely(context, message, known), messages)
+    verdicts = _settle(context.stores, list(attempted))
     failures = []
     for record, verdict in zip(records, verdicts, strict=True):
         if verdict.dead_letter is not None:
@@ -186,9 +165,9 @@ def _settle(stores: Stores, verdicts: list[Verdict]) -> list[Verdict]:
     return verdicts
 
 
-def _safely(stores: Stores, sender: SafeSender, message: Message, known: Prefetched | None) -> Verdict:
+def _safely(context: DeliveryContext, message: Message, known: Prefetched | None) -> Verdict:
     try:
-        return deliver_record(stores, sender, message, known)
+        return deliver_record(context, message, known)
     except Exception:
         # DynamoDB throttling, SQS hiccups...: the message comes back after its
         # visibility timeout and the lease (if taken) has lapsed by then.
@@ -196,12 +175,13 @@ def _safely(stores: Stores, sender: SafeSender, message: Message, known: Prefetc
         return _AFTER_LEASE
 
 
-def deliver_record(stores: Stores, sender: SafeSender, message: Message, known: Prefetched | None) -> Verdict:
+def deliver_record(context: DeliveryContext, message: Message, known: Prefetched | None) -> Verdict:
+    stores = context.stores
     task, claim = message.task, message.claim
     if task is None:
         logger.error("message %s is not a delivery task; dead-lettering it", message.record.get("messageId"))
         return Verdict(retry=False, dead_letter="malformed delivery message")
-    now = datetime.now(UTC)
+    now = context.now()
     if claim is None:
         claim = stores.deliveries.claim_delivery(task, int(now.timestamp()), LEASE_SECONDS)
     if claim.state == "delivered":
@@ -209,7 +189,7 @@ def deliver_record(stores: Stores, sender: SafeSender, message: Message, known: 
     if claim.state != "claimed":  # another worker holds the lease right now
         return Verdict(retry=True, delay=BUSY_RETRY_SECONDS)
     try:
-        return _deliver_claimed(stores, sender, task, known, attempt=claim.attempt, now=now)
+        return _deliver_claimed(context, task, known, attempt=claim.attempt, now=now)
     except Exception:
         # Let the retry claim it at once instead of waiting out the lease. If the send had
         # gone through, the retry sends again: the receiver dedupes on webhook-id.
@@ -219,22 +199,21 @@ def deliver_record(stores: Stores, sender: SafeSender, message: Message, known: 
 
 
 def _deliver_claimed(
-    stores: Stores,
-    sender: SafeSender,
+    context: DeliveryContext,
     task: DeliveryTask,
     known: Prefetched | None,
     *,
     attempt: int,
     now: datetime,
 ) -> Verdict:
-    handler, event = _handler_and_event(stores, task, known)
+    handler, event = _handler_and_event(context.stores, task, known)
     if handler is None or not handler.is_enabled:
         skipped = Settlement(task, AttemptStatus.SKIPPED, attempt, error="handler deleted or disabled")
         return Verdict(retry=False, settlement=skipped)
     if event is None:
         expired = Settlement(task, AttemptStatus.FAILED, attempt, error="event expired before delivery")
         return Verdict(retry=False, settlement=expired)
-    return _attempt(stores, sender, task, handler, event, attempt=attempt, now=now)
+    return _attempt(context, task, handler, event, attempt=attempt, now=now)
 
 
 def _handler_and_event(
@@ -256,8 +235,7 @@ def _handler_and_event(
 
 
 def _attempt(
-    stores: Stores,
-    sender: SafeSender,
+    context: DeliveryContext,
     task: DeliveryTask,
     handler: Handler,
     event: Event,
@@ -266,7 +244,7 @@ def _attempt(
     now: datetime,
 ) -> Verdict:
     channel = get_channel(handler.type)
-    result = channel.deliver(event, handler, sender, now)
+    result = channel.deliver(event, handler, context)
     delay = (
         next_delay(channel.retry_schedule, attempt, result.retry_after)
         if result.outcome == Outcome.RETRY
@@ -278,6 +256,7 @@ def _attempt(
         status = AttemptStatus.RETRYING
     else:
         status = AttemptStatus.FAILED
+    stores = context.stores
     noted = stores.handlers.note_attempt(handler, status, now)
     log = (
         None
@@ -306,23 +285,6 @@ def _attempt(
     )
 
 
-def attempt_log(
-    event: Event, result: SendResult, *, seq: int, attempt: int, status: AttemptStatus, now: datetime
-) -> Attempt:
-    """The log entry of one attempt, numbered `seq` in its handler's log."""
-    return Attempt(
-        seq=seq,
-        event_id=event.id,
-        event_type=event.type,
-        attempt=attempt,
-        status=status,
-        http_status=result.http_status,
-        duration_ms=result.duration_ms,
-        error=result.error,
-        at=now,
-    )
-
-
 def _disable_if_failing_too_long(
     stores: Stores, handler: Handler, failing_since: datetime | None, now: datetime
 ) -> None:
@@ -336,7 +298,7 @@ def disable(stores: Stores, handler: Handler, reason: str, now: datetime) -> Non
     if not stores.handlers.disable_handler(handler.account, handler.id, reason, now):
         return
     logger.warning("disabled handler %s of %s: %s", handler.id, handler.account, reason)
-    inbox.notify(
+    notices.notify(
         stores.inbox,
         handler.account,
         f"Notification handler '{handler.name}' was disabled",

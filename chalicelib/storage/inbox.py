@@ -31,7 +31,6 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from chalicelib.channels.render import truncate
 from chalicelib.models.api import DATETIME_FORMAT
 from chalicelib.storage import keys
 from chalicelib.storage.table import RETENTION_SECONDS, ConditionFailed, Key, Request, Table
@@ -43,8 +42,6 @@ READ_PREFIX = "R#"
 COUNTER_PREFIX = "CNT#"
 _ITEMS_LOW = "R#"
 _ITEMS_HIGH = "U$"  # sorts right after every "U#..." key
-MAX_TITLE = 300
-MAX_BODY = 4000
 
 Status = Literal["unread", "read"]
 STATUSES: tuple[Status, ...] = ("unread", "read")
@@ -164,63 +161,6 @@ class InboxStore(Protocol):
 
 def _key(account: str, prefix: str, ident: str) -> Key:
     return keys.inbox_pk(account), keys.inbox_sk(prefix, ident)
-
-
-# --- writes ---------------------------------------------------------------------------
-
-
-def new_notification(
-    *,
-    notification_id: str,
-    kind: str,
-    title: str,
-    body: str,
-    created_at: datetime,
-    now: datetime,
-    link: str | None = None,
-    fields: list[tuple[str, str]] | None = None,
-    event_id: str | None = None,
-    handler_id: int | None = None,
-) -> Notification:
-    """An unread notification written today (`now`), sized to fit an item comfortably."""
-    day = day_of(now)
-    return Notification(
-        id=notification_id,
-        type=kind,
-        title=truncate(title, MAX_TITLE),
-        body=truncate(body, MAX_BODY),
-        link=link,
-        fields=[NotificationField(name=n, value=v) for n, v in fields or []],
-        event_id=event_id,
-        handler_id=handler_id,
-        created_at=created_at,
-        day=day,
-        expires_at=expiry_of(day),
-    )
-
-
-def notify(
-    inbox: InboxStore,
-    account: str,
-    title: str,
-    body: str,
-    *,
-    kind: str,
-    handler_id: int | None = None,
-    now: datetime,
-) -> Notification:
-    """Tell an account something from Herald itself (e.g. that a handler was disabled)."""
-    notification = new_notification(
-        notification_id=notification_id(now),
-        kind=kind,
-        title=title,
-        body=body,
-        created_at=now,
-        now=now,
-        handler_id=handler_id,
-    )
-    inbox.add(account, notification)
-    return notification
 
 
 class DynamoInboxStore:

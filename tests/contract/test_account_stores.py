@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from chalicelib import services
+from chalicelib.delivery.notices import new_notification
 from chalicelib.models.events import Event
 from chalicelib.storage import inbox
 from chalicelib.storage.stores import Stores
@@ -91,7 +92,7 @@ def test_an_email_confirmation_confirms_the_address_it_was_mailed_to_once(stores
 
 
 def note(ident: str, now: datetime) -> inbox.Notification:
-    return inbox.new_notification(
+    return new_notification(
         notification_id=inbox.notification_id(now, ident),
         kind="test",
         title=ident,

@@ -11,8 +11,8 @@ from chalicelib.delivery.safe_http import SafeSender
 from chalicelib.models.deliveries import Outcome
 from tests.functional.test_channels_chat import (
     CHAT_ID,
-    NOW,
     TOKEN,
+    context,
     make_event,
     make_handler,
     platform_urls,
@@ -38,7 +38,7 @@ def test_the_token_is_in_the_path_only(receiver: Receiver, sender: SafeSender) -
 def test_a_token_with_url_characters_stays_in_the_path(receiver: Receiver, sender: SafeSender) -> None:
     handler = make_handler("telegram", {"telegram": "123:AB?x=1#frag/..", "telegram_chat_id": CHAT_ID})
     receiver.script("/bot123:AB%3Fx%3D1%23frag%2F../sendMessage", Reply(200, {"ok": True}))
-    result = get_channel("telegram").deliver(seed_event(), handler, sender, NOW)
+    result = get_channel("telegram").deliver(seed_event(), handler, context(sender))
     assert result.outcome == Outcome.SENT
     assert receiver.requests[-1].path == "/bot123:AB%3Fx%3D1%23frag%2F../sendMessage"
 
@@ -69,7 +69,7 @@ def test_a_refused_connection_names_only_the_origin(
         port = probe.getsockname()[1]
     monkeypatch.setenv("HERALD_TELEGRAM_API_URL", f"http://127.0.0.1:{port}")
     handler = make_handler("telegram", {"telegram": TOKEN, "telegram_chat_id": CHAT_ID})
-    result = get_channel("telegram").deliver(seed_event(), handler, sender, NOW)
+    result = get_channel("telegram").deliver(seed_event(), handler, context(sender))
     assert result.outcome == Outcome.RETRY
     assert result.error == f"connection refused by http://127.0.0.1:{port}"
     assert TOKEN.split(":")[1] not in result.error

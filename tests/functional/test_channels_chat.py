@@ -18,10 +18,12 @@ from chalicelib.channels import get_channel
 from chalicelib.channels.base import SendResult
 from chalicelib.channels.chat import ZWSP, utf16_len
 from chalicelib.channels.render import TRUNCATION_MARKER
+from chalicelib.delivery.context import DeliveryContext, delivery_context
 from chalicelib.delivery.safe_http import SafeSender
 from chalicelib.models.deliveries import Outcome
 from chalicelib.models.events import Event
 from chalicelib.models.handlers import Handler
+from tests.fakes.stores import memory_stores
 from tests.receiver import Received, Receiver, Reply
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
@@ -104,13 +106,18 @@ def platform_urls(receiver: Receiver, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HERALD_X_API_URL", receiver.base)
 
 
+def context(sender: SafeSender) -> DeliveryContext:
+    """A delivery at NOW through `sender`, on the configuration as the test set it."""
+    return delivery_context(memory_stores(), sender, lambda: NOW)
+
+
 def send(
     kind: str, receiver: Receiver, sender: SafeSender, event: Event, reply: Reply | None = None
 ) -> tuple[SendResult, Received]:
     """Deliver `event` through the channel to the receiver, which answers `reply`."""
     receiver.script(PATHS[kind], reply or OK_REPLIES[kind])
     channel = get_channel(kind)
-    result = channel.deliver(event, make_handler(kind, settings_for(kind, receiver)), sender, NOW)
+    result = channel.deliver(event, make_handler(kind, settings_for(kind, receiver)), context(sender))
     (request,) = receiver.to(PATHS[kind])[-1:]
     return result, request
 
@@ -591,10 +598,10 @@ def test_no_answer_is_retried(kind: str, receiver: Receiver, sender: SafeSender)
         env = {"telegram": "HERALD_TELEGRAM_API_URL", "x": "HERALD_X_API_URL"}[kind]
         with pytest.MonkeyPatch.context() as patch:
             patch.setenv(env, closed)
-            result = get_channel(kind).deliver(seed_event(), make_handler(kind, settings), sender, NOW)
+            result = get_channel(kind).deliver(seed_event(), make_handler(kind, settings), context(sender))
     else:
         settings[kind] = closed + PATHS[kind]
-        result = get_channel(kind).deliver(seed_event(), make_handler(kind, settings), sender, NOW)
+        result = get_channel(kind).deliver(seed_event(), make_handler(kind, settings), context(sender))
     assert result.outcome == Outcome.RETRY
     assert result.http_status is None
     assert result.error == f"connection refused by {closed}"

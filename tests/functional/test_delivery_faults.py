@@ -20,6 +20,7 @@ import pytest
 
 from chalicelib import clients, services
 from chalicelib.delivery import worker
+from chalicelib.delivery.context import reset_sender
 from chalicelib.models.deliveries import AttemptStatus, Claim, DeliveryTask, Settlement
 from chalicelib.settings import get_settings
 from chalicelib.storage import keys, table
@@ -546,7 +547,7 @@ def test_the_status_sent_before_the_deadline_decides_whatever_the_body_does(
 ) -> None:
     # Wide enough for a loaded machine to read the status line before the deadline.
     monkeypatch.setenv("HERALD_DELIVERY_DEADLINE_SECONDS", "5")
-    worker.reset_sender()
+    reset_sender()
     stalling = StallingReceiver(status_line)
     try:
         handler_id = webhook(api, auth, stalling.url)

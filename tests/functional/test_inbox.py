@@ -11,6 +11,8 @@ import pytest
 
 from chalicelib import apikeys
 from chalicelib.channels import get_channel
+from chalicelib.delivery import notices
+from chalicelib.delivery.context import delivery_context
 from chalicelib.delivery.safe_http import SafeSender
 from chalicelib.models.deliveries import Outcome
 from chalicelib.models.events import Event
@@ -46,7 +48,7 @@ def seed(count: int, account: str = ACCOUNT, start: datetime | None = None) -> l
     start = start or datetime.now(UTC) - timedelta(hours=2)
     ids = []
     for n in range(count):
-        note = inbox.notify(
+        note = notices.notify(
             stores.inbox, account, f"Note {n}", f"body {n}", kind="test", now=start + timedelta(minutes=n)
         )
         ids.append(note.id)
@@ -133,14 +135,15 @@ def test_an_event_published_to_an_internal_handler_lands_in_the_inbox(api: Any, 
 def test_a_redelivered_event_shows_up_once_even_after_it_was_read(moto_aws: None) -> None:
     stores = get_stores()
     channel = get_channel("internal_notification")
-    sender = SafeSender()
     now = datetime.now(UTC)
-    assert channel.deliver(event(), handler(), sender, now).outcome == Outcome.SENT
-    assert channel.deliver(event(), handler(), sender, now).outcome == Outcome.SENT
+    at_once = delivery_context(stores, SafeSender(), lambda: now)
+    assert channel.deliver(event(), handler(), at_once).outcome == Outcome.SENT
+    assert channel.deliver(event(), handler(), at_once).outcome == Outcome.SENT
     page = stores.inbox.list_page(ACCOUNT, None, 1, 25, now=now)
     (note,) = page.notifications
     assert stores.inbox.mark_read(ACCOUNT, note.id, now) is not None
-    assert channel.deliver(event(), handler(), sender, now + timedelta(hours=1)).outcome == Outcome.SENT
+    later = delivery_context(stores, SafeSender(), lambda: now + timedelta(hours=1))
+    assert channel.deliver(event(), handler(), later).outcome == Outcome.SENT
     after = stores.inbox.list_page(ACCOUNT, None, 1, 25, now=now)
     assert [n.id for n in after.notifications] == [note.id]
     assert after.counts == inbox.Counts(unread=0, total=1)
@@ -149,7 +152,7 @@ def test_a_redelivered_event_shows_up_once_even_after_it_was_read(moto_aws: None
 def test_hostile_event_text_is_stored_as_plain_data(api: Any, auth: dict[str, str]) -> None:
     hostile = '<script>alert("x")</script>\u0000 "quoted" \\ ${7*7}'
     get_channel("internal_notification").deliver(
-        event(message=hostile), handler(), SafeSender(), datetime.now(UTC)
+        event(message=hostile), handler(), delivery_context(get_stores(), SafeSender())
     )
     (note,) = listing(api, auth)["data"]
     assert note["body"] == hostile.strip()
@@ -157,15 +160,16 @@ def test_hostile_event_text_is_stored_as_plain_data(api: Any, auth: dict[str, st
 
 def test_a_huge_body_is_truncated_with_the_marker(moto_aws: None) -> None:
     now = datetime.now(UTC)
-    get_channel("internal_notification").deliver(event(message="x" * 50_000), handler(), SafeSender(), now)
+    context = delivery_context(get_stores(), SafeSender(), lambda: now)
+    get_channel("internal_notification").deliver(event(message="x" * 50_000), handler(), context)
     (note,) = get_stores().inbox.list_page(ACCOUNT, None, 1, 25, now=now).notifications
-    assert len(note.body) == inbox.MAX_BODY
+    assert len(note.body) == notices.MAX_BODY
     assert note.body.endswith("… [truncated]")
 
 
 def test_notify_is_what_the_worker_uses_to_report_a_disabled_handler(api: Any, auth: dict[str, str]) -> None:
     now = datetime.now(UTC)
-    inbox.notify(
+    notices.notify(
         get_stores().inbox,
         ACCOUNT,
         "Notification handler 'hook' was disabled",
@@ -318,8 +322,8 @@ def test_the_inbox_needs_an_api_key(api: Any) -> None:
 
 def test_expired_notifications_are_neither_listed_nor_counted(stores: Stores) -> None:
     old_day = datetime.now(UTC) - timedelta(days=40)
-    old = inbox.notify(stores.inbox, ACCOUNT, "old", "", kind="test", now=old_day)
-    fresh = inbox.notify(stores.inbox, ACCOUNT, "fresh", "", kind="test", now=datetime.now(UTC))
+    old = notices.notify(stores.inbox, ACCOUNT, "old", "", kind="test", now=old_day)
+    fresh = notices.notify(stores.inbox, ACCOUNT, "fresh", "", kind="test", now=datetime.now(UTC))
     now = datetime.now(UTC)
     page = stores.inbox.list_page(ACCOUNT, None, 1, 25, now=now)  # TTL has not deleted `old` yet
     assert [n.id for n in page.notifications] == [fresh.id]
@@ -329,7 +333,7 @@ def test_expired_notifications_are_neither_listed_nor_counted(stores: Stores) ->
 
 def test_an_item_and_its_day_counter_expire_together(moto_aws: None) -> None:
     written = datetime(2026, 3, 1, 23, 59, 59, tzinfo=UTC)
-    note = inbox.notify(get_stores().inbox, ACCOUNT, "t", "", kind="test", now=written)
+    note = notices.notify(get_stores().inbox, ACCOUNT, "t", "", kind="test", now=written)
     assert note.expires_at == int(datetime(2026, 3, 2, tzinfo=UTC).timestamp()) + RETENTION_SECONDS
     assert inbox.expiry_of(note.day) == note.expires_at
     before = datetime.fromtimestamp(note.expires_at - 1, UTC)
@@ -342,7 +346,7 @@ def test_an_item_and_its_day_counter_expire_together(moto_aws: None) -> None:
 def test_counters_span_days(stores: Stores) -> None:
     now = datetime.now(UTC)
     notes = [
-        inbox.notify(stores.inbox, ACCOUNT, f"d{d}", "", kind="test", now=now - timedelta(days=d))
+        notices.notify(stores.inbox, ACCOUNT, f"d{d}", "", kind="test", now=now - timedelta(days=d))
         for d in range(4)
     ]
     stores.inbox.mark_read(ACCOUNT, notes[2].id, now)
@@ -354,7 +358,7 @@ def test_concurrent_mark_reads_move_each_item_once(local_ddb: None) -> None:
     moto's transactions are not safe under threads)."""
     stores = get_stores()
     now = datetime.now(UTC)
-    ids = [inbox.notify(stores.inbox, ACCOUNT, f"n{i}", "", kind="test", now=now).id for i in range(8)]
+    ids = [notices.notify(stores.inbox, ACCOUNT, f"n{i}", "", kind="test", now=now).id for i in range(8)]
     errors: list[BaseException] = []
 
     def worker() -> None:

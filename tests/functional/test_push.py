@@ -20,6 +20,7 @@ from chalicelib import apikeys, vapid
 from chalicelib.channels import get_channel
 from chalicelib.channels.base import SendResult
 from chalicelib.channels.push_subscriber_id import MAX_PLAINTEXT, payload
+from chalicelib.delivery.context import delivery_context
 from chalicelib.delivery.safe_http import SafeSender
 from chalicelib.models.deliveries import Outcome
 from chalicelib.models.events import Event
@@ -118,8 +119,9 @@ def event(**type_data: Any) -> Event:
 def deliver(subscriber_id: str, ev: Event | None = None, now: datetime | None = None) -> SendResult:
     sender = SafeSender(allow_private=True)
     try:
+        context = delivery_context(get_stores(), sender, lambda: now or datetime.now(UTC))
         return get_channel("push_subscriber_id").deliver(
-            ev or event(message="hello"), handler_for(subscriber_id), sender, now or datetime.now(UTC)
+            ev or event(message="hello"), handler_for(subscriber_id), context
         )
     finally:
         sender.close()

@@ -109,10 +109,10 @@ class Throttle:
 
 @pytest.fixture
 def faulty(monkeypatch: pytest.MonkeyPatch) -> Iterator[FaultyReceiver]:
-    from chalicelib.delivery import worker
+    from chalicelib.delivery.context import reset_sender
 
     monkeypatch.setenv("HERALD_DELIVERY_DEADLINE_SECONDS", "0.5")
-    worker.reset_sender()
+    reset_sender()
     receiver = FaultyReceiver(seed=20261123)
     yield receiver
     receiver.close()

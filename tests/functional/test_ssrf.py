@@ -18,10 +18,10 @@ from tests.scalingo_seed import WEBHOOK
 
 @pytest.fixture
 def production_like(stack: None, monkeypatch: pytest.MonkeyPatch) -> None:
-    from chalicelib.delivery import worker
+    from chalicelib.delivery.context import reset_sender
 
     monkeypatch.setenv("HERALD_ALLOW_PRIVATE_TARGETS", "0")
-    worker.reset_sender()
+    reset_sender()
 
 
 @pytest.mark.parametrize(
