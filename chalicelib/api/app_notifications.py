@@ -125,7 +125,7 @@ def _no_token() -> bool:
 
 
 def _invalid(field: str, problem: str) -> InvalidInput:
-    return InvalidInput([(field, f"{field}: {problem}")])
+    return InvalidInput(field, f"{problem}")
 
 
 def _app(call: Call, organization_id_: str, application_id: str) -> str:

@@ -238,7 +238,7 @@ def _webhook(call: Call, app: str, notifier_id: str) -> Handler:
     """The app's webhook notifier: only webhooks sign what they send."""
     handler = _notifier(call, _app(app), notifier_id)
     if handler.type != "webhook" or not handler.signing_secret:
-        raise InvalidInput([("type", "type: only webhook notifiers have a signing secret")])
+        raise InvalidInput("type", "only webhook notifiers have a signing secret")
     return handler
 
 
@@ -327,7 +327,7 @@ def _bounded(call: Call, name: str, default: int | None, high: int) -> int | Non
     if raw is None or raw == "":
         return default
     if not ascii_digits(raw) or len(raw) > 9 or not 1 <= int(raw) <= high:
-        raise InvalidInput([(name, f"{name}: must be a whole number from 1 to {high}, not {raw!r}")])
+        raise InvalidInput(name, f"must be a whole number from 1 to {high}, not {raw!r}")
     return int(raw)
 
 

@@ -119,10 +119,10 @@ def unwrap(body: dict[str, Any]) -> dict[str, Any]:
     if not roots:
         return body
     if len(roots) > 1:
-        raise InvalidInput([(roots[1], f"{roots[1]}: give the notifier once, under `notifier`")])
+        raise InvalidInput(roots[1], "give the notifier once, under `notifier`")
     fields = body[roots[0]]
     if not isinstance(fields, dict):
-        raise InvalidInput([(roots[0], f"{roots[0]}: must be an object")])
+        raise InvalidInput(roots[0], "must be an object")
     return fields
 
 
@@ -186,7 +186,7 @@ class NotifierIn(BaseModel):
         """The notification-handlers create body for this notifier of `app`."""
         handler_type = self.handler_type()
         if handler_type is None:
-            raise InvalidInput([("platform_id", "platform_id: required; see GET /v1/notification_platforms")])
+            raise InvalidInput("platform_id", "required; see GET /v1/notification_platforms")
         fields: dict[str, Any] = {"type": handler_type, "app": app}
         if self.name is not None:
             fields["name"] = self.name
@@ -216,7 +216,7 @@ class NotifierIn(BaseModel):
             for item in events:
                 found = event_type(item)
                 if found is not None and found.id not in BY_NAME[handler_type].available_event_ids:
-                    raise InvalidInput([(field, f"{field}: {item!r} is not available on {handler_type}")])
+                    raise InvalidInput(field, f"{item!r} is not available on {handler_type}")
             fields["selected_event_ids"] = events
         return fields
 
@@ -231,13 +231,13 @@ class NotifierIn(BaseModel):
                 continue
             if key not in keys:
                 problem = "unknown key" if key != "phone_number" else "not supported by Herald"
-                raise InvalidInput([(field, f"{field}: {problem} for platform {handler_type}")])
+                raise InvalidInput(field, f"{problem} for platform {handler_type}")
             if handler_type == "email":
                 settings[keys[key]] = _one_address(value)
             elif isinstance(value, str):
                 settings[keys[key]] = value
             else:
-                raise InvalidInput([(field, f"{field}: must be a string")])
+                raise InvalidInput(field, "must be a string")
         return settings
 
 
@@ -246,9 +246,7 @@ def _one_address(value: Any) -> str:
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value) or len(value) != 1:
-        raise InvalidInput(
-            [("type_data.emails", "type_data.emails: give exactly one address (one per notifier)")]
-        )
+        raise InvalidInput("type_data.emails", "give exactly one address (one per notifier)")
     address: str = value[0]
     return address
 
