@@ -122,8 +122,9 @@ def _check_type_fit(handler_type: str, settings: dict[str, str], *, missing: str
     """Settings of `handler_type` only; with a `missing` message, all its required ones."""
     for field in misplaced_fields(handler_type, settings):
         raise InvalidInput(f"settings.{field}", f"not available for type {handler_type}")
-    for field in missing_fields(handler_type, settings) if missing is not None else ():
-        raise InvalidInput(f"settings.{field}", missing.format(type=handler_type))
+    absent = missing_fields(handler_type, settings)
+    if missing is not None and absent:
+        raise InvalidInput(f"settings.{absent[0]}", missing.format(type=handler_type))
 
 
 def _check_targets(settings: dict[str, str]) -> None:
