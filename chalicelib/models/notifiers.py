@@ -1,9 +1,10 @@
 """Seed 001's notifiers: the request body, the notifier object, and the PaaS face's other shapes.
 
 A notifier IS a notification handler scoped to an app (`Handler.app` = the path's app),
-visible in the notification-handlers API too. This module only translates between the
-two shapes; the rules (validation of URLs and addresses, SSRF, email confirmation) stay
-in `chalicelib.services` and `chalicelib.models.handlers`.
+visible in the notification-handlers API too. This module parses the PaaS's body and
+builds the services' commands from it by `notifier_fields` (the domain's fields in this
+face's names); the rules (settings of the type, URLs and addresses, SSRF, email
+confirmation) are the services'.
 
 - Ids: a notifier created through this face is `no-` + a UUID, as the seed's (a digest of
   the account and handler id, whose last group is the handler id: 7 is
