@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.support import environment, local_aws
+from chalicelib.models.commands import CreateHandler
 
 RUNS = 200
 COLD_RUNS = 7
@@ -75,7 +76,10 @@ def _overhead() -> dict[str, Any]:
     stores = get_stores()
     key, _ = apikeys.create_key(stores, ACCOUNT)
     handler = services.create_handler(
-        stores, ACCOUNT, {"name": "n", "type": "slack", "slack": "https://hooks.slack.com/x"}, "http://b"
+        stores,
+        ACCOUNT,
+        CreateHandler(name="n", type="slack", settings={"slack": "https://hooks.slack.com/x"}),
+        "http://b",
     )
     event = _event(f"/notification-handlers/{handler.id}", handler.id, key)
     ddb = clients.client("dynamodb")

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bench.support import SlowReceiver, environment, local_aws
+from chalicelib.models.commands import CreateHandler
 
 DELIVERIES = 2_000
 BASELINE_DELIVERIES = 200
@@ -108,7 +109,7 @@ def _throughput(
     from app import deliver
     from chalicelib import services
 
-    body = {"name": "bench", "type": "webhook", "webhook": receiver.url}
+    body = CreateHandler(name="bench", type="webhook", settings={"webhook": receiver.url})
     handler_ids = [services.create_handler(stores, ACCOUNT, body, "http://bench").id for _ in range(HANDLERS)]
     label = f"{receiver.delay_ms}ms"
 
@@ -159,7 +160,7 @@ def _run(receiver: SlowReceiver, slow_receiver: SlowReceiver) -> dict[str, Any]:
         fast = _throughput(stores, receiver, baseline=BASELINE_DELIVERIES, pooled=DELIVERIES, warm_up=WARM_UP)
         slow = _throughput(stores, slow_receiver, baseline=SLOW_BASELINE_DELIVERIES, pooled=SLOW_DELIVERIES)
 
-        fanout_body = {"name": "f", "type": "webhook", "webhook": receiver.url}
+        fanout_body = CreateHandler(name="f", type="webhook", settings={"webhook": receiver.url})
         for _ in range(FANOUT_HANDLERS):
             services.create_handler(stores, FANOUT_ACCOUNT, fanout_body, "http://bench")
         calls = {"SendMessageBatch": 0}

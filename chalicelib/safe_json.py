@@ -30,10 +30,10 @@ def loads(raw: bytes | str) -> Any:
     try:
         value = json.loads(data, parse_constant=_refuse_constant)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidInput([(None, f"the body is not valid JSON: {exc}")]) from None
+        raise InvalidInput(None, f"the body is not valid JSON: {exc}") from None
     problems = list(unstorable(value))
     if problems:
-        raise InvalidInput(problems)
+        raise InvalidInput.of(problems)
     return value
 
 
@@ -46,7 +46,7 @@ def _check_depth(data: bytes) -> None:
     for byte in brackets:
         depth += 1 if byte in b"[{" else -1
         if depth > MAX_DEPTH:
-            raise InvalidInput([(None, f"the JSON body is nested deeper than {MAX_DEPTH} levels")])
+            raise InvalidInput(None, f"the JSON body is nested deeper than {MAX_DEPTH} levels")
 
 
 def _refuse_constant(name: str) -> Any:
@@ -102,4 +102,4 @@ def _short(value: int | float) -> str:
 
 
 def _problem(path: str, message: str) -> tuple[str | None, str]:
-    return (path, f"{path}: {message}") if path else (None, message)
+    return (path or None, message)

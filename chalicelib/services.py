@@ -14,9 +14,16 @@ from chalicelib.delivery.mail import ses_mailer
 from chalicelib.delivery.safe_http import UnsafeTarget, check_target
 from chalicelib.delivery.signing import new_secret
 from chalicelib.errors import InvalidInput, NotFound
+from chalicelib.models.commands import CreateHandler, UpdateHandler
 from chalicelib.models.deliveries import Outcome
 from chalicelib.models.events import new_event_id
-from chalicelib.models.handlers import URL_FIELDS, Handler, HandlerCreate, HandlerDraft, HandlerUpdate
+from chalicelib.models.handlers import (
+    URL_FIELDS,
+    Handler,
+    misplaced_fields,
+    missing_fields,
+    setting_values,
+)
 from chalicelib.settings import get_settings
 from chalicelib.storage.deliveries import AttemptPage
 from chalicelib.storage.handlers import Contended, HandlerPage
@@ -31,11 +38,12 @@ def _now() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
 
 
-def invalid_input(exc: ValidationError) -> InvalidInput:
-    """Name each bad field and its problem, in the client's field names."""
+def invalid_input(exc: ValidationError, within: str = "") -> InvalidInput:
+    """Name each bad field and its problem, in the validated model's field names
+    (`within` prefixes them: the model's place in a larger one)."""
     problems: list[tuple[str | None, str]] = []
     for error in exc.errors():
-        field = ".".join(str(part) for part in error["loc"]) or None
+        field = ".".join([*([within] if within else []), *(str(part) for part in error["loc"])]) or None
         message = error["msg"].removeprefix("Value error, ")
         if field is None and ": " in message:  # model-level checks name their field
             field, _, message = message.partition(": ")
@@ -43,8 +51,8 @@ def invalid_input(exc: ValidationError) -> InvalidInput:
             message = "unknown field"
         elif error["type"] == "literal_error":
             message = "must be one of: " + message.removeprefix("Input should be ")
-        problems.append((field, f"{field}: {message}" if field else message))
-    return InvalidInput(problems)
+        problems.append((field, message))
+    return InvalidInput.of(problems)
 
 
 def parse(model: type[Any], body: dict[str, Any]) -> Any:
@@ -54,46 +62,35 @@ def parse(model: type[Any], body: dict[str, Any]) -> Any:
         raise invalid_input(exc) from None
 
 
+MISSING = "required for type {type}"
+MISSING_FOR_NEW_TYPE = "required when changing type to {type}"
 CREATE_TRIES = 5
 """Ids tried for one create before answering 503."""
 
 
-def create_handler(
-    stores: Stores,
-    account: str,
-    body: dict[str, Any],
-    base_url: str,
-    *,
-    awaiting_setup: bool = False,
-    uuid_id: bool = False,
-) -> Handler:
+def create_handler(stores: Stores, account: str, command: CreateHandler, base_url: str) -> Handler:
     """Create a handler; an email handler stays pending until its address confirms.
-
-    `awaiting_setup` lets the type's required settings be missing (the handler then
-    receives nothing until an update sets them); `uuid_id` marks a handler the PaaS face
-    answers with a UUID id.
 
     If the id handed out is taken (the counter lost an update to a concurrent writer),
     the counter is moved past the ids in use and the create tried again with a new id:
     a client never sees our counter's trouble, except as a 503 if it lasts."""
-    request: HandlerCreate = parse(HandlerDraft if awaiting_setup else HandlerCreate, body)
-    _check_targets(request.given_settings())
-    _check_references(stores, account, request.given_settings())
+    settings = _checked_settings(stores, account, command.settings)
+    _check_type_fit(command.type, settings, missing=None if command.awaiting_setup else MISSING)
     now = _now()
-    confirm = request.type == "email" and get_settings().email_confirmation
+    confirm = command.type == "email" and get_settings().email_confirmation
     handler = Handler(
         account=account,
         id=stores.handlers.allocate_handler_id(account),
-        type=request.type,
-        name=request.name,
-        settings=request.given_settings(),
-        is_enabled=request.is_enabled,
+        type=command.type,
+        name=command.name,
+        settings=settings,
+        is_enabled=command.enabled,
         signing_secret=new_secret(),
         email_confirmed=not confirm,
-        uuid_id=uuid_id,
+        uuid_id=command.uuid_id,
         created_at=now,
         updated_at=now,
-        **request.subscription(),
+        **command.subscription.given(),
     )
     for _ in range(CREATE_TRIES):
         try:
@@ -109,6 +106,27 @@ def create_handler(
     raise Contended("no free handler id was found; send the request again")
 
 
+def _checked_settings(stores: Stores, account: str, given: dict[str, str]) -> dict[str, str]:
+    """The settings to store: each value checked as its channel's settings model says,
+    echoed-back masks dropped, then the URL policy and the references checked."""
+    try:
+        settings = setting_values(given)
+    except ValidationError as exc:
+        raise invalid_input(exc, within="settings") from None
+    _check_targets(settings)
+    _check_references(stores, account, settings)
+    return settings
+
+
+def _check_type_fit(handler_type: str, settings: dict[str, str], *, missing: str | None) -> None:
+    """Settings of `handler_type` only; with a `missing` message, all its required ones."""
+    for field in misplaced_fields(handler_type, settings):
+        raise InvalidInput(f"settings.{field}", f"not available for type {handler_type}")
+    absent = missing_fields(handler_type, settings)
+    if missing is not None and absent:
+        raise InvalidInput(f"settings.{absent[0]}", missing.format(type=handler_type))
+
+
 def _check_targets(settings: dict[str, str]) -> None:
     """No SSRF through a saved URL: once the request's shape is valid, each URL is checked
     against the target policy here rather than in the model, since the check may look the
@@ -119,9 +137,9 @@ def _check_targets(settings: dict[str, str]) -> None:
         try:
             check_target(settings[field], allow_private=allow_private)
         except UnsafeTarget as exc:
-            problems.append((field, f"{field}: {exc}"))
+            problems.append((f"settings.{field}", str(exc)))
     if problems:
-        raise InvalidInput(problems)
+        raise InvalidInput.of(problems)
 
 
 def _check_references(stores: Stores, account: str, settings: dict[str, str]) -> None:
@@ -129,12 +147,7 @@ def _check_references(stores: Stores, account: str, settings: dict[str, str]) ->
     subscriber = settings.get("push_subscriber_id")
     if subscriber is not None and stores.push.get(account, subscriber) is None:
         raise InvalidInput(
-            [
-                (
-                    "push_subscriber_id",
-                    "push_subscriber_id: no such push subscriber; POST /push-subscribers first",
-                )
-            ]
+            "settings.push_subscriber_id", "no such push subscriber; POST /push-subscribers first"
         )
 
 
@@ -174,43 +187,38 @@ def get_handler(stores: Stores, account: str, handler_id: int) -> Handler:
 
 
 def update_handler(
-    stores: Stores, account: str, handler_id: int, body: dict[str, Any], base_url: str
+    stores: Stores, account: str, handler_id: int, command: UpdateHandler, base_url: str
 ) -> str | None:
     """Apply a partial update; returns a new signing secret when the handler became a webhook."""
-    request: HandlerUpdate = parse(HandlerUpdate, body)
-    _check_targets(request.given_settings())
-    _check_references(stores, account, request.given_settings())
+    settings = _checked_settings(stores, account, command.settings)
     secret = None
     confirm = False
-    fields: dict[str, Any] = dict(request.subscription())
-    if request.name is not None:
-        fields["name"] = request.name
-    if request.is_enabled is not None:
-        fields["is_enabled"] = request.is_enabled
-        if request.is_enabled:  # a fresh start: forget why and since when it failed
+    fields: dict[str, Any] = command.subscription.given()
+    if command.name is not None:
+        fields["name"] = command.name
+    if command.enabled is not None:
+        fields["is_enabled"] = command.enabled
+        if command.enabled:  # a fresh start: forget why and since when it failed
             fields["disabled_reason"] = None
             fields["failing_since"] = None
-    settings = request.given_settings()
     expected_type = None
     replace = False
-    if settings or request.type is not None:
+    if settings or command.type is not None:
         # Which settings are allowed depends on the stored type: read it, then write on
         # the condition that it is still that type (optimistic, no lost update).
         current = get_handler(stores, account, handler_id)
-        try:
-            settings = request.check_against(current.type)
-        except ValueError as exc:
-            field, _, _ = str(exc).partition(": ")
-            raise InvalidInput([(field, str(exc))]) from None
+        target = command.type or current.type
+        changing = target != current.type
+        _check_type_fit(target, settings, missing=MISSING_FOR_NEW_TYPE if changing else None)
         expected_type = current.type
-        new_address = "email" in settings or (request.type == "email" and current.type != "email")
+        new_address = "email" in settings or (target == "email" and changing)
         confirm = new_address and get_settings().email_confirmation
         if new_address:
             fields["email_confirmed"] = not confirm
-        if request.type is not None and request.type != current.type:
-            fields["type"] = request.type
+        if changing:
+            fields["type"] = target
             replace = True
-            if request.type == "webhook":  # its receiver has never seen a secret: show one
+            if target == "webhook":  # its receiver has never seen a secret: show one
                 secret = fields["signing_secret"] = new_secret()
     stores.handlers.update_handler(
         account,

@@ -82,7 +82,7 @@ class _AccessAnswer(BaseModel):
 
 
 def _refused(field: str, message: str) -> InvalidInput:
-    return InvalidInput([(field, f"{field}: {message}")])
+    return InvalidInput(field, message)
 
 
 def exchange_code(
@@ -138,10 +138,10 @@ def exchange_code(
             logger.error("Slack refused Herald's Slack app credentials: %s", error)
             raise SlackNotConfigured(f"Slack refused this server's Slack app credentials ({error})")
         if error in _REDIRECT_ERRORS:
-            raise InvalidInput(
+            raise InvalidInput.of(
                 [
-                    (code_field, f"{code_field}: Slack refused the code ({error})"),
-                    (redirect_field, f"{redirect_field}: must be the redirect URI the code was issued for"),
+                    (code_field, f"Slack refused the code ({error})"),
+                    (redirect_field, "must be the redirect URI the code was issued for"),
                 ]
             )
         raise _refused(code_field, f"Slack refused the code ({error})")

@@ -44,16 +44,13 @@ page, totalPages, hasPrevPage, hasNextPage, prevPage, nextPage}`. Errors are
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 from chalice.app import Blueprint, Response
 
 from chalicelib import services, slack_oauth
 from chalicelib.api.docs import QueryParam, RouteDoc
 from chalicelib.api.http import Call, api_route, json_response
 from chalicelib.api.pagination import base_url
-from chalicelib.errors import HeraldError, InvalidInput, NotFound, Unauthorized
+from chalicelib.errors import HeraldError, InvalidInput, NotFound, Unauthorized, fields_named
 from chalicelib.models.app_notifications import (
     APP_NAME,
     CLIENT_FIELDS,
@@ -74,6 +71,7 @@ from chalicelib.models.app_notifications import (
     organization_id,
     pending_message,
 )
+from chalicelib.models.commands import CreateHandler, UpdateHandler
 from chalicelib.models.handlers import Handler
 
 bp = Blueprint(__name__)
@@ -109,7 +107,7 @@ def render_error(error: HeraldError) -> Response:
         code, message = 3001, NOT_FOUND
     elif error.status in _CODES:
         code, title = _CODES[error.status]
-        details = [m for _, m in error.problems] if isinstance(error, InvalidInput) else [error.detail]
+        details = [p.detail for p in error.problems] if isinstance(error, InvalidInput) else [error.detail]
         message = f"{title}: {'; '.join(details)}"
     else:  # 500 and anything unexpected: no detail leaves the server
         code, message = 5000, "Internal error"
@@ -125,7 +123,7 @@ def _no_token() -> bool:
 
 
 def _invalid(field: str, problem: str) -> InvalidInput:
-    return InvalidInput([(field, f"{field}: {problem}")])
+    return InvalidInput(field, f"{problem}")
 
 
 def _app(call: Call, organization_id_: str, application_id: str) -> str:
@@ -156,21 +154,6 @@ def _handler_id(notification_id: str) -> int:
     if number is None:
         raise NotFound(f"notification {notification_id!r} not found")
     return number
-
-
-@contextmanager
-def _client_fields() -> Iterator[None]:
-    """Re-name the primary face's fields in refusals from services as this face's."""
-    try:
-        yield
-    except InvalidInput as error:
-        problems: list[tuple[str | None, str]] = []
-        for field, message in error.problems:
-            ours = CLIENT_FIELDS.get(field or "", field)
-            prefix = f"{field}: "
-            renamed = field and ours != field and message.startswith(prefix)
-            problems.append((ours, f"{ours}: {message.removeprefix(prefix)}" if renamed else message))
-        raise InvalidInput(problems) from None
 
 
 def _notification(call: Call, app: str, notification_id: str) -> Handler:
@@ -223,14 +206,10 @@ def create_notification(call: Call, organizationId: str, applicationId: str) -> 
     app = _app(call, organizationId, applicationId)
     request: NotificationCreate = services.parse(NotificationCreate, call.body())
     slack = _slack_install(request)
-    with _client_fields():
-        handler = services.create_handler(
-            call.stores,
-            call.account,
-            request.handler_fields(app, slack),
-            base_url(call.request),
-            awaiting_setup=not request.has_setup(),
-        )
+    fields = {**request.command_fields(app, slack), "awaiting_setup": not request.has_setup()}
+    with fields_named(CLIENT_FIELDS):
+        command = services.parse(CreateHandler, fields)
+        handler = services.create_handler(call.stores, call.account, command, base_url(call.request))
     token = handler.signing_secret if handler.type == "webhook" else None  # shown once
     return _ok(call, handler, app, token)
 
@@ -290,11 +269,12 @@ def replace_notification(
     current = _notification(call, app, notificationId)
     request: NotificationIn = services.parse(NotificationIn, call.body())
     if request.type != current.type and not request.has_setup():
-        raise InvalidInput([request.missing_setup()])
+        raise request.missing_setup()
     slack = _slack_install(request)
-    with _client_fields():
+    with fields_named(CLIENT_FIELDS):
+        command = services.parse(UpdateHandler, request.command_fields(app, slack))
         secret = services.update_handler(
-            call.stores, call.account, current.id, request.handler_fields(app, slack), base_url(call.request)
+            call.stores, call.account, current.id, command, base_url(call.request)
         )
     return _ok(call, services.get_handler(call.stores, call.account, current.id), app, secret)
 

@@ -20,7 +20,7 @@ def parse_body(request: Request) -> dict[str, Any]:
     if isinstance(raw, str):
         raw = raw.encode("utf-8", "surrogatepass")  # a lone surrogate then fails decoding: a 400
     if len(raw) > MAX_BODY_BYTES:
-        raise InvalidInput([(None, f"the body must be at most {MAX_BODY_BYTES} bytes")])
+        raise InvalidInput(None, f"the body must be at most {MAX_BODY_BYTES} bytes")
     if not raw.strip():
         return {}
     content_type = request.headers.get("content-type", "application/json")
@@ -32,7 +32,7 @@ def parse_body(request: Request) -> dict[str, Any]:
             text = raw.decode("utf-8")
             pairs = parse_qsl(text, keep_blank_values=True, encoding="utf-8", errors="strict")
         except UnicodeDecodeError:
-            raise InvalidInput([(None, "the form body is not valid UTF-8")]) from None
+            raise InvalidInput(None, "the form body is not valid UTF-8") from None
         return _collect(pairs)
     if mime == "multipart/form-data":
         return _multipart(content_type, raw)
@@ -42,7 +42,7 @@ def parse_body(request: Request) -> dict[str, Any]:
 def _json_object(raw: bytes) -> dict[str, Any]:
     body = safe_json.loads(raw)
     if not isinstance(body, dict):
-        raise InvalidInput([(None, "the JSON body must be an object")])
+        raise InvalidInput(None, "the JSON body must be an object")
     return body
 
 
@@ -91,7 +91,7 @@ def _multipart(content_type: str, raw: bytes) -> dict[str, Any]:
     if not ended:
         raise _malformed("it has no closing delimiter")
     if files:
-        raise InvalidInput([(files[0], f"{files[0]}: file uploads are not accepted")])
+        raise InvalidInput(files[0], "file uploads are not accepted")
     if any(not name for name, _ in pairs):
         raise _malformed("a part has no field name")
     return _collect(pairs)
@@ -101,18 +101,18 @@ def _text(value: bytes, what: str) -> str:
     try:
         return value.decode("utf-8")
     except UnicodeDecodeError:
-        raise InvalidInput([(None, f"the multipart body is malformed: {what} is not valid UTF-8")]) from None
+        raise InvalidInput(None, f"the multipart body is malformed: {what} is not valid UTF-8") from None
 
 
 def _malformed(why: str) -> InvalidInput:
-    return InvalidInput([(None, f"the multipart body is malformed: {why}")])
+    return InvalidInput(None, f"the multipart body is malformed: {why}")
 
 
 def without_nulls(body: dict[str, Any]) -> dict[str, Any]:
     """Refuse `null` for fields that cannot be null, instead of taking it for "not given"."""
     nulls = [name for name, value in body.items() if value is None]
     if nulls:
-        raise InvalidInput(
-            [(name, f"{name}: must not be null; leave the field out to keep its value") for name in nulls]
+        raise InvalidInput.of(
+            (name, "must not be null; leave the field out to keep its value") for name in nulls
         )
     return body

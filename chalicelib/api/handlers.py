@@ -9,10 +9,12 @@ from chalicelib.api.bodies import without_nulls
 from chalicelib.api.docs import PAGING, RouteDoc
 from chalicelib.api.http import Call, api_route, json_response
 from chalicelib.api.pagination import ascii_digits, base_url, page_request, paginated
-from chalicelib.errors import NotFound
+from chalicelib.errors import NotFound, fields_named
 from chalicelib.models.api import CreatedId, Data, Page
+from chalicelib.models.commands import CreateHandler, UpdateHandler, fields_from
 from chalicelib.models.deliveries import AttemptOut, Confirmation, Outcome, TestOutcome
 from chalicelib.models.handlers import (
+    HANDLER_FIELDS,
     SETTING_FIELDS,
     HandlerCreate,
     HandlerOut,
@@ -52,8 +54,10 @@ def list_handlers(call: Call) -> Response:
     doc=RouteDoc("Create a notification handler", TAG, {201: Data[CreatedId]}, body=HandlerCreate),
 )
 def create_handler(call: Call) -> Response:
-    body = without_nulls(call.body())
-    handler = services.create_handler(call.stores, call.account, body, base_url(call.request))
+    request: HandlerCreate = services.parse(HandlerCreate, without_nulls(call.body()))
+    with fields_named(HANDLER_FIELDS):
+        command = services.parse(CreateHandler, fields_from(request.given_fields(), HANDLER_FIELDS))
+        handler = services.create_handler(call.stores, call.account, command, base_url(call.request))
     data: dict[str, object] = {"id": handler.id}
     if handler.type == "webhook":  # shown once: receivers verify signatures with it
         data["secret"] = handler.signing_secret
@@ -85,7 +89,10 @@ def update_handler(call: Call, handler_id: str) -> Response:
         body = without_empty_foreign_fields(
             body, services.get_handler(call.stores, call.account, number).type
         )
-    secret = services.update_handler(call.stores, call.account, number, body, base_url(call.request))
+    request: HandlerUpdate = services.parse(HandlerUpdate, body)
+    with fields_named(HANDLER_FIELDS):
+        command = services.parse(UpdateHandler, fields_from(request.given_fields(), HANDLER_FIELDS))
+        secret = services.update_handler(call.stores, call.account, number, command, base_url(call.request))
     data: dict[str, object] = {"id": number}
     if secret is not None:
         data["secret"] = secret

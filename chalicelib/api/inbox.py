@@ -107,7 +107,7 @@ def _status(raw: str | None) -> inbox.Status | None:
     for status in inbox.STATUSES:
         if raw == status:
             return status
-    raise InvalidInput([("status", f"status: must be one of {', '.join(inbox.STATUSES)}, not {raw!r}")])
+    raise InvalidInput("status", f"must be one of {', '.join(inbox.STATUSES)}, not {raw!r}")
 
 
 def _notification_id(raw: str) -> str:

@@ -43,8 +43,9 @@ from chalicelib.api.events import Accepted
 from chalicelib.api.http import Call, api_route, json_response, query_param
 from chalicelib.api.pagination import ascii_digits, base_url
 from chalicelib.delivery.fanout import publish
-from chalicelib.errors import HeraldError, InvalidInput, NotFound, Unauthorized
+from chalicelib.errors import HeraldError, InvalidInput, NotFound, Unauthorized, fields_named
 from chalicelib.models.app_notifications import APP_NAME
+from chalicelib.models.commands import CreateHandler, UpdateHandler
 from chalicelib.models.events import Event, EventIn
 from chalicelib.models.handlers import Handler
 from chalicelib.models.notifiers import (
@@ -95,14 +96,13 @@ class NotDelivered(HeraldError):
 
 def render_error(error: HeraldError) -> Response:
     """Any Herald error in the PaaS's shapes; refusals name the notifier's fields."""
-    if isinstance(error, InvalidInput) and any(field for field, _ in error.problems):
+    if isinstance(error, InvalidInput) and any(problem.field for problem in error.problems):
         errors: dict[str, list[str]] = {}
-        for field, message in error.problems:
-            text = message.removeprefix(f"{field}: ") if field else message
-            errors.setdefault(NOTIFIER_FIELDS.get(field, field) if field else "base", []).append(text)
+        for problem in error.problems:
+            errors.setdefault(problem.field or "base", []).append(problem.message)
         return json_response({"errors": errors}, 422)
     if isinstance(error, InvalidInput):
-        return json_response({"error": "; ".join(message for _, message in error.problems)}, 400)
+        return json_response({"error": "; ".join(problem.message for problem in error.problems)}, 400)
     body: dict[str, Any] = {"error": error.detail}  # a 500's detail never carries its cause
     if error.status == 404:
         body = {"resource": error.resource} if isinstance(error, ResourceNotFound) else {}
@@ -167,9 +167,9 @@ def list_notifiers(call: Call, app: str) -> Response:
 def create_notifier(call: Call, app: str) -> Response:
     name = _app(app)
     request: NotifierIn = services.parse(NotifierIn, unwrap(call.body()))
-    handler = services.create_handler(
-        call.stores, call.account, request.create_fields(name), base_url(call.request), uuid_id=True
-    )
+    with fields_named(NOTIFIER_FIELDS):
+        command = services.parse(CreateHandler, request.create_command_fields(name))
+        handler = services.create_handler(call.stores, call.account, command, base_url(call.request))
     return json_response({"notifier": _out(call, handler, name)}, 201)
 
 
@@ -202,9 +202,9 @@ def update_notifier(call: Call, app: str, notifier_id: str) -> Response:
     name = _app(app)
     current = _notifier(call, name, notifier_id)
     request: NotifierIn = services.parse(NotifierIn, unwrap(call.body()))
-    services.update_handler(
-        call.stores, call.account, current.id, request.update_fields(current.type), base_url(call.request)
-    )
+    with fields_named(NOTIFIER_FIELDS):
+        command = services.parse(UpdateHandler, request.update_command_fields(current.type))
+        services.update_handler(call.stores, call.account, current.id, command, base_url(call.request))
     handler = services.get_handler(call.stores, call.account, current.id)
     return json_response({"notifier": _out(call, handler, name)})
 
@@ -238,7 +238,7 @@ def _webhook(call: Call, app: str, notifier_id: str) -> Handler:
     """The app's webhook notifier: only webhooks sign what they send."""
     handler = _notifier(call, _app(app), notifier_id)
     if handler.type != "webhook" or not handler.signing_secret:
-        raise InvalidInput([("type", "type: only webhook notifiers have a signing secret")])
+        raise InvalidInput("type", "only webhook notifiers have a signing secret")
     return handler
 
 
@@ -327,7 +327,7 @@ def _bounded(call: Call, name: str, default: int | None, high: int) -> int | Non
     if raw is None or raw == "":
         return default
     if not ascii_digits(raw) or len(raw) > 9 or not 1 <= int(raw) <= high:
-        raise InvalidInput([(name, f"{name}: must be a whole number from 1 to {high}, not {raw!r}")])
+        raise InvalidInput(name, f"must be a whole number from 1 to {high}, not {raw!r}")
     return int(raw)
 
 

@@ -26,11 +26,11 @@ class PageRequest:
 def page_request(request: Request) -> PageRequest:
     page = _integer(query_param(request, "page"), "page", 1)
     if page < 1:
-        raise InvalidInput([("page", "page: must be an integer of at least 1")])
+        raise InvalidInput("page", "must be an integer of at least 1")
     per_page = _integer(query_param(request, "results_per_page"), "results_per_page", DEFAULT_PER_PAGE)
     if per_page not in ALLOWED_PER_PAGE:
         allowed = ", ".join(str(n) for n in ALLOWED_PER_PAGE)
-        raise InvalidInput([("results_per_page", f"results_per_page: must be one of {allowed}")])
+        raise InvalidInput("results_per_page", f"must be one of {allowed}")
     return PageRequest(page, per_page)
 
 
@@ -43,7 +43,7 @@ def _integer(raw: str | None, name: str, default: int) -> int:
     if raw is None or raw == "":
         return default
     if not ascii_digits(raw) or len(raw) > 9:
-        raise InvalidInput([(name, f"{name}: must be a whole number of at most 9 digits, not {raw!r}")])
+        raise InvalidInput(name, f"must be a whole number of at most 9 digits, not {raw!r}")
     return int(raw)
 
 

@@ -54,7 +54,7 @@ def list_platforms(call: Call) -> Response:
 def search_platforms(call: Call) -> Response:
     name = (query_param(call.request, "name") or "").strip()
     if not name:
-        raise InvalidInput([("name", "name: required, e.g. ?name=slack")])
+        raise InvalidInput("name", "required, e.g. ?name=slack")
     return json_response({"notification_platforms": [p.model_dump() for p in search(name)]})
 
 

@@ -21,6 +21,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
 
 from chalicelib.channels.fields import check_http_url
+from chalicelib.errors import InvalidInput
 from chalicelib.models.events import event_type
 from chalicelib.models.handlers import Handler, mask_secret
 
@@ -42,17 +43,18 @@ EVENTS: dict[str, str] = {
     "certificateWillExpire": "certificate_will_expire",
 }
 
-# Primary-face field names (what services report in errors) and the seed 002 field
-# each one came from, so a refusal names what this face's client sent.
 CLIENT_FIELDS: dict[str, str] = {
     "name": "description",
-    "webhook": "setup.webhook.url",
-    "slack": "setup.slack.code",
-    "slack_team": "setup.slack.code",
-    "slack_channel": "setup.slack.code",
-    "selected_event_ids": "events",
-    "app": "applicationId",
+    "settings.webhook": "setup.webhook.url",
+    "settings.slack": "setup.slack.code",
+    "settings.slack_team": "setup.slack.code",
+    "settings.slack_channel": "setup.slack.code",
+    "subscription.selected_event_ids": "events",
+    "subscription.app": "applicationId",
 }
+"""This face's names of the domain's fields (domain -> face), so a refusal from the
+services names what this face's client sent (a Slack install's fields, which come from
+the OAuth exchange, are named by the code that was exchanged)."""
 
 DATETIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
@@ -153,24 +155,16 @@ class NotificationIn(_Strict):
         """Whether the body carries a connection for its own type."""
         return self.setup.slack.given() if self.type == "slack" else self.setup.webhook.given()
 
-    def missing_setup(self) -> tuple[str, str]:
-        """(field, message) refusing a body that must connect but does not."""
+    def missing_setup(self) -> InvalidInput:
+        """The refusal of a body that must connect but does not."""
         field = "setup.slack.code" if self.type == "slack" else "setup.webhook.url"
-        return field, f"{field}: required for type {self.type}"
+        return InvalidInput(field, f"required for type {self.type}")
 
     def name(self) -> str:
         return self.description or f"{self.type.capitalize()} notification"
 
-    def subscription(self) -> dict[str, Any]:
-        """The primary-face subscription fields: exactly the chosen events."""
-        return {
-            "send_all_events": False,
-            "send_all_alerts": False,
-            "selected_event_ids": self.events.selected(),
-        }
-
     def settings(self, slack: SlackInstall | None) -> dict[str, str]:
-        """The primary-face settings fields for the connection this body sets up, if any."""
+        """The handler settings of the connection this body sets up, if any."""
         if self.type == "webhook":
             return {} if self.setup.webhook.url is None else {"webhook": self.setup.webhook.url}
         if slack is None:
@@ -178,14 +172,19 @@ class NotificationIn(_Strict):
         fields = {"slack": slack.webhook_url, "slack_team": slack.team, "slack_channel": slack.channel}
         return {key: value for key, value in fields.items() if value}
 
-    def handler_fields(self, app: str, slack: SlackInstall | None) -> dict[str, Any]:
-        """A `services.create_handler` / `update_handler` body in the primary face's names."""
+    def command_fields(self, app: str, slack: SlackInstall | None) -> dict[str, Any]:
+        """The fields of a `CreateHandler` / `UpdateHandler`: exactly the chosen events, and
+        the connection (a Slack one comes from the OAuth exchange, not from the body)."""
         return {
-            "name": self.name(),
             "type": self.type,
-            "app": app,
-            **self.subscription(),
-            **self.settings(slack),
+            "name": self.name(),
+            "settings": self.settings(slack),
+            "subscription": {
+                "app": app,
+                "send_all_events": False,
+                "send_all_alerts": False,
+                "selected_event_ids": self.events.selected(),
+            },
         }
 
 

@@ -4,18 +4,15 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
 
 from chalicelib.channels import SETTINGS
 from chalicelib.models.api import DATETIME_FORMAT
-from chalicelib.models.events import Event, event_type
+from chalicelib.models.commands import HandlerType, Subscription, known_event_ids
+from chalicelib.models.events import Event
 
-if TYPE_CHECKING:
-    HandlerType = str
-else:  # mypy cannot follow a Literal built at run time
-    HandlerType = Literal[tuple(SETTINGS)]
 HANDLER_TYPES: tuple[str, ...] = tuple(SETTINGS)
 
 # Read from each type's settings model (chalicelib/channels/<type>_settings.py).
@@ -29,6 +26,14 @@ SETTING_FIELDS: tuple[str, ...] = (
 )
 URL_FIELDS = frozenset(f for model in SETTINGS.values() for f in model.url_fields())
 SECRET_FIELDS = frozenset(f for model in SETTINGS.values() for f in model.secret_fields())
+HANDLER_FIELDS: dict[str, str] = {
+    "type": "type",
+    "name": "name",
+    "enabled": "is_enabled",
+    **{f"subscription.{field}": field for field in Subscription.model_fields},
+    **{f"settings.{field}": field for field in SETTING_FIELDS},
+}
+"""This face's names of the domain's fields (domain -> face), for commands and refusals."""
 _MASKED = re.compile(r"^\*{4}[^*]{0,4}\Z")
 
 
@@ -62,6 +67,19 @@ else:  # mypy cannot follow a base class built at run time
     _EverySetting = _every_setting()
 
 
+class _SettingValues(_EverySetting):
+    model_config = ConfigDict(str_strip_whitespace=True, defer_build=True)
+
+
+def setting_values(given: dict[str, str]) -> dict[str, str]:
+    """The settings checked as their channels' settings models say (whitespace stripped),
+    without echoed-back masks; a field no channel has is kept for the type check to refuse.
+    Raises pydantic's ValidationError."""
+    checked = _SettingValues.model_validate(given).model_dump(exclude_none=True)
+    values = {field: checked.get(field, value) for field, value in given.items()}
+    return {f: v for f, v in values.items() if not (f in SECRET_FIELDS and is_masked(v))}
+
+
 class _SettingsFields(_EverySetting):
     """The flat settings fields of every type, and the subscription, shared by create and update."""
 
@@ -84,21 +102,12 @@ class _SettingsFields(_EverySetting):
     @field_validator("selected_event_ids")
     @classmethod
     def _known_events(cls, value: list[str] | None) -> list[str] | None:
-        if value is None:
-            return None
-        ids: list[str] = []
-        for item in value:
-            found = event_type(item)
-            if found is None:
-                raise ValueError(f"unknown event type {item!r}; see GET /v1/event_types")
-            if found.id not in ids:
-                ids.append(found.id)
-        return ids
+        return None if value is None else known_event_ids(value)
 
-    def subscription(self) -> dict[str, Any]:
-        """The subscription fields present in the request ("" for app clears the scope)."""
-        fields = ("send_all_events", "send_all_alerts", "selected_event_ids", "app")
-        return {f: getattr(self, f) for f in fields if getattr(self, f) is not None}
+    def given_fields(self) -> dict[str, Any]:
+        """The fields present in the request, settings without echoed-back masks."""
+        given = self.model_dump(exclude_none=True, exclude=set(SETTING_FIELDS))
+        return {**given, **self.given_settings()}
 
     def given_settings(self) -> dict[str, str]:
         """The settings fields present in the request, minus echoed-back masks."""
@@ -131,11 +140,11 @@ def _drop_empty_foreign_fields(data: Any) -> Any:
     return data
 
 
-def _misplaced_fields(handler_type: str, settings: dict[str, str]) -> list[str]:
+def misplaced_fields(handler_type: str, settings: dict[str, str]) -> list[str]:
     return [f for f in settings if f not in ALLOWED_FIELDS[handler_type]]
 
 
-def _missing_fields(handler_type: str, settings: dict[str, str]) -> list[str]:
+def missing_fields(handler_type: str, settings: dict[str, str]) -> list[str]:
     return [f for f in TYPE_FIELDS[handler_type] if f not in settings]
 
 
@@ -152,21 +161,10 @@ class HandlerCreate(_SettingsFields):
     @model_validator(mode="after")
     def _fields_match_type(self) -> HandlerCreate:
         settings = self.given_settings()
-        for field in _misplaced_fields(self.type, settings):
+        for field in misplaced_fields(self.type, settings):
             raise ValueError(f"{field}: not available for type {self.type}")
-        for field in _missing_fields(self.type, settings):
+        for field in missing_fields(self.type, settings):
             raise ValueError(f"{field}: required for type {self.type}")
-        return self
-
-
-class HandlerDraft(HandlerCreate):
-    """A create whose connection comes later (seed 002's optional `setup`): the type's
-    required settings may be missing; such a handler receives nothing until they are set."""
-
-    @model_validator(mode="after")
-    def _fields_match_type(self) -> HandlerDraft:
-        for field in _misplaced_fields(self.type, self.given_settings()):
-            raise ValueError(f"{field}: not available for type {self.type}")
         return self
 
 
@@ -184,20 +182,9 @@ class HandlerUpdate(_SettingsFields):
     def _complete_when_type_changes(self) -> HandlerUpdate:
         if self.type is not None:
             settings = self.given_settings()
-            for field in _misplaced_fields(self.type, settings):
+            for field in misplaced_fields(self.type, settings):
                 raise ValueError(f"{field}: not available for type {self.type}")
         return self
-
-    def check_against(self, current_type: str) -> dict[str, str]:
-        """The settings to write, checked against the type the handler will have."""
-        settings = self.given_settings()
-        target = self.type or current_type
-        for field in _misplaced_fields(target, settings):
-            raise ValueError(f"{field}: not available for type {target}")
-        if target != current_type:
-            for field in _missing_fields(target, settings):
-                raise ValueError(f"{field}: required when changing type to {target}")
-        return settings
 
 
 class Handler(BaseModel):
@@ -227,7 +214,7 @@ class Handler(BaseModel):
 
     def missing_settings(self) -> list[str]:
         """The type's required settings it does not have yet (created awaiting its setup)."""
-        return _missing_fields(self.type, self.settings)
+        return missing_fields(self.type, self.settings)
 
     def accepts(self, event: Event) -> bool:
         """Whether this handler subscribes to `event` (enabled, app scope, event selection,

@@ -1,9 +1,10 @@
 """Seed 001's notifiers: the request body, the notifier object, and the PaaS face's other shapes.
 
 A notifier IS a notification handler scoped to an app (`Handler.app` = the path's app),
-visible in the notification-handlers API too. This module only translates between the
-two shapes; the rules (validation of URLs and addresses, SSRF, email confirmation) stay
-in `chalicelib.services` and `chalicelib.models.handlers`.
+visible in the notification-handlers API too. This module parses the PaaS's body and
+builds the services' commands from it by `notifier_fields` (the domain's fields in this
+face's names); the rules (settings of the type, URLs and addresses, SSRF, email
+confirmation) are the services'.
 
 - Ids: a notifier created through this face is `no-` + a UUID, as the seed's (a digest of
   the account and handler id, whose last group is the handler id: 7 is
@@ -41,6 +42,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from chalicelib.errors import InvalidInput
+from chalicelib.models.commands import Subscription, fields_from
 from chalicelib.models.events import event_type
 from chalicelib.models.handlers import Handler, masked
 from chalicelib.models.platforms import BY_ID, BY_NAME
@@ -73,11 +75,23 @@ IGNORED_TYPE_DATA = {"email": ("user_ids",)}
 """Keys accepted and ignored per type; any type also ignores an empty `phone_number`
 (the Go client always sends one)."""
 
-NOTIFIER_FIELDS: dict[str, str] = {
-    "is_enabled": "active",
-    **{setting: f"type_data.{key}" for fields in TYPE_DATA.values() for key, setting in fields.items()},
+_GENERAL_FIELDS = {
+    "type": "type",
+    "name": "name",
+    "enabled": "active",
+    **{f"subscription.{field}": field for field in Subscription.model_fields},
 }
-"""Handler field -> notifier field, to name a refusal from the services in this face's terms."""
+
+
+def notifier_fields(handler_type: str) -> dict[str, str]:
+    """This face's names of the domain's fields for a notifier of `handler_type`."""
+    settings = {f"settings.{setting}": f"type_data.{key}" for key, setting in TYPE_DATA[handler_type].items()}
+    return {**_GENERAL_FIELDS, **settings}
+
+
+NOTIFIER_FIELDS: dict[str, str] = {k: v for t in TYPE_DATA for k, v in notifier_fields(t).items()}
+"""This face's names of the domain's fields (domain -> face), whatever the type: to name a
+refusal from the services in this face's terms."""
 
 
 _NOTIFIER_UUID = re.compile(r"^no-([0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-([0-9a-f]{12}))\Z")
@@ -119,10 +133,10 @@ def unwrap(body: dict[str, Any]) -> dict[str, Any]:
     if not roots:
         return body
     if len(roots) > 1:
-        raise InvalidInput([(roots[1], f"{roots[1]}: give the notifier once, under `notifier`")])
+        raise InvalidInput(roots[1], "give the notifier once, under `notifier`")
     fields = body[roots[0]]
     if not isinstance(fields, dict):
-        raise InvalidInput([(roots[0], f"{roots[0]}: must be an object")])
+        raise InvalidInput(roots[0], "must be an object")
     return fields
 
 
@@ -182,47 +196,51 @@ class NotifierIn(BaseModel):
         """The handler type the body asks for, if it names one."""
         return BY_ID[self.platform_id].name if self.platform_id else self.type
 
-    def create_fields(self, app: str) -> dict[str, Any]:
-        """The notification-handlers create body for this notifier of `app`."""
+    def create_command_fields(self, app: str) -> dict[str, Any]:
+        """The fields of a `CreateHandler` for this notifier of `app`."""
         handler_type = self.handler_type()
         if handler_type is None:
-            raise InvalidInput([("platform_id", "platform_id: required; see GET /v1/notification_platforms")])
-        fields: dict[str, Any] = {"type": handler_type, "app": app}
-        if self.name is not None:
-            fields["name"] = self.name
-        fields["is_enabled"] = True if self.active is None else self.active
-        fields["send_all_events"] = bool(self.send_all_events)
-        fields["send_all_alerts"] = bool(self.send_all_alerts)
-        return {**fields, **self._common(handler_type)}
+            raise InvalidInput("platform_id", "required; see GET /v1/notification_platforms")
+        values = {
+            **self._values(handler_type),
+            "app": app,
+            "active": True if self.active is None else self.active,
+            "send_all_events": bool(self.send_all_events),
+            "send_all_alerts": bool(self.send_all_alerts),
+        }
+        return {**fields_from(values, notifier_fields(handler_type)), "uuid_id": True}
 
-    def update_fields(self, current_type: str) -> dict[str, Any]:
-        """The notification-handlers update body; a new platform needs its type_data."""
+    def update_command_fields(self, current_type: str) -> dict[str, Any]:
+        """The fields of an `UpdateHandler`; a new platform needs its type_data."""
         handler_type = self.handler_type() or current_type
-        fields: dict[str, Any] = {} if handler_type == current_type else {"type": handler_type}
-        if self.name is not None:
-            fields["name"] = self.name
-        if self.active is not None:
-            fields["is_enabled"] = self.active
-        for name in ("send_all_events", "send_all_alerts"):
-            if getattr(self, name) is not None:
-                fields[name] = getattr(self, name)
-        return {**fields, **self._common(handler_type)}
+        values = self._values(handler_type)
+        if handler_type == current_type:
+            del values["type"]
+        return fields_from(values, notifier_fields(handler_type))
 
-    def _common(self, handler_type: str) -> dict[str, Any]:
-        fields: dict[str, Any] = self._settings(handler_type)
+    def _values(self, handler_type: str) -> dict[str, Any]:
+        """The given fields in this face's names (`type_data.<key>` for type_data's)."""
         events = self.selected_event_ids if self.selected_event_ids is not None else self.selected_events
         if events is not None:
             field = "selected_event_ids" if self.selected_event_ids is not None else "selected_events"
             for item in events:
                 found = event_type(item)
                 if found is not None and found.id not in BY_NAME[handler_type].available_event_ids:
-                    raise InvalidInput([(field, f"{field}: {item!r} is not available on {handler_type}")])
-            fields["selected_event_ids"] = events
-        return fields
+                    raise InvalidInput(field, f"{item!r} is not available on {handler_type}")
+        values = {
+            "type": handler_type,
+            "name": self.name,
+            "active": self.active,
+            "send_all_events": self.send_all_events,
+            "send_all_alerts": self.send_all_alerts,
+            "selected_event_ids": events,
+            **self._type_data(handler_type),
+        }
+        return {face: value for face, value in values.items() if value is not None}
 
-    def _settings(self, handler_type: str) -> dict[str, str]:
-        """type_data as the handler's settings fields; empty values are absent."""
-        settings: dict[str, str] = {}
+    def _type_data(self, handler_type: str) -> dict[str, str]:
+        """type_data's values, keyed `type_data.<key>`; empty values are absent."""
+        given: dict[str, str] = {}
         keys = TYPE_DATA[handler_type]
         ignored = IGNORED_TYPE_DATA.get(handler_type, ())
         for key, value in (self.type_data or {}).items():
@@ -231,14 +249,14 @@ class NotifierIn(BaseModel):
                 continue
             if key not in keys:
                 problem = "unknown key" if key != "phone_number" else "not supported by Herald"
-                raise InvalidInput([(field, f"{field}: {problem} for platform {handler_type}")])
+                raise InvalidInput(field, f"{problem} for platform {handler_type}")
             if handler_type == "email":
-                settings[keys[key]] = _one_address(value)
+                given[field] = _one_address(value)
             elif isinstance(value, str):
-                settings[keys[key]] = value
+                given[field] = value
             else:
-                raise InvalidInput([(field, f"{field}: must be a string")])
-        return settings
+                raise InvalidInput(field, "must be a string")
+        return given
 
 
 def _one_address(value: Any) -> str:
@@ -246,9 +264,7 @@ def _one_address(value: Any) -> str:
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value) or len(value) != 1:
-        raise InvalidInput(
-            [("type_data.emails", "type_data.emails: give exactly one address (one per notifier)")]
-        )
+        raise InvalidInput("type_data.emails", "give exactly one address (one per notifier)")
     address: str = value[0]
     return address
 

@@ -13,6 +13,7 @@ from chalicelib.models.events import Event
 from chalicelib.storage import inbox
 from chalicelib.storage.stores import Stores
 from chalicelib.storage.table import RETENTION_SECONDS, ConditionFailed
+from tests.commands import create_command
 
 ACME = "acme"
 MOMENT = datetime(2025, 3, 4, 5, 6, 7, tzinfo=UTC)
@@ -53,7 +54,7 @@ def test_an_app_keeps_the_id_of_its_first_use(stores: Stores) -> None:
 
 def test_an_email_confirmation_confirms_the_address_it_was_mailed_to_once(stores: Stores) -> None:
     body = {"name": "Mail", "type": "email", "email": "ops@example.com"}
-    handler = services.create_handler(stores, ACME, body, "https://herald.example.com")
+    handler = services.create_handler(stores, ACME, create_command(body), "https://herald.example.com")
     unconfirmed = handler.model_copy(update={"email_confirmed": False})
     stores.handlers.update_handler(
         ACME,

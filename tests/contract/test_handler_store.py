@@ -18,6 +18,7 @@ from chalicelib.models.handlers import Handler
 from chalicelib.storage import keys
 from chalicelib.storage.stores import Stores
 from chalicelib.storage.table import ConditionFailed
+from tests.commands import create_command, update_command
 
 ACME = "acme"
 GLOBEX = "globex"
@@ -28,11 +29,13 @@ MOMENT = datetime(2025, 3, 4, 5, 6, 7, tzinfo=UTC)
 
 
 def create(stores: Stores, account: str = ACME, name: str = "Ops channel") -> Handler:
-    return services.create_handler(stores, account, {"name": name, **TELEGRAM}, base_url=BASE_URL)
+    return services.create_handler(
+        stores, account, create_command({"name": name, **TELEGRAM}), base_url=BASE_URL
+    )
 
 
 def update(stores: Stores, account: str, handler_id: int, body: dict[str, Any]) -> None:
-    services.update_handler(stores, account, handler_id, body, base_url=BASE_URL)
+    services.update_handler(stores, account, handler_id, update_command(body), base_url=BASE_URL)
 
 
 def ids(stores: Stores, account: str = ACME) -> list[int]:

@@ -28,6 +28,7 @@ from chalicelib.storage.deliveries import DynamoDeliveryStore
 from chalicelib.storage.handlers import Contended
 from chalicelib.storage.stores import Stores, get_stores
 from chalicelib.storage.table import from_ddb, to_ddb
+from tests.commands import create_command
 from tests.functional.sqs_driver import queue_depth, receive, run_batch
 from tests.receiver import Receiver, Reply
 
@@ -321,7 +322,7 @@ def test_keys_left_unprocessed_are_read_on_the_next_call_or_reported_unread(
     moto_aws: None, waits: list[int]
 ) -> None:
     stores = get_stores()
-    handler = services.create_handler(stores, "acme", BODY, "http://x")
+    handler = services.create_handler(stores, "acme", create_command(BODY), "http://x")
     task = DeliveryTask(account="acme", event_id="ev-1", handler_id=handler.id)
     once = Faults(1, throttle=0, stuck_calls=1, stuck_keys=frozenset({handler_key(handler.id)}))
     with once.installed():
@@ -579,9 +580,9 @@ def set_counter_back(stores: Stores) -> None:
 
 
 def test_a_create_that_finds_its_id_taken_succeeds_with_a_free_one(stores: Stores) -> None:
-    existing = [services.create_handler(stores, "acme", BODY, "http://x") for _ in range(3)]
+    existing = [services.create_handler(stores, "acme", create_command(BODY), "http://x") for _ in range(3)]
     set_counter_back(stores)
-    created = services.create_handler(stores, "acme", BODY, "http://x")
+    created = services.create_handler(stores, "acme", create_command(BODY), "http://x")
     assert created.id not in {h.id for h in existing}
     assert [stores.handlers.get_handler("acme", h.id) for h in existing] == existing
     assert stores.handlers.get_handler("acme", created.id) == created
@@ -592,12 +593,14 @@ def test_concurrent_creates_meeting_taken_ids_answer_distinct_ids_or_a_503(local
     """On DynamoDB Local: moto is not safe under threaded transactions (it restores a
     cancelled transaction's tables wholesale, and can crash copying them)."""
     stores = get_stores()
-    existing = {services.create_handler(stores, "acme", BODY, "http://x").id for _ in range(10)}
+    existing = {
+        services.create_handler(stores, "acme", create_command(BODY), "http://x").id for _ in range(10)
+    }
     set_counter_back(stores)
 
     def create(_: int) -> int | Contended:
         try:
-            return services.create_handler(stores, "acme", BODY, "http://x").id
+            return services.create_handler(stores, "acme", create_command(BODY), "http://x").id
         except Contended as busy:  # a 503 asking to send the request again
             return busy
 

@@ -11,6 +11,7 @@ import pytest
 from chalicelib import services
 from chalicelib.models.handlers import URL_FIELDS
 from chalicelib.storage.stores import get_stores
+from tests.commands import create_command
 from tests.functional.sqs_driver import drain
 from tests.receiver import Receiver
 from tests.scalingo_seed import WEBHOOK
@@ -193,7 +194,10 @@ def test_a_private_target_is_a_permanent_failure_at_delivery(
     # Saved while private targets were allowed (or a DNS name that later moved inside).
     monkeypatch.setenv("HERALD_ALLOW_PRIVATE_TARGETS", "1")
     handler = services.create_handler(
-        get_stores(), "acme", {"name": "x", "type": "webhook", "webhook": receiver.url("/inside")}, "http://h"
+        get_stores(),
+        "acme",
+        create_command({"name": "x", "type": "webhook", "webhook": receiver.url("/inside")}),
+        "http://h",
     )
     monkeypatch.setenv("HERALD_ALLOW_PRIVATE_TARGETS", "0")
     api.http.post(

@@ -21,6 +21,7 @@ from chalicelib.settings import get_settings
 from chalicelib.storage import keys
 from chalicelib.storage.stores import Stores, dynamo_stores, get_stores
 from chalicelib.storage.table import Cancelled, from_ddb
+from tests.commands import create_command, update_command
 from tests.contract.test_delivery_store import batch_of, claim_batch
 
 ACME = "acme"
@@ -32,11 +33,13 @@ BASE_URL = "https://herald.example.com"
 
 
 def create(stores: Stores, account: str = ACME, name: str = "Ops channel", **fields: Any) -> Handler:
-    return services.create_handler(stores, account, {"name": name, **(fields or TELEGRAM)}, base_url=BASE_URL)
+    return services.create_handler(
+        stores, account, create_command({"name": name, **(fields or TELEGRAM)}), base_url=BASE_URL
+    )
 
 
 def update(stores: Stores, account: str, handler_id: int, body: dict[str, Any]) -> None:
-    services.update_handler(stores, account, handler_id, body, base_url=BASE_URL)
+    services.update_handler(stores, account, handler_id, update_command(body), base_url=BASE_URL)
 
 
 def through(client: Any) -> Stores:
