@@ -61,8 +61,8 @@ def make_handlers(account: str, count: int, *, settings_size: int = 0) -> list[A
 
 def bulk_load(ddb: Any, table: str, handlers: Sequence[Any], *, threads: int = LOAD_THREADS) -> None:
     """Write `handlers` into their (empty) accounts with BatchWriteItem: the handler items
-    exactly as the handler store writes them, each block's live counter and the
-    account's id allocator, as if every handler had been created through the store."""
+    exactly as the handler store writes them, each block's live counters (the account's
+    and its apps') and the account's id allocator, as if every handler had been created through the store."""
     from chalicelib.storage import keys
     from chalicelib.storage.handlers import handler_item
     from chalicelib.storage.table import to_ddb
@@ -71,6 +71,12 @@ def bulk_load(ddb: Any, table: str, handlers: Sequence[Any], *, threads: int = L
     blocks: Counter[tuple[str, int]] = Counter((h.account, keys.block_of(h.id)) for h in handlers)
     for (account, block), live in sorted(blocks.items()):
         items.append(to_ddb({"PK": keys.account_pk(account), "SK": keys.counter_sk(block), "n": live}))
+    app_blocks: Counter[tuple[str, str, str, int]] = Counter(
+        (h.account, h.app, h.type, keys.block_of(h.id)) for h in handlers if h.app
+    )
+    for (account, app, handler_type, block), live in sorted(app_blocks.items()):
+        sk = keys.app_counter_sk(app, handler_type, block)
+        items.append(to_ddb({"PK": keys.account_pk(account), "SK": sk, "n": live}))
     top: dict[str, int] = {}
     for h in handlers:
         top[h.account] = max(top.get(h.account, 0), h.id)
