@@ -5,6 +5,13 @@ Loads 10,000 handlers into one account, then reads page 1 and the last page at 2
 read capacity each request consumes (botocore `after-call` hooks on the shared client).
 Block counters make the last page cost about what page 1 costs: the targets are read
 capacity of the last page at most 1.5x page 1, and at most 3 calls for a page of 25.
+
+A second account of 10,000 handlers has them spread over apps (a quarter in one big app,
+five in a small one, the rest in 100 others), so more rows measure the `by_app` index: the items
+fan-out reads to match an event of the small app (target: under 50, whatever the
+account's size; reading every handler of the account was 10,000), and page 1 against the
+last page of the big app's slack and webhook handlers as the app-notifications list asks
+for them.
 """
 
 from __future__ import annotations
@@ -14,22 +21,33 @@ import statistics
 import threading
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from bench.support import AWS_ENV, environment
 
 HANDLERS = 10_000
 ACCOUNT = "bench"
+APPS_ACCOUNT = "bench-apps"
+"""An account of as many handlers, spread over apps (see `spread_over_apps`)."""
 TABLE = "herald-bench"
 RUNS = {25: 30, 1000: 10}
 """Measured requests per results_per_page (after WARMUP unmeasured ones)."""
 WARMUP = 3
 MAX_CAPACITY_RATIO = 1.5
 MAX_CALLS_PER_PAGE_OF_25 = 3
+MAX_ITEMS_TO_MATCH = 50
+BIG_APP = "big"
+"""Every fourth handler: 2,500 in an account of 10,000."""
+SMALL_APP = "small"
+SMALL_APP_IDS = (1001, 3001, 5001, 7001, 9001)
+APP_PAGE = 50
+"""The app-notifications list's default `limit`."""
+APP_TYPES = ("slack", "webhook")
 BATCH = 25  # BatchWriteItem's limit
 LOAD_THREADS = 8
 
@@ -101,37 +119,53 @@ class CallMeter:
 
     calls: int = 0
     capacity: float = 0.0
+    items: int = 0
+    """Items the calls returned (Query's items, BatchGetItem's responses)."""
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def hook(self, parsed: dict[str, Any], **_: Any) -> None:
         units = float((parsed.get("ConsumedCapacity") or {}).get("CapacityUnits", 0.0))
+        returned = len(parsed.get("Items", [])) + sum(map(len, parsed.get("Responses", {}).values()))
         with self._lock:
             self.calls += 1
             self.capacity += units
+            self.items += returned
 
     def reset(self) -> None:
         with self._lock:
             self.calls = 0
             self.capacity = 0.0
+            self.items = 0
 
 
-def measure(stores: Any, meter: CallMeter, *, page: int, per_page: int, runs: int) -> dict[str, Any]:
-    """Median latency, calls and read capacity per request of one page."""
+def spread_over_apps(handler: Any) -> Any:
+    """The handler in its app: the big app (slack or webhook), the small one, or another."""
+    if handler.id in SMALL_APP_IDS:
+        return handler.model_copy(update={"app": SMALL_APP})
+    if handler.id % 4 == 0:
+        kind = "slack" if handler.id % 8 == 0 else "webhook"
+        return handler.model_copy(update={"app": BIG_APP, "type": kind})
+    return handler.model_copy(update={"app": f"app-{handler.id % 100}"})
+
+
+def measure(meter: CallMeter, read: Callable[[], Any], *, runs: int, **labels: Any) -> dict[str, Any]:
+    """Median latency, calls, read capacity and items read per call of `read`, which
+    returns what it found (a page or a list of handlers)."""
     for _ in range(WARMUP):
-        stores.handlers.list_handlers(ACCOUNT, page, per_page)
+        read()
     latencies: list[float] = []
     meter.reset()
-    items = 0
+    found = 0
     for _ in range(runs):
         started = time.perf_counter()
-        result = stores.handlers.list_handlers(ACCOUNT, page, per_page)
+        result = read()
         latencies.append((time.perf_counter() - started) * 1000)
-        items = len(result.handlers)
+        found = len(getattr(result, "handlers", result))
     return {
-        "per_page": per_page,
-        "page": page,
+        **labels,
         "runs": runs,
-        "items": items,
+        "items": found,
+        "items_read": round(meter.items / runs, 2),
         "median_ms": round(statistics.median(latencies), 2),
         "calls": round(meter.calls / runs, 2),
         "rcu": round(meter.capacity / runs, 2),
@@ -162,7 +196,11 @@ def _run(ddb: Any) -> dict[str, Any]:
 
     ensure_table(ddb, TABLE)
     started = time.perf_counter()
-    bulk_load(ddb, TABLE, make_handlers(ACCOUNT, HANDLERS))
+    bulk_load(
+        ddb,
+        TABLE,
+        [*make_handlers(ACCOUNT, HANDLERS), *map(spread_over_apps, make_handlers(APPS_ACCOUNT, HANDLERS))],
+    )
     load_seconds = time.perf_counter() - started
 
     stores = get_stores()
@@ -176,16 +214,63 @@ def _run(ddb: Any) -> dict[str, Any]:
         ratios: dict[str, dict[str, float]] = {}
         for per_page, runs in RUNS.items():
             last_page = math.ceil(HANDLERS / per_page)
-            first = measure(stores, meter, page=1, per_page=per_page, runs=runs)
-            last = measure(stores, meter, page=last_page, per_page=per_page, runs=runs)
-            ratio = {key: _ratio(last[key], first[key]) for key in ("median_ms", "calls", "rcu")}
-            rows += [first, last, {"per_page": per_page, "page": f"{last_page}/1", **ratio}]
+            first, last = (
+                measure(
+                    meter,
+                    partial(stores.handlers.list_handlers, ACCOUNT, page, per_page),
+                    runs=runs,
+                    list="account",
+                    per_page=per_page,
+                    page=page,
+                )
+                for page in (1, last_page)
+            )
+            ratio = {
+                key: _ratio(last[key], first[key]) for key in ("items_read", "median_ms", "calls", "rcu")
+            }
+            rows += [
+                first,
+                last,
+                {"list": "account", "per_page": per_page, "page": f"{last_page}/1", **ratio},
+            ]
             ratios[str(per_page)] = ratio
+        big_app_pages = math.ceil(HANDLERS / 4 / APP_PAGE)
+        first, last = (
+            measure(
+                meter,
+                partial(stores.handlers.list_app_handlers, APPS_ACCOUNT, BIG_APP, APP_TYPES, page, APP_PAGE),
+                runs=RUNS[25],
+                list=f"app of {HANDLERS // 4}",
+                per_page=APP_PAGE,
+                page=page,
+            )
+            for page in (1, big_app_pages)
+        )
+        app_ratio = {
+            key: _ratio(last[key], first[key]) for key in ("items_read", "median_ms", "calls", "rcu")
+        }
+        rows += [
+            first,
+            last,
+            {"list": first["list"], "per_page": APP_PAGE, "page": f"{big_app_pages}/1", **app_ratio},
+        ]
+        ratios["app"] = app_ratio
+        matching = measure(
+            meter,
+            partial(stores.handlers.handlers_in_scope, APPS_ACCOUNT, SMALL_APP),
+            runs=RUNS[25],
+            list=f"fan-out to an app of {len(SMALL_APP_IDS)}",
+        )
+        rows.append(matching)
     finally:
         ddb.meta.events.unregister("after-call.dynamodb", meter.hook)
 
-    pages_of_25 = [r for r in rows if r["per_page"] == 25 and isinstance(r["page"], int)]
+    pages_of_25 = [r for r in rows if r.get("per_page") == 25 and isinstance(r["page"], int)]
     checks = {
+        f"fan-out to an app of {len(SMALL_APP_IDS)} reads < {MAX_ITEMS_TO_MATCH} items": matching[
+            "items_read"
+        ]
+        < MAX_ITEMS_TO_MATCH,
         f"last/1 read capacity <= {MAX_CAPACITY_RATIO}x": all(
             r["rcu"] <= MAX_CAPACITY_RATIO for r in ratios.values()
         ),
