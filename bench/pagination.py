@@ -172,6 +172,17 @@ def measure(meter: CallMeter, read: Callable[[], Any], *, runs: int, **labels: A
     }
 
 
+def first_and_last(
+    meter: CallMeter, read: Callable[..., Any], pages: int, *, runs: int, **labels: Any
+) -> list[dict[str, Any]]:
+    """Rows of page 1, the last page and their ratio; `read(page=...)` reads a page."""
+    first, last = (
+        measure(meter, partial(read, page=page), runs=runs, **labels, page=page) for page in (1, pages)
+    )
+    ratio = {key: _ratio(last[key], first[key]) for key in ("items_read", "median_ms", "calls", "rcu")}
+    return [first, last, {**labels, "page": f"{pages}/1", **ratio}]
+
+
 def _ratio(last: float, first: float) -> float:
     return round(last / first, 2) if first else float("inf")
 
@@ -213,48 +224,16 @@ def _run(ddb: Any) -> dict[str, Any]:
         rows: list[dict[str, Any]] = []
         ratios: dict[str, dict[str, float]] = {}
         for per_page, runs in RUNS.items():
-            last_page = math.ceil(HANDLERS / per_page)
-            first, last = (
-                measure(
-                    meter,
-                    partial(stores.handlers.list_handlers, ACCOUNT, page, per_page),
-                    runs=runs,
-                    list="account",
-                    per_page=per_page,
-                    page=page,
-                )
-                for page in (1, last_page)
-            )
-            ratio = {
-                key: _ratio(last[key], first[key]) for key in ("items_read", "median_ms", "calls", "rcu")
-            }
-            rows += [
-                first,
-                last,
-                {"list": "account", "per_page": per_page, "page": f"{last_page}/1", **ratio},
-            ]
-            ratios[str(per_page)] = ratio
-        big_app_pages = math.ceil(HANDLERS / 4 / APP_PAGE)
-        first, last = (
-            measure(
-                meter,
-                partial(stores.handlers.list_app_handlers, APPS_ACCOUNT, BIG_APP, APP_TYPES, page, APP_PAGE),
-                runs=RUNS[25],
-                list=f"app of {HANDLERS // 4}",
-                per_page=APP_PAGE,
-                page=page,
-            )
-            for page in (1, big_app_pages)
+            pages = math.ceil(HANDLERS / per_page)
+            read = partial(stores.handlers.list_handlers, ACCOUNT, per_page=per_page)
+            rows += first_and_last(meter, read, pages, runs=runs, list="account", per_page=per_page)
+            ratios[str(per_page)] = rows[-1]
+        pages = math.ceil(HANDLERS / 4 / APP_PAGE)
+        read = partial(stores.handlers.list_app_handlers, APPS_ACCOUNT, BIG_APP, APP_TYPES, per_page=APP_PAGE)
+        rows += first_and_last(
+            meter, read, pages, runs=RUNS[25], list=f"app of {HANDLERS // 4}", per_page=APP_PAGE
         )
-        app_ratio = {
-            key: _ratio(last[key], first[key]) for key in ("items_read", "median_ms", "calls", "rcu")
-        }
-        rows += [
-            first,
-            last,
-            {"list": first["list"], "per_page": APP_PAGE, "page": f"{big_app_pages}/1", **app_ratio},
-        ]
-        ratios["app"] = app_ratio
+        ratios["app"] = rows[-1]
         matching = measure(
             meter,
             partial(stores.handlers.handlers_in_scope, APPS_ACCOUNT, SMALL_APP),

@@ -35,6 +35,25 @@ def update(stores: Stores, account: str, handler_id: int, body: dict[str, Any]) 
     services.update_handler(stores, account, handler_id, body, base_url=BASE_URL)
 
 
+def update_in_store(
+    stores: Stores,
+    handler_id: int,
+    fields: dict[str, Any],
+    settings: dict[str, str] | None = None,
+    expected_type: str | None = None,
+) -> None:
+    """The store's update as services call it (settings replaced when given)."""
+    stores.handlers.update_handler(
+        ACME,
+        handler_id,
+        fields=fields,
+        settings=settings or {},
+        replace_settings=settings is not None,
+        expected_type=expected_type,
+        now=MOMENT,
+    )
+
+
 def ids(stores: Stores, account: str = ACME) -> list[int]:
     return [h.id for h in stores.handlers.all_handlers(account)]
 
@@ -170,15 +189,7 @@ def test_listed_handlers_are_the_stored_handlers(stores: Stores) -> None:
 def test_updating_a_missing_handler_is_not_found_and_creates_no_item(stores: Stores) -> None:
     create(stores)
     with pytest.raises(NotFound):
-        stores.handlers.update_handler(
-            ACME,
-            99,
-            fields={"name": "ghost"},
-            settings={},
-            replace_settings=False,
-            expected_type=None,
-            now=MOMENT,
-        )
+        update_in_store(stores, 99, {"name": "ghost"})
     with pytest.raises(NotFound):
         update(stores, ACME, 99, {"name": "ghost"})
     with pytest.raises(NotFound):
@@ -201,14 +212,8 @@ def test_deleting_a_missing_handler_returns_false_and_leaves_the_counters(stores
 def test_an_update_expecting_another_type_is_a_conflict_and_changes_nothing(stores: Stores) -> None:
     handler = create(stores)
     with pytest.raises(Conflict):
-        stores.handlers.update_handler(
-            ACME,
-            handler.id,
-            fields={"name": "late"},
-            settings={"webhook": "https://example.com/hook"},
-            replace_settings=True,
-            expected_type="webhook",
-            now=MOMENT,
+        update_in_store(
+            stores, handler.id, {"name": "late"}, {"webhook": "https://example.com/hook"}, "webhook"
         )
     assert stores.handlers.get_handler(ACME, handler.id) == handler
 
@@ -410,24 +415,8 @@ def test_an_update_that_keeps_the_app_keeps_the_handler_listed_once(stores: Stor
 def test_moving_a_handler_to_another_type_is_refused_if_its_type_changed_meanwhile(stores: Stores) -> None:
     handler = scoped(stores, "web")
     with pytest.raises(Conflict):
-        stores.handlers.update_handler(
-            ACME,
-            handler.id,
-            fields={"app": "api"},
-            settings={"email": "ops@example.com"},
-            replace_settings=True,
-            expected_type="email",
-            now=MOMENT,
-        )
+        update_in_store(stores, handler.id, {"app": "api"}, {"email": "ops@example.com"}, "email")
     assert app_page(stores, "web", ("telegram",), 1, 10) == ([handler.id], 1)
     assert app_page(stores, "api", ("telegram",), 1, 10) == ([], 0)
     with pytest.raises(NotFound):
-        stores.handlers.update_handler(
-            ACME,
-            99,
-            fields={"app": "api"},
-            settings={},
-            replace_settings=False,
-            expected_type=None,
-            now=MOMENT,
-        )
+        update_in_store(stores, 99, {"app": "api"})
