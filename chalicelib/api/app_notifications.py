@@ -54,6 +54,7 @@ from chalicelib.errors import HeraldError, InvalidInput, NotFound, Unauthorized,
 from chalicelib.models.app_notifications import (
     APP_NAME,
     CLIENT_FIELDS,
+    NOTIFICATION_TYPES,
     OBJECT_ID,
     PATH_ID,
     ListQuery,
@@ -230,10 +231,11 @@ def create_notification(call: Call, organizationId: str, applicationId: str) -> 
 def list_notifications(call: Call, organizationId: str, applicationId: str) -> Response:
     app = _app(call, organizationId, applicationId)
     query: ListQuery = services.parse(ListQuery, dict(call.request.query_params or {}))
-    found = [h for h in call.stores.handlers.all_handlers(call.account) if is_notification(h, app)]
-    start = (query.page - 1) * query.limit
-    items = _outs(call, found[start : start + query.limit], app)
-    page = NotificationPage.of(items, len(found), query.page, query.limit)
+    found = call.stores.handlers.list_app_handlers(
+        call.account, app, NOTIFICATION_TYPES, query.page, query.limit
+    )
+    items = _outs(call, found.handlers, app)
+    page = NotificationPage.of(items, found.total, query.page, query.limit)
     return json_response(NotificationPageEnvelope(data=page).model_dump())
 
 

@@ -146,7 +146,7 @@ def _out(call: Call, handler: Handler, app: str) -> dict[str, Any]:
 )
 def list_notifiers(call: Call, app: str) -> Response:
     name = _app(app)
-    found = [h for h in call.stores.handlers.all_handlers(call.account) if h.app == name]
+    found = call.stores.handlers.app_handlers(call.account, name)
     app_id = services.app_id(call.stores, call.account, name) if found else ""
     return json_response({"notifiers": [NotifierOut.of(h, app_id).model_dump() for h in found]})
 

@@ -58,7 +58,7 @@ def publish(stores: Stores, account: str, body: dict[str, Any]) -> Published:
         event = Event.model_validate(existing)
         expires_at = int(existing.get("expires_at", expires_at))
     stores.app_events.record(event, expires_at)  # before fanned_out: a retry completes it
-    handlers = [h for h in stores.handlers.all_handlers(account) if h.accepts(event)]
+    handlers = [h for h in stores.handlers.handlers_in_scope(account, event.app) if h.accepts(event)]
     enqueue([DeliveryTask(account=account, event_id=event.id, handler_id=h.id) for h in handlers])
     stores.deliveries.mark_fanned_out(account, event.id, len(handlers))
     return Published(event.id, len(handlers), duplicate=existing is not None)

@@ -3,12 +3,16 @@ secrets, health (attempt numbering, failing clock, disabling).
 
 Pagination by page number is served from per-block live counters (see keys.py and the
 README): a page costs one counter Query, at most one short keys-only Query on the
-`by_hid` LSI, and the Query for the page itself, whatever the page number.
+`by_hid` LSI, and the Query for the page itself, whatever the page number. An app's
+handlers are read the same way through the keys-only `by_app` LSI (scope, type, id) and
+per-app block counters, so listing an app or fanning out its event never reads the
+handlers of other apps.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -20,6 +24,12 @@ from chalicelib.storage import keys
 from chalicelib.storage.table import Cancelled, ConditionFailed, Item, Key, Request, Table
 
 logger = logging.getLogger("herald.storage")
+
+MOVE_TRIES = 5
+"""How often a delete or an update that moves a handler re-reads it after a concurrent
+writer moved it first."""
+BATCH_GET_KEYS = 100
+"""BatchGetItem takes at most this many keys."""
 
 
 class Contended(HeraldError):
@@ -85,6 +95,21 @@ class HandlerStore(Protocol):
 
     def all_handlers(self, account: str) -> list[Handler]: ...
 
+    def app_handlers(self, account: str, app: str) -> list[Handler]:
+        """The handlers scoped to `app`, in id order, reading no other handler."""
+        ...
+
+    def handlers_in_scope(self, account: str, app: str | None) -> list[Handler]:
+        """Every handler an event of `app` may match (the account-wide ones and the app's),
+        in id order, reading no other handler."""
+        ...
+
+    def list_app_handlers(
+        self, account: str, app: str, types: Sequence[str], page: int, per_page: int
+    ) -> HandlerPage:
+        """Page `page` of the app's handlers of `types` in id order, its total counted."""
+        ...
+
     def rotate_secret(self, account: str, handler_id: int, new_secret: str, overlap_until: datetime) -> None:
         """Make `new_secret` current; the old one keeps signing until `overlap_until`.
         NotFound if the handler is gone or has no secret."""
@@ -112,11 +137,13 @@ def handler_key(account: str, handler_id: int) -> Key:
 
 
 def handler_item(handler: Handler) -> Item:
-    """The handler as stored: its key, `hid` (the by_hid index's sort key) and its fields."""
+    """The handler as stored: its key, the sort keys of the by_hid and by_app indexes and
+    its fields."""
     return {
         "PK": keys.account_pk(handler.account),
         "SK": keys.handler_sk(handler.id),
         "hid": handler.id,
+        "app_hid": keys.app_hid(handler.app, handler.type, handler.id),
         **handler.model_dump(mode="json", exclude_none=True),
     }
 
@@ -125,10 +152,29 @@ def handler_of(item: Item) -> Handler:
     """The handler of a stored item."""
     return Handler.model_validate(
         {
-            **{k: v for k, v in item.items() if k not in ("PK", "SK", "hid")},
+            **{k: v for k, v in item.items() if k not in ("PK", "SK", "hid", "app_hid")},
             "id": int(item["id"]),
         }
     )
+
+
+def page_start(counts: Sequence[tuple[int, int]], offset: int) -> tuple[int, int] | None:
+    """(block, live handlers to skip inside it) where the handler at `offset` is, from
+    (block, live handlers) counts in id order; None past the end."""
+    seen = 0
+    for block, live in counts:
+        if seen + live > offset:
+            return block, offset - seen
+        seen += live
+    return None
+
+
+def _not_found(handler_id: int) -> NotFound:
+    return NotFound(f"notification handler {handler_id} not found")
+
+
+def _changed_type(handler_id: int) -> Conflict:
+    return Conflict(f"notification handler {handler_id} changed type meanwhile; send the update again")
 
 
 class DynamoHandlerStore:
@@ -170,12 +216,14 @@ class DynamoHandlerStore:
             return
 
     def create_handler(self, handler: Handler) -> None:
-        """The handler and its block counter change in one transaction."""
+        """The handler and its block counters (the account's, and its app's) change in one
+        transaction."""
         try:
             self.table.transact(
                 [
                     self.table.put_request(handler_item(handler), condition="attribute_not_exists(SK)"),
                     self._counter_change(handler.account, handler.id, +1),
+                    *self._app_counter_changes(handler.account, handler.id, (handler.app, handler.type), +1),
                 ]
             )
         except Cancelled as exc:
@@ -198,7 +246,8 @@ class DynamoHandlerStore:
         now: datetime,
     ) -> None:
         """One UpdateItem: each field is its own SET clause, so concurrent updates of
-        different fields never overwrite each other."""
+        different fields never overwrite each other. An update that changes the app or
+        the type moves the handler in `by_app`: see `_move`."""
         names: dict[str, str] = {"#updated_at": "updated_at"}
         values: dict[str, Any] = {":updated_at": now.isoformat()}
         clauses = ["#updated_at = :updated_at"]
@@ -221,6 +270,17 @@ class DynamoHandlerStore:
             names["#type"] = "type"
             values[":expected_type"] = expected_type
             condition += " AND #type = :expected_type"
+        if "app" in fields or "type" in fields:
+            self._move(
+                account,
+                handler_id,
+                fields=fields,
+                clauses=clauses,
+                condition=condition,
+                names=names,
+                values=values,
+            )
+            return
         try:
             self.table.update(
                 handler_key(account, handler_id),
@@ -232,30 +292,96 @@ class DynamoHandlerStore:
             )
         except ConditionFailed as failed:
             if not failed.old:
-                raise NotFound(f"notification handler {handler_id} not found") from None
-            raise Conflict(
-                f"notification handler {handler_id} changed type meanwhile; send the update again"
-            ) from None
+                raise _not_found(handler_id) from None
+            raise _changed_type(handler_id) from None
+
+    def _move(
+        self,
+        account: str,
+        handler_id: int,
+        *,
+        fields: dict[str, Any],
+        clauses: list[str],
+        condition: str,
+        names: dict[str, str],
+        values: dict[str, Any],
+    ) -> None:
+        """Set the fields, the new `app_hid` and move the handler between its app's counters
+        in one transaction, on the condition that its `app_hid` (scope, type, id) is still
+        the one read: a concurrent move makes us read again, never miscount."""
+        for _ in range(MOVE_TRIES):
+            current = self.get_handler(account, handler_id)
+            if current is None:
+                raise _not_found(handler_id)
+            if ":expected_type" in values and current.type != values[":expected_type"]:
+                raise _changed_type(handler_id)
+            old = (current.app, current.type)
+            new = (fields.get("app", current.app), fields.get("type", current.type))
+            old_key, new_key = keys.app_hid(*old, handler_id), keys.app_hid(*new, handler_id)
+            update: dict[str, Any] = {
+                "expression": "SET " + ", ".join([*clauses, "app_hid = :new_app_hid"]),
+                "condition": condition + " AND app_hid = :old_app_hid",
+                "names": names,
+                "values": {**values, ":old_app_hid": old_key, ":new_app_hid": new_key},
+            }
+            try:
+                if old_key == new_key:  # it stays where it is: no counter to move
+                    self.table.update(handler_key(account, handler_id), **update)
+                else:
+                    self.table.transact(
+                        [
+                            {"Update": self.table.update_request(handler_key(account, handler_id), **update)},
+                            *self._app_counter_changes(account, handler_id, old, -1),
+                            *self._app_counter_changes(account, handler_id, new, +1),
+                        ]
+                    )
+            except ConditionFailed:
+                continue
+            except Cancelled as exc:
+                logger.warning("moving handler %s of %s was cancelled: %s", handler_id, account, exc)
+                break
+            return
+        raise Contended("the handler kept changing meanwhile; send the request again")
 
     def delete_handler(self, account: str, handler_id: int) -> bool:
-        try:
-            self.table.transact(
-                [
-                    {
-                        "Delete": self.table.delete_request(
-                            handler_key(account, handler_id), condition="attribute_exists(SK)"
-                        )
-                    },
-                    self._counter_change(account, handler_id, -1),
-                ]
+        """Delete and uncount it, on the condition that it is still in the app and of the
+        type read (whose counter goes down)."""
+        for _ in range(MOVE_TRIES):
+            current = self.get_handler(account, handler_id)
+            if current is None:
+                return False
+            scope = (current.app, current.type)
+            delete = self.table.delete_request(
+                handler_key(account, handler_id),
+                condition="app_hid = :app_hid",
+                values={":app_hid": keys.app_hid(*scope, handler_id)},
             )
-        except ConditionFailed:
-            return False
-        return True
+            try:
+                self.table.transact(
+                    [
+                        {"Delete": delete},
+                        self._counter_change(account, handler_id, -1),
+                        *self._app_counter_changes(account, handler_id, scope, -1),
+                    ]
+                )
+            except ConditionFailed:
+                continue
+            return True
+        raise Contended("the handler kept changing meanwhile; send the request again")
 
     def _counter_change(self, account: str, handler_id: int, delta: int) -> Request:
         key = (keys.account_pk(account), keys.counter_sk(keys.block_of(handler_id)))
         return {"Update": self.table.update_request(key, "ADD n :delta", values={":delta": delta})}
+
+    def _app_counter_changes(
+        self, account: str, handler_id: int, scope: tuple[str | None, str], delta: int
+    ) -> list[Request]:
+        """The change of the (app, type) block counter; none for an account-wide handler."""
+        app, handler_type = scope
+        if not app:
+            return []
+        key = (keys.account_pk(account), keys.app_counter_sk(app, handler_type, keys.block_of(handler_id)))
+        return [{"Update": self.table.update_request(key, "ADD n :delta", values={":delta": delta})}]
 
     def block_counts(self, account: str) -> list[tuple[int, int]]:
         items = self.table.query(
@@ -270,17 +396,10 @@ class DynamoHandlerStore:
     def list_handlers(self, account: str, page: int, per_page: int) -> HandlerPage:
         counts = self.block_counts(account)
         total = sum(n for _, n in counts)
-        offset = (page - 1) * per_page
-        if offset >= total:
+        start = page_start(counts, (page - 1) * per_page)
+        if start is None:
             return HandlerPage([], total)
-        seen = 0
-        for block, live in counts:
-            if seen + live > offset:
-                first_id = self._nth_id_in_block(account, block, offset - seen)
-                break
-            seen += live
-        else:  # pragma: no cover - offset < total guarantees a block
-            return HandlerPage([], total)
+        first_id = self._nth_id_in_block(account, *start)
         items = self.table.query(
             "PK = :pk AND SK BETWEEN :first AND :end",
             {":pk": keys.account_pk(account), ":first": keys.handler_sk(first_id), ":end": keys.HANDLER_END},
@@ -311,6 +430,90 @@ class DynamoHandlerStore:
         )
         return [handler_of(item) for item in items]
 
+    def app_handlers(self, account: str, app: str) -> list[Handler]:
+        return self._handlers(account, self._ids_with_prefix(account, keys.app_scope(app) + "#"))
+
+    def handlers_in_scope(self, account: str, app: str | None) -> list[Handler]:
+        ids = self._ids_with_prefix(account, keys.ACCOUNT_WIDE + "#")
+        if app:
+            ids += self._ids_with_prefix(account, keys.app_scope(app) + "#")
+        return self._handlers(account, ids)
+
+    def list_app_handlers(
+        self, account: str, app: str, types: Sequence[str], page: int, per_page: int
+    ) -> HandlerPage:
+        """As `list_handlers`, on the app's counters and `by_app`, one id range per type:
+        a page reads the app's counters, at most one short key Query per type inside
+        the page's first block, one key Query per type from there (`per_page` keys at
+        most each) and the page's handlers."""
+        counts = self._app_block_counts(account, app, types)
+        total = sum(n for _, n in counts)
+        start = page_start(counts, (page - 1) * per_page)
+        if start is None:
+            return HandlerPage([], total)
+        block, skip = start
+        low = block * keys.BLOCK_SIZE
+        first_id = low
+        if skip:
+            in_block = self._ids_of_types(
+                account, app, types, low=low, high=low + keys.BLOCK_SIZE - 1, limit=skip + 1
+            )
+            first_id = in_block[skip] if len(in_block) > skip else low + keys.BLOCK_SIZE
+        ids = self._ids_of_types(account, app, types, low=first_id, high=keys.LAST_ID, limit=per_page)
+        return HandlerPage(self._handlers(account, ids[:per_page]), total)
+
+    def _app_block_counts(self, account: str, app: str, types: Sequence[str]) -> list[tuple[int, int]]:
+        """(block, the app's live handlers of `types` in it), in id order."""
+        items = self.table.query(
+            "PK = :pk AND begins_with(SK, :prefix)",
+            {":pk": keys.account_pk(account), ":prefix": keys.app_counter_prefix(app)},
+        )
+        per_block: dict[int, int] = {}
+        for item in items:
+            handler_type, block = keys.type_and_block_of_app_counter(item["SK"])
+            if handler_type in types:
+                per_block[block] = per_block.get(block, 0) + int(item["n"])
+        return sorted(per_block.items())
+
+    def _ids_of_types(
+        self, account: str, app: str, types: Sequence[str], *, low: int, high: int, limit: int
+    ) -> list[int]:
+        """The first `limit` ids in [low, high] of the app's handlers of any of `types`."""
+        ids: list[int] = []
+        for handler_type in types:
+            found = self.table.query(
+                "PK = :pk AND app_hid BETWEEN :low AND :high",
+                {
+                    ":pk": keys.account_pk(account),
+                    ":low": keys.app_hid(app, handler_type, low),
+                    ":high": keys.app_hid(app, handler_type, high),
+                },
+                limit=limit,
+                IndexName=keys.BY_APP_INDEX,
+            )
+            ids += [keys.handler_id_of(item["SK"]) for item in found]
+        return sorted(ids)[:limit]
+
+    def _ids_with_prefix(self, account: str, prefix: str) -> list[int]:
+        found = self.table.query(
+            "PK = :pk AND begins_with(app_hid, :prefix)",
+            {":pk": keys.account_pk(account), ":prefix": prefix},
+            IndexName=keys.BY_APP_INDEX,
+        )
+        return [keys.handler_id_of(item["SK"]) for item in found]
+
+    def _handlers(self, account: str, ids: Sequence[int]) -> list[Handler]:
+        """The handlers of `ids` in id order, read with consistent BatchGetItems (one deleted
+        since its key was read is left out); Contended if DynamoDB leaves some unread."""
+        handlers: list[Handler] = []
+        for start in range(0, len(ids), BATCH_GET_KEYS):
+            chunk = [handler_key(account, handler_id) for handler_id in ids[start : start + BATCH_GET_KEYS]]
+            items, unread = self.table.batch_get(chunk)
+            if unread:
+                raise Contended("the handlers could not be read for throttling; send the request again")
+            handlers += map(handler_of, items)
+        return sorted(handlers, key=lambda handler: handler.id)
+
     def rotate_secret(self, account: str, handler_id: int, new_secret: str, overlap_until: datetime) -> None:
         """`SET prev = cur, cur = :new` reads the old value in the same atomic update."""
         try:
@@ -322,7 +525,7 @@ class DynamoHandlerStore:
                 values={":new": new_secret, ":until": overlap_until.isoformat()},
             )
         except ConditionFailed:
-            raise NotFound(f"notification handler {handler_id} not found") from None
+            raise _not_found(handler_id) from None
 
     def set_secret(self, account: str, handler_id: int, secret: str) -> None:
         self.table.update(

@@ -5,8 +5,12 @@
 | API key           | APIKEY#<key id>    | APIKEY               | sha256 of the key, account, revoked    |
 | id allocator      | ACCT#<account>     | META                 | next_id, only ever incremented         |
 | block counter     | ACCT#<account>     | CNT#<block>          | n = live handlers with id in the block |
+| app block counter | ACCT#<account>     | ACNT#<app>#<type>#<block> | n = the app's live handlers of |
+|                   |                    |                      | the type with id in the block          |
 | app               | ACCT#<account>     | APP#<name>           | app_id, assigned on first use          |
-| handler           | ACCT#<account>     | H#<id>               | hid = id (sort key of LSI by_hid)      |
+| handler           | ACCT#<account>     | H#<id>               | hid = id (sort key of LSI by_hid),     |
+|                   |                    |                      | app_hid = A#<app>#<type>#<id>, or      |
+|                   |                    |                      | *#<type>#<id> without app (LSI by_app) |
 | event             | EVT#<account>#<ev> | EVENT                | the accepted event, fan-out status, TTL |
 | app's event       | AEV#<acct>#<app>   | <created>#<ev>       | copy of an app's event, for its list, TTL |
 | delivery state    | EVT#<account>#<ev> | DLV#<handler id>     | status, attempts, lease (idempotency)  |
@@ -23,10 +27,16 @@ BLOCK_SIZE = 100
 """Handler ids per block counter: a page's start is a prefix sum over these counters."""
 
 _ID_WIDTH = 12
+LAST_ID = 10**_ID_WIDTH - 1
+"""The highest id a 12-digit key holds: the end of an id range."""
 HANDLER_PREFIX = "H#"
 HANDLER_END = "H$"  # sorts right after every "H#..." key
 COUNTER_PREFIX = "CNT#"
 BY_HID_INDEX = "by_hid"
+BY_APP_INDEX = "by_app"
+APP_COUNTER_PREFIX = "ACNT#"
+ACCOUNT_WIDE = "*"
+"""The scope of handlers that belong to no app: `*` sorts apart from every `A#<app>`."""
 
 
 def account_pk(account: str) -> str:
@@ -55,6 +65,32 @@ def counter_sk(block: int) -> str:
 
 def block_of_counter(sk: str) -> int:
     return int(sk[len(COUNTER_PREFIX) :])
+
+
+def app_scope(app: str | None) -> str:
+    """The `by_app` sort key's first part: `A#<app>`, or `*` for an account-wide handler.
+    App names hold no `#`, so one app's prefix never matches another's."""
+    return f"A#{app}" if app else ACCOUNT_WIDE
+
+
+def app_hid(app: str | None, handler_type: str, handler_id: int) -> str:
+    """A handler's `by_app` sort key: its scope, then its type, then its id, so one Query
+    reads an app's handlers (or one type of them) in id order and nothing else."""
+    return f"{app_scope(app)}#{handler_type}#{handler_id:0{_ID_WIDTH}d}"
+
+
+def app_counter_prefix(app: str) -> str:
+    """Every block counter of the app (all types): `ACNT#<app>#`."""
+    return f"{APP_COUNTER_PREFIX}{app}#"
+
+
+def app_counter_sk(app: str, handler_type: str, block: int) -> str:
+    return f"{app_counter_prefix(app)}{handler_type}#{block:0{_ID_WIDTH}d}"
+
+
+def type_and_block_of_app_counter(sk: str) -> tuple[str, int]:
+    handler_type, _, block = sk.rpartition("#")
+    return handler_type.rpartition("#")[2], int(block)
 
 
 def api_key_pk(key_id: str) -> str:

@@ -38,6 +38,25 @@ def update(stores: Stores, account: str, handler_id: int, body: dict[str, Any]) 
     services.update_handler(stores, account, handler_id, update_command(body), base_url=BASE_URL)
 
 
+def update_in_store(
+    stores: Stores,
+    handler_id: int,
+    fields: dict[str, Any],
+    settings: dict[str, str] | None = None,
+    expected_type: str | None = None,
+) -> None:
+    """The store's update as services call it (settings replaced when given)."""
+    stores.handlers.update_handler(
+        ACME,
+        handler_id,
+        fields=fields,
+        settings=settings or {},
+        replace_settings=settings is not None,
+        expected_type=expected_type,
+        now=MOMENT,
+    )
+
+
 def ids(stores: Stores, account: str = ACME) -> list[int]:
     return [h.id for h in stores.handlers.all_handlers(account)]
 
@@ -173,15 +192,7 @@ def test_listed_handlers_are_the_stored_handlers(stores: Stores) -> None:
 def test_updating_a_missing_handler_is_not_found_and_creates_no_item(stores: Stores) -> None:
     create(stores)
     with pytest.raises(NotFound):
-        stores.handlers.update_handler(
-            ACME,
-            99,
-            fields={"name": "ghost"},
-            settings={},
-            replace_settings=False,
-            expected_type=None,
-            now=MOMENT,
-        )
+        update_in_store(stores, 99, {"name": "ghost"})
     with pytest.raises(NotFound):
         update(stores, ACME, 99, {"name": "ghost"})
     with pytest.raises(NotFound):
@@ -204,14 +215,8 @@ def test_deleting_a_missing_handler_returns_false_and_leaves_the_counters(stores
 def test_an_update_expecting_another_type_is_a_conflict_and_changes_nothing(stores: Stores) -> None:
     handler = create(stores)
     with pytest.raises(Conflict):
-        stores.handlers.update_handler(
-            ACME,
-            handler.id,
-            fields={"name": "late"},
-            settings={"webhook": "https://example.com/hook"},
-            replace_settings=True,
-            expected_type="webhook",
-            now=MOMENT,
+        update_in_store(
+            stores, handler.id, {"name": "late"}, {"webhook": "https://example.com/hook"}, "webhook"
         )
     assert stores.handlers.get_handler(ACME, handler.id) == handler
 
@@ -325,3 +330,96 @@ def test_another_account_can_neither_read_nor_update_nor_delete_a_handler(stores
     assert theirs.id == mine.id
     assert stores.handlers.get_handler(ACME, mine.id) == mine
     assert (stores.handlers.count_handlers(ACME), stores.handlers.count_handlers(GLOBEX)) == (1, 1)
+
+
+def scoped(stores: Stores, app: str | None, handler_type: str = "telegram", name: str = "Ops") -> Handler:
+    """A handler of `app` (None: account-wide) of a type that needs no URL check."""
+    body: dict[str, Any] = {"name": name, **TELEGRAM, "app": app or ""}
+    if handler_type != "telegram":
+        body = {"name": name, "type": handler_type, "app": app or ""}
+    return services.create_handler(stores, ACME, body, base_url=BASE_URL, awaiting_setup=True)
+
+
+def app_page(
+    stores: Stores, app: str, types: tuple[str, ...], page: int, per_page: int
+) -> tuple[list[int], int]:
+    found = stores.handlers.list_app_handlers(ACME, app, types, page, per_page)
+    return [h.id for h in found.handlers], found.total
+
+
+def test_an_apps_handlers_are_read_without_other_apps_or_the_account_wide_ones(stores: Stores) -> None:
+    web = [scoped(stores, "web").id, scoped(stores, "web", "internal_notification").id]
+    api = scoped(stores, "api")
+    everywhere = scoped(stores, None)
+    web.append(scoped(stores, "web").id)
+    create(stores, GLOBEX)  # another account's handler of no app
+    assert [h.id for h in stores.handlers.app_handlers(ACME, "web")] == web
+    assert stores.handlers.app_handlers(ACME, "api") == [api]
+    assert stores.handlers.app_handlers(ACME, "we") == [], "a prefix of an app's name is another app"
+    assert stores.handlers.app_handlers(GLOBEX, "web") == []
+    assert stores.handlers.handlers_in_scope(ACME, "web") == sorted(
+        [*stores.handlers.app_handlers(ACME, "web"), everywhere], key=lambda h: h.id
+    )
+    assert stores.handlers.handlers_in_scope(ACME, None) == [everywhere]
+    assert stores.handlers.handlers_in_scope(ACME, "new") == [everywhere]
+
+
+def test_an_apps_handlers_of_some_types_are_paged_in_id_order_with_their_total(stores: Stores) -> None:
+    handlers = make_handlers(ACME, 230)
+    for handler in handlers:
+        app = "web" if handler.id % 3 else ("api" if handler.id % 2 else None)
+        kind = "slack" if handler.id % 5 == 0 else ("x" if handler.id % 7 == 0 else handler.type)
+        stores.handlers.create_handler(handler.model_copy(update={"app": app, "type": kind}))
+    for handler_id in (1, 2, 99, 100, 101, 200, 229, 230):  # around block boundaries, the last
+        stores.handlers.delete_handler(ACME, handler_id)
+    live = {h.id: h for h in stores.handlers.all_handlers(ACME)}
+    for types in (("webhook", "slack"), ("x",), ("webhook", "slack", "x")):
+        wanted = [i for i, h in live.items() if h.app == "web" and h.type in types]
+        for per_page in (1, 7, 10, 50, 100):
+            pages = -(-len(wanted) // per_page)
+            listed = [app_page(stores, "web", types, page, per_page) for page in range(1, pages + 2)]
+            assert {total for _, total in listed} == {len(wanted)}
+            assert [i for page_ids, _ in listed for i in page_ids] == wanted, (types, per_page)
+            assert listed[-1][0] == [], "the page after the last is empty"
+    assert app_page(stores, "nowhere", ("webhook",), 1, 10) == ([], 0)
+
+
+def test_moving_a_handler_between_apps_and_types_moves_it_in_the_lists_and_counts(stores: Stores) -> None:
+    handler = scoped(stores, "web", "webhook")
+    notifications = ("webhook", "slack")
+    update(stores, ACME, handler.id, {"app": "api"})
+    assert (stores.handlers.app_handlers(ACME, "web"), app_page(stores, "web", notifications, 1, 10)) == (
+        [],
+        ([], 0),
+    )
+    assert app_page(stores, "api", notifications, 1, 10) == ([handler.id], 1)
+    update(stores, ACME, handler.id, {"type": "internal_notification"})
+    assert app_page(stores, "api", notifications, 1, 10) == ([], 0)
+    assert app_page(stores, "api", ("internal_notification",), 1, 10) == ([handler.id], 1)
+    update(stores, ACME, handler.id, {"app": ""})
+    assert stores.handlers.app_handlers(ACME, "api") == []
+    assert [h.id for h in stores.handlers.handlers_in_scope(ACME, None)] == [handler.id]
+    update(stores, ACME, handler.id, {"app": "web", "name": "Back"})
+    assert [h.name for h in stores.handlers.app_handlers(ACME, "web")] == ["Back"]
+    assert app_page(stores, "web", ("internal_notification",), 1, 10) == ([handler.id], 1)
+    services.delete_handler(stores, ACME, handler.id)
+    assert app_page(stores, "web", ("internal_notification",), 1, 10) == ([], 0)
+    assert stores.handlers.handlers_in_scope(ACME, "web") == []
+    assert stores.handlers.count_handlers(ACME) == 0
+
+
+def test_an_update_that_keeps_the_app_keeps_the_handler_listed_once(stores: Stores) -> None:
+    handler = scoped(stores, "web", "webhook")
+    update(stores, ACME, handler.id, {"app": "web", "name": "Renamed"})
+    assert app_page(stores, "web", ("webhook",), 1, 10) == ([handler.id], 1)
+    assert [h.name for h in stores.handlers.app_handlers(ACME, "web")] == ["Renamed"]
+
+
+def test_moving_a_handler_to_another_type_is_refused_if_its_type_changed_meanwhile(stores: Stores) -> None:
+    handler = scoped(stores, "web")
+    with pytest.raises(Conflict):
+        update_in_store(stores, handler.id, {"app": "api"}, {"email": "ops@example.com"}, "email")
+    assert app_page(stores, "web", ("telegram",), 1, 10) == ([handler.id], 1)
+    assert app_page(stores, "api", ("telegram",), 1, 10) == ([], 0)
+    with pytest.raises(NotFound):
+        update_in_store(stores, 99, {"app": "api"})

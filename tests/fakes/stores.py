@@ -191,6 +191,19 @@ class MemoryHandlerStore:
         with self._lock:
             return [_handler(self.items[key]) for key in sorted(self.items) if key[0] == account]
 
+    def app_handlers(self, account: str, app: str) -> list[Handler]:
+        return [h for h in self.all_handlers(account) if h.app == app]
+
+    def handlers_in_scope(self, account: str, app: str | None) -> list[Handler]:
+        return [h for h in self.all_handlers(account) if not h.app or h.app == app]
+
+    def list_app_handlers(
+        self, account: str, app: str, types: Sequence[str], page: int, per_page: int
+    ) -> HandlerPage:
+        handlers = [h for h in self.app_handlers(account, app) if h.type in types]
+        start = (page - 1) * per_page
+        return HandlerPage(handlers[start : start + per_page], len(handlers))
+
     def rotate_secret(self, account: str, handler_id: int, new_secret: str, overlap_until: datetime) -> None:
         with self._lock:
             item = self.items.get((account, handler_id))

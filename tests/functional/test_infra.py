@@ -242,7 +242,7 @@ def test_the_role_grants_exactly_what_the_code_calls(packaged: Packaged) -> None
     assert granted - needed - POLLER_ACTIONS - LOG_ACTIONS == set(), "grants no code uses"
 
 
-def test_the_role_reaches_the_index_the_store_queries(packaged: Packaged) -> None:
+def test_the_role_reaches_the_indexes_the_store_queries(packaged: Packaged) -> None:
     index_arns = [
         r["Fn::Sub"]
         for s in packaged.statements()
@@ -250,7 +250,8 @@ def test_the_role_reaches_the_index_the_store_queries(packaged: Packaged) -> Non
         for r in _listed(s["Resource"])
         if "Fn::Sub" in r
     ]
-    assert f"${{HeraldTable.Arn}}/index/{keys.BY_HID_INDEX}" in index_arns
+    for index in (keys.BY_HID_INDEX, keys.BY_APP_INDEX):
+        assert f"${{HeraldTable.Arn}}/index/{index}" in index_arns
 
 
 def test_ses_is_limited_to_the_sender_identity(packaged: Packaged) -> None:
