@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
+
+from botocore.awsrequest import AWSResponse
 
 from chalicelib.channels.base import SendResult
 from chalicelib.delivery.context import DeliveryContext
@@ -30,16 +33,18 @@ class Posted:
 
 @dataclass
 class RecordingSender:
-    """Records every POST and answers each with `answer` (200, empty, by default)."""
+    """Records every POST and answers each with `answer` (200, empty, by default), or with
+    `answers[url]` for the URLs given there."""
 
     answer: HttpResult = field(default_factory=lambda: HttpResult(200, {}, b"", 3, None))
     posted: list[Posted] = field(default_factory=list)
+    answers: dict[str, HttpResult] = field(default_factory=dict)
 
     def post(
         self, url: str, *, body: bytes, headers: Mapping[str, str], deadline: float | None = None
     ) -> HttpResult:
         self.posted.append(Posted(url, body, dict(headers)))
-        return self.answer
+        return self.answers.get(url, self.answer)
 
 
 @dataclass(frozen=True)
@@ -80,3 +85,47 @@ def fake_context(
         settings=replace(get_settings(), **settings),
         vapid=vapid,
     )
+
+
+@dataclass(frozen=True)
+class SqsCall:
+    operation: str
+    params: dict[str, Any]
+
+
+class RecordingQueues:
+    """Answers every SQS call of one boto3 client from memory and records its parameters.
+
+    Attached to the client `chalicelib.clients` hands out (botocore's own hooks, as its
+    Stubber uses them), so the code under test runs unchanged and no request leaves the
+    process. Queue URLs are made up from the queue's name; every other call succeeds."""
+
+    def __init__(self, client: Any) -> None:
+        self.calls: list[SqsCall] = []
+        self._lock = threading.Lock()
+        client.meta.events.register("before-parameter-build.sqs.*", self._record)
+        client.meta.events.register_first("before-call.sqs.*", self._answer)
+
+    def _record(self, params: dict[str, Any], model: Any, **_: Any) -> None:
+        with self._lock:
+            self.calls.append(SqsCall(model.name, dict(params)))
+
+    def _answer(self, model: Any, **_: Any) -> tuple[AWSResponse, dict[str, Any]]:
+        ok = AWSResponse(None, 200, {}, None)
+        with self._lock:
+            params = next(c.params for c in reversed(self.calls) if c.operation == model.name)
+        if model.name == "GetQueueUrl":
+            return ok, {"QueueUrl": queue_url(params["QueueName"])}
+        if model.name == "SendMessageBatch":
+            return ok, {"Successful": [{"Id": e["Id"]} for e in params["Entries"]], "Failed": []}
+        return ok, {}
+
+    def made(self, operation: str) -> list[dict[str, Any]]:
+        """The parameters of every `operation` call (e.g. "SendMessage"), in order."""
+        with self._lock:
+            return [c.params for c in self.calls if c.operation == operation]
+
+
+def queue_url(name: str) -> str:
+    """The URL `RecordingQueues` gives the queue `name`."""
+    return f"https://sqs.us-east-1.amazonaws.com/000000000000/{name}"
