@@ -6,7 +6,7 @@ import html
 import logging
 import secrets
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
@@ -31,6 +31,7 @@ from chalicelib.storage.stores import Stores
 from chalicelib.storage.table import ConditionFailed
 
 logger = logging.getLogger("herald.services")
+Command = TypeVar("Command", CreateHandler, UpdateHandler)
 CONFIRMATION_TTL_SECONDS = 7 * 24 * 3600
 
 
@@ -60,6 +61,24 @@ def parse(model: type[Any], body: dict[str, Any]) -> Any:
         return model.model_validate(body)
     except ValidationError as exc:
         raise invalid_input(exc) from None
+
+
+def command(model: type[Command], fields: dict[str, Any]) -> Command:
+    """A command from a face's fields. When it is refused, the refusal also names the
+    settings whose shape is wrong, so one answer lists every bad field, as when a face's
+    own model checked them all at once."""
+    try:
+        return model.model_validate(fields)
+    except ValidationError as exc:
+        problems = invalid_input(exc).problems
+    settings = fields.get("settings")
+    if isinstance(settings, dict):
+        try:
+            setting_values(settings)
+        except ValidationError as exc:
+            named = {problem.field for problem in problems}
+            problems += [p for p in invalid_input(exc, within="settings").problems if p.field not in named]
+    raise InvalidInput.of(problems)
 
 
 MISSING = "required for type {type}"

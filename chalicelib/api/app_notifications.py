@@ -209,7 +209,7 @@ def create_notification(call: Call, organizationId: str, applicationId: str) -> 
     slack = _slack_install(request)
     fields = {**request.command_fields(app, slack), "awaiting_setup": not request.has_setup()}
     with fields_named(CLIENT_FIELDS):
-        command = services.parse(CreateHandler, fields)
+        command = services.command(CreateHandler, fields)
         handler = services.create_handler(call.stores, call.account, command, base_url(call.request))
     token = handler.signing_secret if handler.type == "webhook" else None  # shown once
     return _ok(call, handler, app, token)
@@ -274,7 +274,7 @@ def replace_notification(
         raise request.missing_setup()
     slack = _slack_install(request)
     with fields_named(CLIENT_FIELDS):
-        command = services.parse(UpdateHandler, request.command_fields(app, slack))
+        command = services.command(UpdateHandler, request.command_fields(app, slack))
         secret = services.update_handler(
             call.stores, call.account, current.id, command, base_url(call.request)
         )

@@ -1093,3 +1093,10 @@ def test_a_uuid_of_another_account_or_a_forged_one_names_nothing(
     assert_not_found(send(api, "GET", f"{BASE}/{forged}", auth))
     assert_not_found(send(api, "GET", f"{BASE}/{created['id']}", other_account()))
     assert_not_found(send(api, "GET", f"{BASE}/{created['id'].upper()}", auth))
+
+
+def test_a_bad_name_and_a_bad_setting_are_reported_together(api: Any, auth: dict[str, str]) -> None:
+    fields = {"platform_id": WEBHOOK, "name": "n" * 200, "type_data": {"webhook_url": "not a url"}}
+    answer = send(api, "POST", BASE, auth, {"notifier": fields})
+    assert answer.status_code == 422, answer.body
+    assert set(answer.json_body["errors"]) == {"name", "type_data.webhook_url"}, answer.body
