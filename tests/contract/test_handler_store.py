@@ -337,7 +337,8 @@ def scoped(stores: Stores, app: str | None, handler_type: str = "telegram", name
     body: dict[str, Any] = {"name": name, **TELEGRAM, "app": app or ""}
     if handler_type != "telegram":
         body = {"name": name, "type": handler_type, "app": app or ""}
-    return services.create_handler(stores, ACME, body, base_url=BASE_URL, awaiting_setup=True)
+    command = create_command(body).model_copy(update={"awaiting_setup": True})
+    return services.create_handler(stores, ACME, command, base_url=BASE_URL)
 
 
 def app_page(
