@@ -13,6 +13,8 @@ from typing import Any
 from chalicelib.settings import get_settings
 
 _clients: dict[str, Any] = {}
+_sessions: list[Any] = []
+"""The container's one boto3 session: every client shares its credentials and loaded models."""
 _queue_urls: dict[str, str] = {}
 _lock = threading.Lock()
 
@@ -27,7 +29,9 @@ def client(service: str) -> Any:
             import boto3  # deferred: boto3 import is most of a cold start
             from botocore.config import Config
 
-            _clients[service] = boto3.session.Session().client(
+            if not _sessions:
+                _sessions.append(boto3.session.Session())
+            _clients[service] = _sessions[0].client(
                 service,
                 region_name=get_settings().region,
                 config=Config(retries={"mode": "standard", "max_attempts": 5}, max_pool_connections=32),
@@ -56,4 +60,5 @@ def reset() -> None:
     """Forget every client (tests switch endpoints and credentials between runs)."""
     with _lock:
         _clients.clear()
+        _sessions.clear()
         _queue_urls.clear()
