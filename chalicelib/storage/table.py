@@ -139,9 +139,7 @@ class Table:
 
     def put(self, item: Item, *, condition: str | None = None, return_old: bool = False) -> None:
         """Write the whole item; ConditionFailed if `condition` does not hold."""
-        request: dict[str, Any] = {"TableName": self.name, "Item": to_ddb(item)}
-        if condition is not None:
-            request["ConditionExpression"] = condition
+        request: dict[str, Any] = self.put_request(item, condition=condition)["Put"]
         if return_old:
             request["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
         self._conditional(self.ddb.put_item, request)
