@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
+from chalicelib.channels.fields import check_email_list, email_addresses
 from chalicelib.delivery.mail import ses_mailer
 from chalicelib.delivery.safe_http import UnsafeTarget, check_target
 from chalicelib.delivery.signing import new_secret
@@ -24,6 +25,7 @@ from chalicelib.models.handlers import (
     missing_fields,
     setting_values,
 )
+from chalicelib.models.users import user_address, user_id
 from chalicelib.settings import get_settings
 from chalicelib.storage.deliveries import AttemptPage
 from chalicelib.storage.handlers import Contended, HandlerPage
@@ -96,7 +98,8 @@ def create_handler(stores: Stores, account: str, command: CreateHandler, base_ur
     settings = _checked_settings(stores, account, command.settings)
     _check_type_fit(command.type, settings, missing=None if command.awaiting_setup else MISSING)
     now = _now()
-    confirm = command.type == "email" and get_settings().email_confirmation
+    addresses = email_addresses(settings.get("email", "")) if command.type == "email" else []
+    confirm = get_settings().email_confirmation
     handler = Handler(
         account=account,
         id=stores.handlers.allocate_handler_id(account),
@@ -105,7 +108,7 @@ def create_handler(stores: Stores, account: str, command: CreateHandler, base_ur
         settings=settings,
         is_enabled=command.enabled,
         signing_secret=new_secret(),
-        email_confirmed=not confirm,
+        confirmed_emails=[] if confirm else addresses,
         uuid_id=command.uuid_id,
         created_at=now,
         updated_at=now,
@@ -119,8 +122,8 @@ def create_handler(stores: Stores, account: str, command: CreateHandler, base_ur
             stores.handlers.skip_taken_ids(account)
             handler = handler.model_copy(update={"id": stores.handlers.allocate_handler_id(account)})
             continue
-        if confirm:
-            request_confirmation(stores, handler, base_url)
+        for address in addresses if confirm else []:
+            request_confirmation(stores, handler, address, base_url)
         return handler
     raise Contended("no free handler id was found; send the request again")
 
@@ -132,9 +135,32 @@ def _checked_settings(stores: Stores, account: str, given: dict[str, str]) -> di
         settings = setting_values(given)
     except ValidationError as exc:
         raise invalid_input(exc, within="settings") from None
+    if "email_user_ids" in settings:
+        _add_user_addresses(account, settings)
     _check_targets(settings)
     _check_references(stores, account, settings)
     return settings
+
+
+def _add_user_addresses(account: str, settings: dict[str, str]) -> None:
+    """`email_user_ids` name the account's users; each one's address joins `email`. The
+    account has one user, and an address only when its name is one."""
+    ids = list(dict.fromkeys(part.strip() for part in settings["email_user_ids"].split(",") if part.strip()))
+    own = user_id(account)
+    for given in ids:
+        if given != own:
+            raise InvalidInput("settings.email_user_ids", f"{given!r} is not a user of this account ({own})")
+    address = user_address(account)
+    if ids and not address:
+        raise InvalidInput(
+            "settings.email_user_ids",
+            f"the account {account!r} has no email address (its name is not one): give the addresses instead",
+        )
+    try:
+        settings["email"] = check_email_list(", ".join(filter(None, [settings.get("email", ""), address])))
+    except ValueError as exc:
+        raise InvalidInput("settings.email", str(exc)) from None
+    settings["email_user_ids"] = ", ".join(ids)
 
 
 def _check_type_fit(handler_type: str, settings: dict[str, str], *, missing: str | None) -> None:
@@ -170,10 +196,12 @@ def _check_references(stores: Stores, account: str, settings: dict[str, str]) ->
         )
 
 
-def request_confirmation(stores: Stores, handler: Handler, base_url: str) -> None:
-    """Mail a one-time link to the address: Herald mails only people who asked for it."""
+def request_confirmation(stores: Stores, handler: Handler, address: str, base_url: str) -> None:
+    """Mail a one-time link to one of the handler's addresses: Herald mails only people who
+    asked for it."""
     token = secrets.token_urlsafe(24)
-    stores.confirmations.put_confirmation(token, handler, int(_now().timestamp()) + CONFIRMATION_TTL_SECONDS)
+    expires_at = int(_now().timestamp()) + CONFIRMATION_TTL_SECONDS
+    stores.confirmations.put_confirmation(token, handler, address, expires_at)
     link = f"{base_url}/email-confirmations/{token}"
     text = (
         f"Someone asked Herald to send notifications for '{handler.name}' to this address.\n"
@@ -184,9 +212,7 @@ def request_confirmation(stores: Stores, handler: Handler, base_url: str) -> Non
         f"address.</p><p><a href='{html.escape(link)}'>Confirm this address</a> (valid 7 days).</p>"
         "<p>If it was not you, ignore this email.</p>"
     )
-    result = ses_mailer().send(
-        handler.settings["email"], "Confirm your address for Herald notifications", text, page
-    )
+    result = ses_mailer().send([address], "Confirm your address for Herald notifications", text, page)
     if result.outcome != Outcome.SENT:
         logger.error("confirmation mail for handler %s not sent: %s", handler.id, result.error)
 
@@ -195,7 +221,7 @@ def confirm_email(stores: Stores, token: str) -> dict[str, Any]:
     item = stores.confirmations.confirm_email(token, int(_now().timestamp()))
     if item is None:
         raise NotFound("unknown, used or expired confirmation link")
-    return {"id": int(item["handler_id"]), "email": item["email"], "confirmed": True}
+    return {"id": int(item["handler_id"]), "email": item["address"], "confirmed": True}
 
 
 def get_handler(stores: Stores, account: str, handler_id: int) -> Handler:
@@ -211,7 +237,7 @@ def update_handler(
     """Apply a partial update; returns a new signing secret when the handler became a webhook."""
     settings = _checked_settings(stores, account, command.settings)
     secret = None
-    confirm = False
+    to_confirm: list[str] = []
     fields: dict[str, Any] = command.subscription.given()
     if command.name is not None:
         fields["name"] = command.name
@@ -230,10 +256,9 @@ def update_handler(
         changing = target != current.type
         _check_type_fit(target, settings, missing=MISSING_FOR_NEW_TYPE if changing else None)
         expected_type = current.type
-        new_address = "email" in settings or (target == "email" and changing)
-        confirm = new_address and get_settings().email_confirmation
-        if new_address:
-            fields["email_confirmed"] = not confirm
+        new_list = settings.get("email", current.settings.get("email", ""))
+        if target == "email" and (changing or new_list != current.settings.get("email")):
+            to_confirm = _addresses_to_confirm(current, new_list, fields)
         if changing:
             fields["type"] = target
             replace = True
@@ -248,9 +273,23 @@ def update_handler(
         expected_type=expected_type,
         now=_now(),
     )
-    if confirm:
-        request_confirmation(stores, get_handler(stores, account, handler_id), base_url)
+    if to_confirm:
+        updated = get_handler(stores, account, handler_id)
+        for address in to_confirm:
+            request_confirmation(stores, updated, address, base_url)
     return secret
+
+
+def _addresses_to_confirm(current: Handler, new_list: str, fields: dict[str, Any]) -> list[str]:
+    """A new address list keeps the confirmations of the addresses it keeps (of the same
+    type); the others are asked to confirm (or all count as confirmed, when that is off)."""
+    addresses = email_addresses(new_list)
+    if not get_settings().email_confirmation:
+        fields["confirmed_emails"] = addresses
+        return []
+    had = {a.lower() for a in current.confirmed_emails} if current.type == "email" else set()
+    fields["confirmed_emails"] = [a for a in addresses if a.lower() in had]
+    return [a for a in addresses if a.lower() not in had]
 
 
 def delete_handler(stores: Stores, account: str, handler_id: int) -> None:

@@ -1,4 +1,5 @@
-"""Email: the event as a text and an HTML part, sent by the context's mailer (SES v2)."""
+"""Email: the event as a text and an HTML part, sent by the context's mailer (SES v2) in one
+mail to the handler's confirmed addresses."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from chalicelib.channels.base import Channel, SendResult
 from chalicelib.channels.render import Message, render
+from chalicelib.models.deliveries import Outcome
 from chalicelib.models.events import Event
 from chalicelib.models.handlers import Handler
 
@@ -31,10 +33,13 @@ class EmailChannel(Channel):
     name = "email"
 
     def deliver(self, event: Event, handler: Handler, context: DeliveryContext) -> SendResult:
+        recipients = handler.recipients()
+        if not recipients:
+            return SendResult(
+                Outcome.PERMANENT, None, "no address has confirmed yet: follow the link mailed to it"
+            )
         message = render(event)
-        return context.mailer.send(
-            handler.settings["email"], message.title, message.plain_text(), html_part(message)
-        )
+        return context.mailer.send(recipients, message.title, message.plain_text(), html_part(message))
 
 
 CHANNEL = EmailChannel()

@@ -1,11 +1,17 @@
-"""Email's settings: the one address a handler mails (confirmed by a link before it is used)."""
+"""Email's settings: the addresses a handler mails, each confirmed by a link before it is used."""
 
 from __future__ import annotations
 
-from chalicelib.channels.fields import ChannelSettings, EmailAddress
+from typing import Annotated
+
+from pydantic import Field
+
+from chalicelib.channels.fields import ChannelSettings, EmailAddresses
 
 
 class EmailSettings(ChannelSettings):
     type_name = "email"
 
-    email: EmailAddress
+    email: EmailAddresses
+    email_user_ids: Annotated[str, Field(max_length=500)] = ""
+    """The account's user ids whose address was added to `email` (the PaaS face's `user_ids`)."""

@@ -8,7 +8,8 @@ wire and in the store; a field's kind says how it is checked and shown:
 - `HttpUrl`: an absolute http(s) URL, checked for its shape here and, in the services,
   against the SSRF policy (`safe_http.check_target`, which may look the host up);
 - `Credential`: a secret (`SecretStr`), answered masked;
-- `EmailAddress`: a syntactically valid address;
+- `EmailAddresses`: one or more syntactically valid addresses, separated by commas (kept
+  as "a@example.com, b@example.com": stripped, without repeats, in the given order);
 - a field with a default is optional (display-only labels); any other is required.
 """
 
@@ -51,6 +52,33 @@ def check_email(value: str) -> str:
     return value
 
 
+MAX_EMAIL_ADDRESSES = 10
+"""Addresses one email handler mails (each confirmed apart): a team, not a mailing list."""
+
+
+def email_addresses(value: str) -> list[str]:
+    """The addresses in an `EmailAddresses` value, in order, without repeats (any case)."""
+    seen: set[str] = set()
+    addresses = []
+    for part in value.split(","):
+        address = part.strip()
+        if address and address.lower() not in seen:
+            seen.add(address.lower())
+            addresses.append(address)
+    return addresses
+
+
+def check_email_list(value: str) -> str:
+    addresses = email_addresses(value)
+    if not addresses:
+        raise ValueError("give at least one email address")
+    if len(addresses) > MAX_EMAIL_ADDRESSES:
+        raise ValueError(f"give at most {MAX_EMAIL_ADDRESSES} addresses")
+    for address in addresses:
+        check_email(address)
+    return ", ".join(addresses)
+
+
 class _UrlMark:
     """Marks a URL field in its metadata, for the save-time SSRF policy to find it."""
 
@@ -59,7 +87,7 @@ URL_MARK = _UrlMark()
 
 HttpUrl = Annotated[str, AfterValidator(check_http_url), URL_MARK]
 Credential = Annotated[SecretStr, Field(min_length=1, max_length=256)]
-EmailAddress = Annotated[str, Field(max_length=254), AfterValidator(check_email)]
+EmailAddresses = Annotated[str, Field(max_length=2600), AfterValidator(check_email_list)]
 
 
 class ChannelSettings(BaseModel):

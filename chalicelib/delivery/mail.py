@@ -28,8 +28,9 @@ RETRYABLE_SES_ERRORS = frozenset(
 
 
 class Mailer(Protocol):
-    def send(self, to: str, subject: str, text: str, html_body: str) -> SendResult:
-        """Mail a text and an HTML part; a failure is classified like an HTTP answer."""
+    def send(self, to: list[str], subject: str, text: str, html_body: str) -> SendResult:
+        """Mail a text and an HTML part to every address of `to` at once; a failure is
+        classified like an HTTP answer."""
         ...
 
 
@@ -39,14 +40,14 @@ class SesMailer:
     def __init__(self, from_address: str) -> None:
         self.from_address = from_address
 
-    def send(self, to: str, subject: str, text: str, html_body: str) -> SendResult:
+    def send(self, to: list[str], subject: str, text: str, html_body: str) -> SendResult:
         from botocore.exceptions import BotoCoreError, ClientError
 
         started = time.monotonic()
         try:
             clients.client("sesv2").send_email(
                 FromEmailAddress=self.from_address,
-                Destination={"ToAddresses": [to]},
+                Destination={"ToAddresses": to},
                 Content={
                     "Simple": {
                         "Subject": {

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
 
 from chalicelib.channels import SETTINGS
+from chalicelib.channels.fields import email_addresses
 from chalicelib.models.api import DATETIME_FORMAT
 from chalicelib.models.commands import HandlerType, Subscription, known_event_ids
 from chalicelib.models.events import Event
@@ -204,7 +205,9 @@ class Handler(BaseModel):
     previous_secret: str | None = None
     previous_secret_expires_at: datetime | None = None
     disabled_reason: str | None = None
-    email_confirmed: bool = True
+    confirmed_emails: list[str] = Field(default_factory=list)
+    """An email handler's addresses that followed their confirmation link (or all of them,
+    when confirmation is off); the others receive nothing yet."""
     failing_since: datetime | None = None
     last_datetime: datetime | None = None
     uuid_id: bool = False
@@ -216,10 +219,25 @@ class Handler(BaseModel):
         """The type's required settings it does not have yet (created awaiting its setup)."""
         return missing_fields(self.type, self.settings)
 
+    def email_addresses(self) -> list[str]:
+        return email_addresses(self.settings.get("email", ""))
+
+    def recipients(self) -> list[str]:
+        """The addresses an email handler mails: its confirmed ones."""
+        confirmed = {address.lower() for address in self.confirmed_emails}
+        return [address for address in self.email_addresses() if address.lower() in confirmed]
+
+    @property
+    def email_confirmed(self) -> bool:
+        """Every address confirmed (True for the other types)."""
+        return self.type != "email" or len(self.recipients()) == len(self.email_addresses())
+
     def accepts(self, event: Event) -> bool:
         """Whether this handler subscribes to `event` (enabled, app scope, event selection,
-        and a complete setup)."""
-        if not self.is_enabled or not self.email_confirmed or (self.app and self.app != event.app):
+        a confirmed address for email, and a complete setup)."""
+        if not self.is_enabled or (self.app and self.app != event.app):
+            return False
+        if self.type == "email" and not self.recipients():
             return False
         if self.missing_settings():
             return False

@@ -18,9 +18,9 @@ confirmation) are the services'.
   "access_token_secret"}`; push_subscriber_id `{"push_subscriber_id"}`;
   internal_notification `{}`. Credentials are answered masked, as the primary face does,
   and a mask sent back changes nothing.
-- Email: a Herald handler holds ONE address, so `emails` must hold exactly one. The
-  seed's `user_ids` (the PaaS's own users) mean nothing here: they are accepted and
-  ignored, and answered as `[]`.
+- Email: `emails` (up to 10 addresses) and `user_ids` (the account's one user, whose
+  address is the account's, see `chalicelib.models.users`) are the handler's `email` and
+  `email_user_ids` settings, comma-separated; each address is confirmed apart.
 - Zero values mean "unchanged": Scalingo's Go client sends the whole notifier back with
   `""` ids, type and platform, `type_data: {}` (plus an empty `phone_number`) and year-1
   timestamps. Empty strings, null, `{}` and empty type_data values are absent fields;
@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -46,6 +45,7 @@ from chalicelib.models.commands import Subscription, fields_from
 from chalicelib.models.events import event_type
 from chalicelib.models.handlers import Handler, masked
 from chalicelib.models.platforms import BY_ID, BY_NAME
+from chalicelib.models.users import user_address, user_id
 
 NOTIFIER_PREFIX = "no-"
 _NOTIFIER_ID = re.compile(r"^no-([1-9][0-9]{0,11})\Z")  # handler ids have at most 12 digits
@@ -53,9 +53,9 @@ BODY_ROOTS = ("notifier", "notifiers", "notifer", "notification")
 """The body's root key: the clients' `notifier`, and the seed's `notifiers`, `notifer` and
 `notification` (the PATCH parameter table's root)."""
 
-# type_data key -> handler settings field, per type (email's list is handled apart).
+# type_data key -> handler settings field, per type (email's lists are joined by commas).
 TYPE_DATA: dict[str, dict[str, str]] = {
-    "email": {"emails": "email"},
+    "email": {"emails": "email", "user_ids": "email_user_ids"},
     "webhook": {"webhook_url": "webhook"},
     "slack": {"webhook_url": "slack"},
     "discord": {"webhook_url": "discord"},
@@ -71,9 +71,8 @@ TYPE_DATA: dict[str, dict[str, str]] = {
     "internal_notification": {},
     "push_subscriber_id": {"push_subscriber_id": "push_subscriber_id"},
 }
-IGNORED_TYPE_DATA = {"email": ("user_ids",)}
-"""Keys accepted and ignored per type; any type also ignores an empty `phone_number`
-(the Go client always sends one)."""
+LIST_TYPE_DATA = frozenset({"emails", "user_ids"})
+"""type_data keys whose value is a list of strings."""
 
 _GENERAL_FIELDS = {
     "type": "type",
@@ -242,16 +241,15 @@ class NotifierIn(BaseModel):
         """type_data's values, keyed `type_data.<key>`; empty values are absent."""
         given: dict[str, str] = {}
         keys = TYPE_DATA[handler_type]
-        ignored = IGNORED_TYPE_DATA.get(handler_type, ())
         for key, value in (self.type_data or {}).items():
             field = f"type_data.{key}"
-            if value is None or value in ("", []) or key in ignored:
+            if value is None or value in ("", []):
                 continue
             if key not in keys:
                 problem = "unknown key" if key != "phone_number" else "not supported by Herald"
                 raise InvalidInput(field, f"{problem} for platform {handler_type}")
-            if handler_type == "email":
-                given[field] = _one_address(value)
+            if key in LIST_TYPE_DATA:
+                given[field] = _joined(field, value)
             elif isinstance(value, str):
                 given[field] = value
             else:
@@ -259,14 +257,19 @@ class NotifierIn(BaseModel):
         return given
 
 
-def _one_address(value: Any) -> str:
-    """Herald's email handler has one address: `emails` must hold exactly one."""
+def _joined(field: str, value: Any) -> str:
+    """A list of strings (or one string) as the comma-separated setting that holds it."""
     if isinstance(value, str):
         value = [value]
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value) or len(value) != 1:
-        raise InvalidInput("type_data.emails", "give exactly one address (one per notifier)")
-    address: str = value[0]
-    return address
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise InvalidInput(field, "must be a list of strings")
+    if any("," in v for v in value):
+        raise InvalidInput(field, "give one value per list item")
+    return ", ".join(value)
+
+
+def _split(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
 
 
 class NotifierBody(BaseModel):
@@ -284,7 +287,10 @@ def _iso(moment: datetime) -> str:
 def type_data_of(handler: Handler) -> dict[str, str | list[str]]:
     settings = masked(handler.settings)
     if handler.type == "email":
-        return {"emails": [settings["email"]] if "email" in settings else [], "user_ids": []}
+        user_ids = _split(settings.get("email_user_ids", ""))
+        users = {user_address(handler.account).lower()} if user_ids else set()
+        emails = [a for a in handler.email_addresses() if a.lower() not in users]
+        return {"emails": emails, "user_ids": user_ids}
     return {key: settings[field] for key, field in TYPE_DATA[handler.type].items() if field in settings}
 
 
@@ -413,13 +419,7 @@ class UserOut(BaseModel):
 
     @classmethod
     def of(cls, account: str) -> UserOut:
-        ident = uuid.uuid5(uuid.NAMESPACE_URL, f"herald:account:{account}")
-        return cls(
-            id=f"us-{ident}",
-            username=account,
-            email=account if "@" in account else "",
-            fullname=account,
-        )
+        return cls(id=user_id(account), username=account, email=user_address(account), fullname=account)
 
 
 class UserEnvelope(BaseModel):

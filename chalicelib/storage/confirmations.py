@@ -11,14 +11,16 @@ from chalicelib.storage.table import ConditionFailed, Item, Key, Table
 
 
 class ConfirmationStore(Protocol):
-    def put_confirmation(self, token: str, handler: Handler, expires_at: int) -> None:
-        """Remember that `token` confirms the handler's current address until `expires_at`."""
+    def put_confirmation(self, token: str, handler: Handler, address: str, expires_at: int) -> None:
+        """Remember that `token` confirms `address`, one of the handler's current addresses,
+        until `expires_at`."""
         ...
 
     def confirm_email(self, token: str, now: int) -> Item | None:
-        """Mark the handler's address confirmed if it still is the address the link was
-        mailed to, spending the token at once; the confirmation, or None if the token is
-        unknown, expired or stale."""
+        """Add the link's address to the handler's confirmed ones if the handler's address
+        list is still the one the link was mailed for, spending the token at once; the
+        confirmation (`address` is the one confirmed), or None if the token is unknown,
+        expired or stale."""
         ...
 
 
@@ -30,7 +32,7 @@ class DynamoConfirmationStore:
     def __init__(self, table: Table) -> None:
         self.table = table
 
-    def put_confirmation(self, token: str, handler: Handler, expires_at: int) -> None:
+    def put_confirmation(self, token: str, handler: Handler, address: str, expires_at: int) -> None:
         pk, sk = _confirmation_key(token)
         self.table.put(
             {
@@ -39,6 +41,7 @@ class DynamoConfirmationStore:
                 "account": handler.account,
                 "handler_id": handler.id,
                 "email": handler.settings["email"],
+                "address": address,
                 "expires_at": expires_at,
             }
         )
@@ -55,9 +58,10 @@ class DynamoConfirmationStore:
                     {
                         "Update": self.table.update_request(
                             handler_key(item["account"], int(item["handler_id"])),
-                            "SET email_confirmed = :t",
+                            "SET confirmed_emails = "
+                            "list_append(if_not_exists(confirmed_emails, :none), :one)",
                             condition="settings.email = :email",
-                            values={":t": True, ":email": item["email"]},
+                            values={":none": [], ":one": [item["address"]], ":email": item["email"]},
                         )
                     },
                     {"Delete": self.table.delete_request(_confirmation_key(token))},

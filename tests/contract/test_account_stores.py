@@ -10,6 +10,7 @@ import pytest
 from chalicelib import services
 from chalicelib.delivery.notices import new_notification
 from chalicelib.models.events import Event
+from chalicelib.models.handlers import Handler
 from chalicelib.storage import inbox
 from chalicelib.storage.stores import Stores
 from chalicelib.storage.table import RETENTION_SECONDS, ConditionFailed
@@ -53,43 +54,48 @@ def test_an_app_keeps_the_id_of_its_first_use(stores: Stores) -> None:
 
 
 def test_an_email_confirmation_confirms_the_address_it_was_mailed_to_once(stores: Stores) -> None:
-    body = {"name": "Mail", "type": "email", "email": "ops@example.com"}
+    body = {"name": "Mail", "type": "email", "email": "ops@example.com, dev@example.com"}
     handler = services.create_handler(stores, ACME, create_command(body), "https://herald.example.com")
-    unconfirmed = handler.model_copy(update={"email_confirmed": False})
-    stores.handlers.update_handler(
-        ACME,
-        handler.id,
-        fields={"email_confirmed": False},
-        settings={},
-        replace_settings=False,
-        expected_type=None,
-        now=handler.updated_at,
-    )
-    stores.confirmations.put_confirmation("stale", unconfirmed, 5_000)
-    stores.confirmations.put_confirmation("expired", unconfirmed, 999)
+    _set_confirmed(stores, handler, [])
+    stores.confirmations.put_confirmation("stale", handler, "ops@example.com", 5_000)
+    stores.confirmations.put_confirmation("expired", handler, "ops@example.com", 999)
     assert stores.confirmations.confirm_email("expired", 1_000) is None
     assert stores.confirmations.confirm_email("unknown", 1_000) is None
 
-    stores.confirmations.put_confirmation("t1", unconfirmed, 5_000)
+    stores.confirmations.put_confirmation("t1", handler, "dev@example.com", 5_000)
     confirmed = stores.confirmations.confirm_email("t1", 1_000)
     assert confirmed is not None
-    assert (confirmed["handler_id"], confirmed["email"]) == (handler.id, "ops@example.com")
+    assert (confirmed["handler_id"], confirmed["address"]) == (handler.id, "dev@example.com")
     assert stores.confirmations.confirm_email("t1", 1_000) is None, "a token is spent once"
     found = stores.handlers.get_handler(ACME, handler.id)
-    assert found is not None and found.email_confirmed
+    assert found is not None
+    assert found.recipients() == ["dev@example.com"], "only the address that confirmed"
+    assert not found.email_confirmed, "ops@ has not confirmed yet"
 
     stores.handlers.update_handler(
         ACME,
         handler.id,
-        fields={"email_confirmed": False},
+        fields={"confirmed_emails": []},
         settings={"email": "new@example.com"},
         replace_settings=False,
         expected_type=None,
         now=handler.updated_at,
     )
-    assert stores.confirmations.confirm_email("stale", 1_000) is None, "the address changed since"
+    assert stores.confirmations.confirm_email("stale", 1_000) is None, "the addresses changed since"
     found = stores.handlers.get_handler(ACME, handler.id)
-    assert found is not None and not found.email_confirmed
+    assert found is not None and found.recipients() == []
+
+
+def _set_confirmed(stores: Stores, handler: Handler, addresses: list[str]) -> None:
+    stores.handlers.update_handler(
+        ACME,
+        handler.id,
+        fields={"confirmed_emails": addresses},
+        settings={},
+        replace_settings=False,
+        expected_type=None,
+        now=handler.updated_at,
+    )
 
 
 def note(ident: str, now: datetime) -> inbox.Notification:

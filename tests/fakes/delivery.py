@@ -49,7 +49,7 @@ class RecordingSender:
 
 @dataclass(frozen=True)
 class Mail:
-    to: str
+    to: list[str]
     subject: str
     text: str
     html_body: str
@@ -62,7 +62,7 @@ class RecordingMailer:
     answer: SendResult = field(default_factory=lambda: SendResult(Outcome.SENT, 200))
     sent: list[Mail] = field(default_factory=list)
 
-    def send(self, to: str, subject: str, text: str, html_body: str) -> SendResult:
+    def send(self, to: list[str], subject: str, text: str, html_body: str) -> SendResult:
         self.sent.append(Mail(to, subject, text, html_body))
         return self.answer
 

@@ -402,7 +402,7 @@ class MemoryConfirmationStore:
         self._handlers = handlers
         self._tokens: dict[str, Item] = {}
 
-    def put_confirmation(self, token: str, handler: Handler, expires_at: int) -> None:
+    def put_confirmation(self, token: str, handler: Handler, address: str, expires_at: int) -> None:
         with self._lock:
             self._tokens[token] = {
                 "PK": keys.confirmation_pk(token),
@@ -410,6 +410,7 @@ class MemoryConfirmationStore:
                 "account": handler.account,
                 "handler_id": handler.id,
                 "email": handler.settings["email"],
+                "address": address,
                 "expires_at": expires_at,
             }
 
@@ -421,7 +422,7 @@ class MemoryConfirmationStore:
             handler = self._handlers.items.get((item["account"], item["handler_id"]))
             if handler is None or handler["settings"].get("email") != item["email"]:
                 return None
-            handler["email_confirmed"] = True
+            handler["confirmed_emails"] = [*handler.get("confirmed_emails", []), item["address"]]
             del self._tokens[token]
             return dict(item)
 

@@ -123,3 +123,111 @@ def test_hostile_event_text_is_escaped_in_the_html_part(
     (mail,) = [m for m in sent_mail() if "x@example.com" in m.destinations["ToAddresses"]]
     assert "<script>" not in mail.body
     assert "&lt;script&gt;" in mail.body
+
+
+def post_json(api: Any, path: str, auth: dict[str, str], body: Any) -> Any:
+    return api.http.post(path, headers={**auth, "Content-Type": "application/json"}, body=json.dumps(body))
+
+
+def test_each_address_of_an_email_handler_is_confirmed_apart(api: Any, auth: dict[str, str]) -> None:
+    from app import deliver
+
+    handler_id = create_email_handler(api, auth, "ops@example.com, dev@example.com")
+    assert publish(api, auth)["matched"] == 0, "no address has confirmed yet"
+    assert api.http.get(confirmation_link("dev@example.com")).status_code == 200
+    handler = api.http.get(f"/notification-handlers/{handler_id}", headers=auth).json_body["data"]
+    assert (handler["settings"]["email"], handler["email_confirmed"]) == (
+        "ops@example.com, dev@example.com",
+        False,
+    )
+    assert publish(api, auth)["matched"] == 1, "one confirmed address is enough to deliver"
+    drain(deliver)
+    (mail,) = [m for m in sent_mail() if m.subject.startswith("Deployment of my-app")]
+    assert mail.destinations["ToAddresses"] == ["dev@example.com"], "the pending address gets nothing"
+
+    assert api.http.get(confirmation_link("ops@example.com")).status_code == 200
+    handler = api.http.get(f"/notification-handlers/{handler_id}", headers=auth).json_body["data"]
+    assert handler["email_confirmed"] is True
+    publish(api, auth)
+    drain(deliver)
+    latest = [m for m in sent_mail() if m.subject.startswith("Deployment of my-app")][-1]
+    assert latest.destinations["ToAddresses"] == ["ops@example.com", "dev@example.com"]
+
+
+def test_a_new_address_list_keeps_the_confirmations_of_the_addresses_it_keeps(
+    api: Any, auth: dict[str, str]
+) -> None:
+    handler_id = create_email_handler(api, auth, "ops@example.com")
+    assert api.http.get(confirmation_link("ops@example.com")).status_code == 200
+    post_json(
+        api, f"/notification-handlers/{handler_id}", auth, {"email": "ops@example.com, new@example.com"}
+    )
+    assert len([m for m in sent_mail() if "ops@example.com" in m.destinations["ToAddresses"]]) == 1
+    assert publish(api, auth)["matched"] == 1, "ops@ stays confirmed while new@ is pending"
+    assert api.http.get(confirmation_link("new@example.com")).status_code == 200
+    handler = api.http.get(f"/notification-handlers/{handler_id}", headers=auth).json_body["data"]
+    assert handler["email_confirmed"] is True
+
+
+def owner_key(account: str) -> dict[str, str]:
+    from chalicelib import apikeys
+    from chalicelib.storage.stores import get_stores
+
+    key, _ = apikeys.create_key(get_stores(), account)
+    return {"Authorization": f"Bearer {key}"}
+
+
+SEED_EMAIL_PLATFORM = "59c52ac27651ce002c1d4620"
+
+
+def test_the_seeds_email_notifier_of_user_ids_mails_the_accounts_address(api: Any) -> None:
+    """Seed 001's listed notifier: `user_ids` of the caller, no `emails`."""
+    auth = owner_key("owner@acme.example")
+    user = api.http.get("/v1/users/self", headers=auth).json_body["user"]
+    type_data = {"user_ids": [user["id"]], "emails": []}
+    body = {
+        "notifier": {
+            "name": "Default 'myapp' notifier",
+            "platform_id": SEED_EMAIL_PLATFORM,
+            "type_data": type_data,
+        }
+    }
+    answer = post_json(api, "/v1/apps/myapp/notifiers", auth, body)
+    assert answer.status_code == 201, answer.body
+    assert answer.json_body["notifier"]["type_data"] == type_data
+    assert api.http.get(confirmation_link("owner@acme.example")).status_code == 200
+    with_address = {**type_data, "emails": ["team@acme.example"]}
+    notifier_id = answer.json_body["notifier"]["id"]
+    path = f"/v1/apps/myapp/notifiers/{notifier_id}"
+    updated = api.http.patch(
+        path,
+        headers={**auth, "Content-Type": "application/json"},
+        body=json.dumps({"notifier": {"type_data": with_address}}),
+    )
+    assert updated.status_code == 200, updated.body
+    assert updated.json_body["notifier"]["type_data"] == with_address
+
+
+@pytest.mark.parametrize(
+    ("account", "user_ids", "problem"),
+    [
+        (
+            "acme",
+            None,
+            "the account 'acme' has no email address (its name is not one): give the addresses instead",
+        ),
+        ("owner@acme.example", ["us-someone-else"], "'us-someone-else' is not a user of this account"),
+    ],
+    ids=["account-without-an-address", "another-user"],
+)
+def test_user_ids_name_the_accounts_own_user_with_an_address(
+    api: Any, account: str, user_ids: list[str] | None, problem: str
+) -> None:
+    auth = owner_key(account)
+    own = api.http.get("/v1/users/self", headers=auth).json_body["user"]["id"]
+    type_data = {"user_ids": user_ids or [own], "emails": []}
+    body = {"notifier": {"name": "Mail", "platform_id": SEED_EMAIL_PLATFORM, "type_data": type_data}}
+    answer = post_json(api, "/v1/apps/myapp/notifiers", auth, body)
+    assert answer.status_code == 422
+    (message,) = answer.json_body["errors"]["type_data.user_ids"]
+    assert message.startswith(problem)

@@ -173,17 +173,25 @@ def test_a_push_without_vapid_keys_fails_for_good_without_a_request() -> None:
 # ---------------------------------------------------------------- email
 
 
-def test_an_email_is_one_mail_through_the_contexts_mailer() -> None:
+def test_an_email_is_one_mail_through_the_contexts_mailer_to_the_confirmed_addresses() -> None:
     mailer, sender = RecordingMailer(), RecordingSender()
-    handler = make_handler("email", {"email": "ops@example.com"})
+    handler = make_handler("email", {"email": "ops@example.com, new@example.com"})
+    handler.confirmed_emails = ["ops@example.com"]
     event = make_event(message="<b>It</b> fell over.")
     result = get_channel("email").deliver(event, handler, fake_context(NOW, mailer=mailer, sender=sender))
     assert result.outcome == Outcome.SENT
     assert sender.posted == []
     (mail,) = mailer.sent
-    assert (mail.to, mail.subject) == ("ops@example.com", "Application crashed — my-app")
+    assert (mail.to, mail.subject) == (["ops@example.com"], "Application crashed — my-app")
     assert mail.text == "Application crashed — my-app\n<b>It</b> fell over.\nApp: my-app"
     assert mail.html_body == (
         "<h2>Application crashed — my-app</h2><p>&lt;b&gt;It&lt;/b&gt; fell over.</p>"
         "<table><tr><th align='left'>App</th><td>my-app</td></tr></table>"
     )
+
+
+def test_an_email_handler_without_a_confirmed_address_mails_no_one() -> None:
+    mailer = RecordingMailer()
+    handler = make_handler("email", {"email": "ops@example.com"})
+    result = get_channel("email").deliver(make_event(), handler, fake_context(NOW, mailer=mailer))
+    assert (result.outcome, mailer.sent) == (Outcome.PERMANENT, [])

@@ -30,7 +30,7 @@ def make_handler(handler_id: int, account: str = ACCOUNT, **fields: Any) -> Hand
     return Handler(
         account=account,
         id=handler_id,
-        type="webhook",
+        type=fields.pop("type", "webhook"),
         name=f"hook {handler_id}",
         settings=fields.pop("settings", {"webhook": f"https://hooks.example.com/{handler_id}"}),
         created_at=NOW,
@@ -80,7 +80,16 @@ ACCOUNT_WIDE = {"id": "ev1", "type": "deployment"}
         ({"send_all_alerts": False}, ALERTED, False),
         ({"send_all_events": False}, ALERTED, True),
         ({"send_all_alerts": False, "selected_event_ids": [ALERT]}, ALERTED, True),
-        ({"email_confirmed": False}, DEPLOYED, False),
+        ({"type": "email", "settings": {"email": "a@example.com, b@example.com"}}, DEPLOYED, False),
+        (
+            {
+                "type": "email",
+                "settings": {"email": "a@example.com, b@example.com"},
+                "confirmed_emails": ["b@example.com"],
+            },
+            DEPLOYED,
+            True,
+        ),
         ({"settings": {}}, DEPLOYED, False),  # created awaiting its setup
     ],
     ids=[
@@ -97,6 +106,7 @@ ACCOUNT_WIDE = {"id": "ev1", "type": "deployment"}
         "alerts-on-events-off",
         "alert-selected",
         "email-unconfirmed",
+        "email-one-address-confirmed",
         "setup-incomplete",
     ],
 )
