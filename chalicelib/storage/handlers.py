@@ -93,7 +93,10 @@ class HandlerStore(Protocol):
         """Page `page` of the account's handlers in id order."""
         ...
 
-    def all_handlers(self, account: str) -> list[Handler]: ...
+    def all_handlers(self, account: str) -> list[Handler]:
+        """Every handler of the account, in id order: one Query of its partition's handler
+        range, for checks and tools that need the whole set (no request path reads it)."""
+        ...
 
     def app_handlers(self, account: str, app: str) -> list[Handler]:
         """The handlers scoped to `app`, in id order, reading no other handler."""
