@@ -249,15 +249,21 @@ class DynamoHandlerStore:
         now: datetime,
     ) -> None:
         """One UpdateItem: each field is its own SET clause, so concurrent updates of
-        different fields never overwrite each other. An update that changes the app or
-        the type moves the handler in `by_app`: see `_move`."""
+        different fields never overwrite each other; a field set to None is REMOVEd (an
+        attribute holding NULL would still exist for `if_not_exists`). An update that
+        changes the app or the type moves the handler in `by_app`: see `_move`."""
         names: dict[str, str] = {"#updated_at": "updated_at"}
         values: dict[str, Any] = {":updated_at": now.isoformat()}
         clauses = ["#updated_at = :updated_at"]
+        removals = []
         for i, (name, value) in enumerate(fields.items()):
             names[f"#f{i}"] = name
+            if value is None:
+                removals.append(f"#f{i}")
+                continue
             values[f":f{i}"] = value
             clauses.append(f"#f{i} = :f{i}")
+        removing = f" REMOVE {', '.join(removals)}" if removals else ""
         if replace_settings:
             names["#settings"] = "settings"
             values[":settings"] = settings
@@ -279,6 +285,7 @@ class DynamoHandlerStore:
                 handler_id,
                 fields=fields,
                 clauses=clauses,
+                removing=removing,
                 condition=condition,
                 names=names,
                 values=values,
@@ -287,7 +294,7 @@ class DynamoHandlerStore:
         try:
             self.table.update(
                 handler_key(account, handler_id),
-                "SET " + ", ".join(clauses),
+                "SET " + ", ".join(clauses) + removing,
                 condition=condition,
                 names=names,
                 values=values,
@@ -305,6 +312,7 @@ class DynamoHandlerStore:
         *,
         fields: dict[str, Any],
         clauses: list[str],
+        removing: str,
         condition: str,
         names: dict[str, str],
         values: dict[str, Any],
@@ -322,7 +330,7 @@ class DynamoHandlerStore:
             new = (fields.get("app", current.app), fields.get("type", current.type))
             old_key, new_key = keys.app_hid(*old, handler_id), keys.app_hid(*new, handler_id)
             update: dict[str, Any] = {
-                "expression": "SET " + ", ".join([*clauses, "app_hid = :new_app_hid"]),
+                "expression": "SET " + ", ".join([*clauses, "app_hid = :new_app_hid"]) + removing,
                 "condition": condition + " AND app_hid = :old_app_hid",
                 "names": names,
                 "values": {**values, ":old_app_hid": old_key, ":new_app_hid": new_key},

@@ -299,6 +299,27 @@ def test_attempts_are_numbered_and_the_failing_clock_runs_until_a_success(stores
     assert stores.handlers.attempt_count(ACME, 99) == 0
 
 
+def test_clearing_the_failing_clock_lets_the_next_failure_start_it_again(stores: Stores) -> None:
+    """Re-enabling a handler clears `failing_since` (services send None): the next failure
+    must start the clock afresh, or a handler failing again is never disabled."""
+    handler = create(stores)
+    stores.handlers.note_attempt(handler, AttemptStatus.FAILED, MOMENT)
+    stores.handlers.update_handler(
+        ACME,
+        handler.id,
+        fields={"is_enabled": True, "failing_since": None, "disabled_reason": None},
+        settings={},
+        replace_settings=False,
+        expected_type=None,
+        now=MOMENT,
+    )
+    reenabled = services.get_handler(stores, ACME, handler.id)
+    assert reenabled.failing_since is None
+    later = MOMENT + timedelta(days=1)
+    assert stores.handlers.note_attempt(reenabled, AttemptStatus.FAILED, later) == Noted(2, later)
+    assert services.get_handler(stores, ACME, handler.id).failing_since == later
+
+
 def test_a_handler_is_disabled_once_with_its_reason(stores: Stores) -> None:
     handler = create(stores)
     assert stores.handlers.disable_handler(ACME, handler.id, "gone", MOMENT) is True

@@ -165,7 +165,9 @@ class MemoryHandlerStore:
                 raise Conflict(
                     f"notification handler {handler_id} changed type meanwhile; send the update again"
                 )
-            item |= {"updated_at": now.isoformat(), **fields}
+            item |= {"updated_at": now.isoformat(), **{k: v for k, v in fields.items() if v is not None}}
+            for cleared in (name for name, value in fields.items() if value is None):
+                item.pop(cleared, None)
             item["settings"] = dict(settings) if replace_settings else {**item["settings"], **settings}
 
     def delete_handler(self, account: str, handler_id: int) -> bool:
