@@ -131,11 +131,12 @@ def _token_secret() -> str:
     return secret
 
 
-def exchange_for_token(stores: Stores, key: str) -> str:
-    """A short-lived JWT for an API key (the PaaS clients' `POST /v1/tokens/exchange`)."""
+def exchange_for_token(stores: Stores, key: str, source: str) -> str:
+    """A short-lived JWT for an API key (the PaaS clients' `POST /v1/tokens/exchange`); a
+    wrong key counts against `source`'s failed authentications, as on every other route."""
     import jwt
 
-    account = account_of_key(stores, key)
+    account = account_of_key(stores, key, source)
     now = int(time.time())
     claims = {
         "sub": account,

@@ -12,6 +12,9 @@ from typing import Any
 
 from chalicelib.settings import get_settings
 
+CALL_TIMEOUTS = {"connect_timeout": 2, "read_timeout": 8}
+"""Seconds per try: over its 5 tries a call stays inside a delivery's 60 s lease (botocore's
+defaults, 60 s each, would not); AWS answers these calls in milliseconds."""
 _clients: dict[str, Any] = {}
 _sessions: list[Any] = []
 """The container's one boto3 session: every client shares its credentials and loaded models."""
@@ -34,7 +37,11 @@ def client(service: str) -> Any:
             _clients[service] = _sessions[0].client(
                 service,
                 region_name=get_settings().region,
-                config=Config(retries={"mode": "standard", "max_attempts": 5}, max_pool_connections=32),
+                config=Config(
+                    retries={"mode": "standard", "max_attempts": 5},
+                    max_pool_connections=32,
+                    **CALL_TIMEOUTS,
+                ),
             )
         return _clients[service]
 

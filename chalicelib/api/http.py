@@ -60,7 +60,7 @@ def error_response(error: HeraldError) -> Response:
 ErrorRenderer = Callable[[HeraldError], Response]
 
 
-def _address(request: Request) -> str:
+def caller_address(request: Request) -> str:
     """The caller's address as API Gateway saw it (headers cannot forge it)."""
     return "ip:" + str(request.context.get("identity", {}).get("sourceIp", "unknown"))
 
@@ -100,10 +100,10 @@ def api_route(
                 _refuse_repeated_authorization(request)
                 if public:
                     account = ""
-                    quota = ratelimit.check(stores.rates, _address(request), ratelimit.public_limit())
+                    quota = ratelimit.check(stores.rates, caller_address(request), ratelimit.public_limit())
                 else:
                     principal = apikeys.authenticate(
-                        stores, request.headers.get("authorization"), source=_address(request)
+                        stores, request.headers.get("authorization"), source=caller_address(request)
                     )
                     account = principal.account
                     quota = ratelimit.check(stores.rates, "key:" + principal.key_id, ratelimit.key_limit())

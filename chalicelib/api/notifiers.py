@@ -40,7 +40,7 @@ from chalice.app import Blueprint, Response
 from chalicelib import apikeys, services
 from chalicelib.api.docs import QueryParam, RouteDoc
 from chalicelib.api.events import Accepted
-from chalicelib.api.http import Call, api_route, json_response, query_param
+from chalicelib.api.http import Call, api_route, caller_address, json_response, query_param
 from chalicelib.api.pagination import ascii_digits, base_url
 from chalicelib.delivery.fanout import publish
 from chalicelib.errors import HeraldError, InvalidInput, NotFound, Unauthorized, fields_named
@@ -410,7 +410,8 @@ def _basic_password(authorization: str | None) -> str:
 )
 def exchange_token(call: Call) -> Response:
     key = _basic_password(call.request.headers.get("authorization"))
-    return json_response({"token": apikeys.exchange_for_token(call.stores, key)})
+    token = apikeys.exchange_for_token(call.stores, key, source=caller_address(call.request))
+    return json_response({"token": token})
 
 
 @api_route(

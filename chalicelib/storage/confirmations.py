@@ -64,7 +64,12 @@ class DynamoConfirmationStore:
                             values={":none": [], ":one": [item["address"]], ":email": item["email"]},
                         )
                     },
-                    {"Delete": self.table.delete_request(_confirmation_key(token))},
+                    # conditional: of two clicks at once, one confirms and the other finds no token
+                    {
+                        "Delete": self.table.delete_request(
+                            _confirmation_key(token), condition="attribute_exists(PK)"
+                        )
+                    },
                 ]
             )
         except ConditionFailed:

@@ -239,10 +239,15 @@ class Table:
 
     def transact_once(self, requests: list[Request]) -> None:
         """One TransactWriteItems, no retry: for callers with a fallback of their own.
-        Any failure (conditions, conflicts, throttling) raises Cancelled."""
+        Any failure of DynamoDB's (conditions, conflicts, throttling, the endpoint) raises
+        Cancelled; a malformed request is a bug and raises as it is."""
+        from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
+
         try:
             self.ddb.transact_write_items(TransactItems=requests)
-        except Exception as exc:  # the caller falls back whatever the cause
+        except ParamValidationError:
+            raise
+        except (ClientError, BotoCoreError) as exc:  # the caller falls back
             old = [from_ddb(reason.get("Item", {})) for reason in _cancellation_reasons(exc)]
             raise Cancelled(str(exc), old) from exc
 

@@ -194,3 +194,19 @@ def test_a_zero_failure_limit_switches_the_lockout_off(
     monkeypatch.setenv("HERALD_AUTH_FAILURE_LIMIT_PER_MINUTE", "0")
     codes = {api.http.get("/notification-handlers", headers=bearer(OTHER_KEY)).status_code for _ in range(10)}
     assert codes == {401}
+
+
+def basic(key: str) -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(f":{key}".encode()).decode()}
+
+
+def test_wrong_keys_at_the_token_exchange_count_as_failed_authentications(
+    api: Any, api_key: str, clock: list[float]
+) -> None:
+    """Key guessing through `POST /v1/tokens/exchange` is locked out like on any route."""
+    for _ in range(3):
+        assert api.http.post("/v1/tokens/exchange", headers=basic(OTHER_KEY)).status_code == 401
+    locked = api.http.post("/v1/tokens/exchange", headers=basic(api_key))
+    assert locked.status_code == 429
+    assert "failed authentications" in locked.body.decode()
+    assert api.http.get("/notification-handlers", headers=bearer(api_key)).status_code == 429
