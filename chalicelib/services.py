@@ -10,11 +10,11 @@ from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
-from chalicelib.channels.fields import check_email_list, email_addresses
 from chalicelib.delivery.mail import ses_mailer
 from chalicelib.delivery.safe_http import UnsafeTarget, check_target
 from chalicelib.delivery.signing import new_secret
 from chalicelib.errors import InvalidInput, NotFound
+from chalicelib.models.addresses import check_email_list, email_addresses
 from chalicelib.models.commands import CreateHandler, UpdateHandler
 from chalicelib.models.deliveries import Outcome
 from chalicelib.models.events import new_event_id

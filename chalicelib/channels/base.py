@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from chalicelib.models.deliveries import Outcome
+from chalicelib.models.deliveries import Outcome, SendResult
 from chalicelib.models.events import Event
 from chalicelib.models.handlers import Handler
 
@@ -32,15 +32,6 @@ class OutboundRequest:
     url: str
     body: bytes
     headers: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class SendResult:
-    outcome: Outcome
-    http_status: int | None = None
-    error: str | None = None
-    retry_after: float | None = None
-    duration_ms: int = 0
 
 
 def json_request(url: str, payload: Any, headers: dict[str, str] | None = None) -> OutboundRequest:

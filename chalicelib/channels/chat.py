@@ -14,9 +14,11 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import quote
 
-from chalicelib.channels.base import CHAT_SCHEDULE, Channel, SendResult
-from chalicelib.channels.render import TRUNCATION_MARKER, Message, render
+from chalicelib.channels.base import CHAT_SCHEDULE, Channel
+from chalicelib.channels.render import Message, render
+from chalicelib.models.deliveries import SendResult
 from chalicelib.models.events import Event
+from chalicelib.text import TRUNCATION_MARKER
 
 if TYPE_CHECKING:
     from chalicelib.delivery.safe_http import HttpResult

@@ -6,9 +6,9 @@ from __future__ import annotations
 import html
 from typing import TYPE_CHECKING
 
-from chalicelib.channels.base import Channel, SendResult
+from chalicelib.channels.base import Channel
 from chalicelib.channels.render import Message, render
-from chalicelib.models.deliveries import Outcome
+from chalicelib.models.deliveries import Outcome, SendResult
 from chalicelib.models.events import Event
 from chalicelib.models.handlers import Handler
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from chalicelib.channels.base import Channel, SendResult
+from chalicelib.channels.base import Channel
 from chalicelib.channels.render import render
 from chalicelib.delivery.notices import new_notification
-from chalicelib.models.deliveries import Outcome
+from chalicelib.models.deliveries import Outcome, SendResult
 from chalicelib.models.events import Event
 from chalicelib.models.handlers import Handler
 from chalicelib.storage import inbox

@@ -17,12 +17,13 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from chalicelib.channels.base import CHAT_SCHEDULE, Channel, OutboundRequest, SendResult
-from chalicelib.channels.render import render, truncate
-from chalicelib.models.deliveries import Outcome
+from chalicelib.channels.base import CHAT_SCHEDULE, Channel, OutboundRequest
+from chalicelib.channels.render import render
+from chalicelib.models.deliveries import Outcome, SendResult
 from chalicelib.models.events import Event
 from chalicelib.models.handlers import Handler
 from chalicelib.storage import push
+from chalicelib.text import truncate
 
 if TYPE_CHECKING:
     from chalicelib.delivery.context import DeliveryContext

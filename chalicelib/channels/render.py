@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.models.events import Event, event_type
+from chalicelib.text import truncate
 
-TRUNCATION_MARKER = "… [truncated]"
 MAX_FIELDS = 10
 MAX_FIELD_VALUE = 200
 
@@ -30,13 +30,6 @@ class Message:
         if self.link:
             lines.append(self.link)
         return "\n".join(lines)
-
-
-def truncate(text: str, limit: int, marker: str = TRUNCATION_MARKER) -> str:
-    """At most `limit` characters, ending in a visible marker when anything was cut."""
-    if len(text) <= limit:
-        return text
-    return text[: max(0, limit - len(marker))] + marker
 
 
 def render(event: Event) -> Message:

@@ -12,7 +12,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
-from chalicelib.channels.base import OutboundRequest, SendResult, json_request
+from chalicelib.channels.base import OutboundRequest, json_request
 from chalicelib.channels.chat import (
     TITLE_LIMIT,
     UNLIMITED,
@@ -26,6 +26,7 @@ from chalicelib.channels.chat import (
     shrink_order,
     utf16_len,
 )
+from chalicelib.models.deliveries import SendResult
 from chalicelib.models.events import Event
 from chalicelib.models.handlers import Handler
 

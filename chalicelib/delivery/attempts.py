@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from chalicelib.channels.base import SendResult
-from chalicelib.models.deliveries import Attempt, AttemptStatus
+from chalicelib.models.deliveries import Attempt, AttemptStatus, SendResult
 from chalicelib.models.events import Event
 
 

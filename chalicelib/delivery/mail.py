@@ -10,10 +10,9 @@ import time
 from typing import Protocol
 
 from chalicelib import clients
-from chalicelib.channels.base import SendResult
-from chalicelib.channels.render import truncate
-from chalicelib.models.deliveries import Outcome
+from chalicelib.models.deliveries import Outcome, SendResult
 from chalicelib.settings import get_settings
+from chalicelib.text import truncate
 
 MAX_SUBJECT = 200
 RETRYABLE_SES_ERRORS = frozenset(

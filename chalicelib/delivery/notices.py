@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from chalicelib.channels.render import truncate
 from chalicelib.storage.inbox import (
     InboxStore,
     Notification,
@@ -18,6 +17,7 @@ from chalicelib.storage.inbox import (
     expiry_of,
     notification_id,
 )
+from chalicelib.text import truncate
 
 MAX_TITLE = 300
 MAX_BODY = 4000

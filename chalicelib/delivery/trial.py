@@ -6,10 +6,9 @@ from datetime import datetime
 from typing import Any
 
 from chalicelib.channels import get_channel
-from chalicelib.channels.base import SendResult
 from chalicelib.delivery.attempts import attempt_log
 from chalicelib.delivery.context import delivery_context
-from chalicelib.models.deliveries import AttemptStatus, Outcome
+from chalicelib.models.deliveries import AttemptStatus, Outcome, SendResult
 from chalicelib.models.events import Event, new_event_id
 from chalicelib.models.handlers import Handler
 from chalicelib.storage.stores import Stores

@@ -36,6 +36,17 @@ class Outcome(StrEnum):
     GONE = "gone"
 
 
+@dataclass(frozen=True)
+class SendResult:
+    """What one send came to, classified: the channels' and the mailer's answer."""
+
+    outcome: Outcome
+    http_status: int | None = None
+    error: str | None = None
+    retry_after: float | None = None
+    duration_ms: int = 0
+
+
 class AttemptStatus(StrEnum):
     DELIVERED = "delivered"
     RETRYING = "retrying"

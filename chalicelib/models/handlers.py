@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
 
 from chalicelib.channels import SETTINGS
-from chalicelib.channels.fields import email_addresses
+from chalicelib.models.addresses import email_addresses
 from chalicelib.models.api import DATETIME_FORMAT
 from chalicelib.models.commands import HandlerType, Subscription, known_event_ids
 from chalicelib.models.events import Event

@@ -11,10 +11,9 @@ from typing import Any
 
 from botocore.awsrequest import AWSResponse
 
-from chalicelib.channels.base import SendResult
 from chalicelib.delivery.context import DeliveryContext
 from chalicelib.delivery.safe_http import HttpResult
-from chalicelib.models.deliveries import Outcome
+from chalicelib.models.deliveries import Outcome, SendResult
 from chalicelib.settings import get_settings
 from chalicelib.storage.stores import Stores
 from chalicelib.vapid import VapidConfig

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from oauthlib.oauth1.rfc5849 import signature, utils
 
-from chalicelib.channels.render import TRUNCATION_MARKER
 from chalicelib.channels.x import weighted_length
 from chalicelib.delivery.safe_http import SafeSender
 from chalicelib.models.deliveries import Outcome
+from chalicelib.text import TRUNCATION_MARKER
 from tests.functional.test_channels_chat import (
     NOW,
     X_KEYS,

@@ -15,14 +15,13 @@ from typing import Any
 import pytest
 
 from chalicelib.channels import get_channel
-from chalicelib.channels.base import SendResult
 from chalicelib.channels.chat import ZWSP, utf16_len
-from chalicelib.channels.render import TRUNCATION_MARKER
 from chalicelib.delivery.context import DeliveryContext, delivery_context
 from chalicelib.delivery.safe_http import SafeSender
-from chalicelib.models.deliveries import Outcome
+from chalicelib.models.deliveries import Outcome, SendResult
 from chalicelib.models.events import Event
 from chalicelib.models.handlers import Handler
+from chalicelib.text import TRUNCATION_MARKER
 from tests.fakes.stores import memory_stores
 from tests.receiver import Received, Receiver, Reply
 

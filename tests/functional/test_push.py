@@ -18,11 +18,10 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from chalicelib import apikeys, vapid
 from chalicelib.channels import get_channel
-from chalicelib.channels.base import SendResult
 from chalicelib.channels.push_subscriber_id import MAX_PLAINTEXT, payload
 from chalicelib.delivery.context import delivery_context
 from chalicelib.delivery.safe_http import SafeSender
-from chalicelib.models.deliveries import Outcome
+from chalicelib.models.deliveries import Outcome, SendResult
 from chalicelib.models.events import Event
 from chalicelib.models.handlers import Handler
 from chalicelib.storage.stores import get_stores
