@@ -144,10 +144,6 @@ class Prefetched:
         """Whether the read answered for the task's event (found or not)."""
         return (task.account, task.event_id) not in self.unread_events
 
-    def unread(self) -> int:
-        """How many keys the read could not answer for."""
-        return len(self.unread_handlers) + len(self.unread_events) + len(self.unread_deliveries)
-
 
 @dataclass(frozen=True)
 class Noted:

@@ -14,8 +14,6 @@ from chalicelib.models.api import DATETIME_FORMAT
 from chalicelib.models.commands import HandlerType, Subscription, known_event_ids
 from chalicelib.models.events import Event
 
-HANDLER_TYPES: tuple[str, ...] = tuple(SETTINGS)
-
 # Read from each type's settings model (chalicelib/channels/<type>_settings.py).
 TYPE_FIELDS = {name: model.required_fields() for name, model in SETTINGS.items()}
 """The flat settings fields each type requires (seeds 003/004)."""

@@ -93,11 +93,6 @@ class HandlerStore(Protocol):
         """Page `page` of the account's handlers in id order."""
         ...
 
-    def all_handlers(self, account: str) -> list[Handler]:
-        """Every handler of the account, in id order: one Query of its partition's handler
-        range, for checks and tools that need the whole set (no request path reads it)."""
-        ...
-
     def app_handlers(self, account: str, app: str) -> list[Handler]:
         """The handlers scoped to `app`, in id order, reading no other handler."""
         ...
@@ -116,10 +111,6 @@ class HandlerStore(Protocol):
     def rotate_secret(self, account: str, handler_id: int, new_secret: str, overlap_until: datetime) -> None:
         """Make `new_secret` current; the old one keeps signing until `overlap_until`.
         NotFound if the handler is gone or has no secret."""
-        ...
-
-    def set_secret(self, account: str, handler_id: int, secret: str) -> None:
-        """Give a handler a first signing secret (no overlap: there was none before)."""
         ...
 
     def note_attempt(self, handler: Handler, status: AttemptStatus, now: datetime) -> Noted | None:
@@ -434,13 +425,6 @@ class DynamoHandlerStore:
             return high + 1
         return int(found[skip]["hid"])
 
-    def all_handlers(self, account: str) -> list[Handler]:
-        items = self.table.query(
-            "PK = :pk AND SK BETWEEN :first AND :end",
-            {":pk": keys.account_pk(account), ":first": keys.HANDLER_PREFIX, ":end": keys.HANDLER_END},
-        )
-        return [handler_of(item) for item in items]
-
     def app_handlers(self, account: str, app: str) -> list[Handler]:
         return self._handlers(account, self._ids_with_prefix(account, keys.app_scope(app) + "#"))
 
@@ -537,14 +521,6 @@ class DynamoHandlerStore:
             )
         except ConditionFailed:
             raise _not_found(handler_id) from None
-
-    def set_secret(self, account: str, handler_id: int, secret: str) -> None:
-        self.table.update(
-            handler_key(account, handler_id),
-            "SET signing_secret = :s REMOVE previous_secret, previous_secret_expires_at",
-            condition="attribute_exists(SK)",
-            values={":s": secret},
-        )
 
     def note_attempt(self, handler: Handler, status: AttemptStatus, now: datetime) -> Noted | None:
         """One UpdateItem. Success sets last_datetime and clears failing_since; a failure

@@ -13,7 +13,7 @@ from botocore.awsrequest import AWSResponse
 
 from chalicelib.delivery.context import DeliveryContext
 from chalicelib.delivery.safe_http import HttpResult
-from chalicelib.models.deliveries import Outcome, SendResult
+from chalicelib.models.deliveries import Outcome, Prefetched, SendResult
 from chalicelib.settings import get_settings
 from chalicelib.storage.stores import Stores
 from chalicelib.vapid import VapidConfig
@@ -128,3 +128,8 @@ class RecordingQueues:
 def queue_url(name: str) -> str:
     """The URL `RecordingQueues` gives the queue `name`."""
     return f"https://sqs.us-east-1.amazonaws.com/000000000000/{name}"
+
+
+def unread_keys(fetched: Prefetched) -> int:
+    """How many keys a batch read could not answer for."""
+    return len(fetched.unread_handlers) + len(fetched.unread_events) + len(fetched.unread_deliveries)

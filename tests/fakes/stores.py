@@ -185,19 +185,19 @@ class MemoryHandlerStore:
         return sum(n for _, n in self.block_counts(account))
 
     def list_handlers(self, account: str, page: int, per_page: int) -> HandlerPage:
-        handlers = self.all_handlers(account)
+        handlers = self._all(account)
         start = (page - 1) * per_page
         return HandlerPage(handlers[start : start + per_page], len(handlers))
 
-    def all_handlers(self, account: str) -> list[Handler]:
+    def _all(self, account: str) -> list[Handler]:
         with self._lock:
             return [_handler(self.items[key]) for key in sorted(self.items) if key[0] == account]
 
     def app_handlers(self, account: str, app: str) -> list[Handler]:
-        return [h for h in self.all_handlers(account) if h.app == app]
+        return [h for h in self._all(account) if h.app == app]
 
     def handlers_in_scope(self, account: str, app: str | None) -> list[Handler]:
-        return [h for h in self.all_handlers(account) if not h.app or h.app == app]
+        return [h for h in self._all(account) if not h.app or h.app == app]
 
     def list_app_handlers(
         self, account: str, app: str, types: Sequence[str], page: int, per_page: int
@@ -216,15 +216,6 @@ class MemoryHandlerStore:
                 "signing_secret": new_secret,
                 "previous_secret_expires_at": overlap_until.isoformat(),
             }
-
-    def set_secret(self, account: str, handler_id: int, secret: str) -> None:
-        with self._lock:
-            item = self.items.get((account, handler_id))
-            if item is None:
-                raise ConditionFailed("no such handler")
-            item["signing_secret"] = secret
-            item.pop("previous_secret", None)
-            item.pop("previous_secret_expires_at", None)
 
     def note_attempt(self, handler: Handler, status: AttemptStatus, now: datetime) -> Noted | None:
         with self._lock:
@@ -577,3 +568,8 @@ def memory_stores() -> Stores:
         push=MemoryPushStore(lock),
         app_events=MemoryAppEventStore(lock),
     )
+
+
+def every_handler(stores: Stores, account: str) -> list[Handler]:
+    """Every handler of the account in id order, through the paged list (a test's oracle)."""
+    return stores.handlers.list_handlers(account, 1, 10_000).handlers

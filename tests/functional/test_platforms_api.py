@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib.models.handlers import HANDLER_TYPES
+from chalicelib.channels import SETTINGS
 
 BASE = "/v1/notification_platforms"
 OBJECT_ID = re.compile(r"^[0-9a-f]{24}$")
@@ -69,7 +69,7 @@ def test_the_list_has_one_platform_per_handler_type_with_exactly_the_seed_attrib
     assert set(answer.json_body) == {"notification_platforms"}
     found = answer.json_body["notification_platforms"]
     assert [p["name"] for p in found] == list(IDS)
-    assert sorted(p["name"] for p in found) == sorted(HANDLER_TYPES)
+    assert sorted(p["name"] for p in found) == sorted(SETTINGS)
     for platform in found:
         assert set(platform) == ATTRIBUTES
         assert platform["id"] == IDS[platform["name"]]

@@ -15,8 +15,9 @@ import pytest
 
 from chalicelib import clients
 from chalicelib.api.bodies import MAX_BODY_BYTES
+from chalicelib.channels import SETTINGS
 from chalicelib.channels.fields import MAX_URL_LENGTH
-from chalicelib.models.handlers import HANDLER_TYPES, SETTING_FIELDS, TYPE_FIELDS, URL_FIELDS
+from chalicelib.models.handlers import SETTING_FIELDS, TYPE_FIELDS, URL_FIELDS
 from chalicelib.settings import get_settings
 from chalicelib.storage.table import from_ddb
 
@@ -192,7 +193,7 @@ def test_an_unsupported_content_type_is_415_in_the_json_error_format(
     [
         ({"type": "internal_notification"}, "name", ["required"]),
         ({"name": "Example"}, "type", ["required"]),
-        ({"name": "Example", "type": "sms"}, "type", ["must be one of", *HANDLER_TYPES]),
+        ({"name": "Example", "type": "sms"}, "type", ["must be one of", *SETTINGS]),
         ({"name": "", "type": "internal_notification"}, "name", ["at least 1"]),
         ({"name": "   ", "type": "internal_notification"}, "name", ["at least 1"]),
         ({"name": "n" * 129, "type": "internal_notification"}, "name", ["at most 128"]),

@@ -37,7 +37,7 @@ from chalicelib.storage.deliveries import DeliveryStore
 from chalicelib.storage.handlers import HandlerStore
 from chalicelib.storage.stores import Stores
 from tests.fakes.delivery import RecordingQueues, RecordingSender, fake_context, queue_url
-from tests.fakes.stores import MemoryDeliveryStore, MemoryHandlerStore, memory_stores
+from tests.fakes.stores import MemoryDeliveryStore, MemoryHandlerStore, every_handler, memory_stores
 
 NOW = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
 ACCOUNT = "acme"
@@ -301,7 +301,7 @@ def test_a_mixed_batch_retries_exactly_its_retryable_messages_after_their_backof
     assert queues.made("SendMessage") == []  # nothing dead-lettered
     statuses = [record_of(stores, task(i))["status"] for i in (1, 2, 3, 4)]
     assert statuses == ["delivered", "retrying", "failed", "failed"]
-    assert [h.is_enabled for h in stores.handlers.all_handlers(ACCOUNT)] == [True, True, True, False]
+    assert [h.is_enabled for h in every_handler(stores, ACCOUNT)] == [True, True, True, False]
     (notice,) = stores.inbox.list_page(ACCOUNT, None, 1, 25, now=datetime.now(UTC)).notifications
     assert notice.handler_id == 4
 
