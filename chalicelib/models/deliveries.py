@@ -22,6 +22,9 @@ class DeliveryTask(BaseModel):
     account: str
     event_id: str
     handler_id: int
+    generation: int = 0
+    """Which replay of the event x handler this message sends (0: the original). A message
+    of an older generation than its delivery record's is superseded and sends nothing."""
 
     @property
     def key(self) -> tuple[str, str, int]:
@@ -100,13 +103,22 @@ class Confirmation(BaseModel):
     confirmed: bool
 
 
+SUPERSEDED = "superseded"
+"""The claim state of a message a replay has replaced: it is dropped, never sent."""
+
+
 @dataclass(frozen=True)
 class Claim:
     """The answer to a claim: the attempt's number and "claimed", or the state that
-    refused the claim ("delivered", "sending") with the attempts so far."""
+    refused the claim ("delivered", "sending", "superseded") with the attempts so far."""
 
     attempt: int
     state: str
+
+    @property
+    def settled(self) -> bool:
+        """Nothing is left to send for this message: delivered, or replaced by a replay."""
+        return self.state in ("delivered", SUPERSEDED)
 
 
 @dataclass(frozen=True)
@@ -157,3 +169,37 @@ class Settlement:
     http_status: int | None = None
     error: str | None = None
     log: Attempt | None = None
+    next_attempt_at: datetime | None = None
+    dead_lettered: bool = False
+
+
+PENDING = "pending"
+"""A delivery record's status while its message waits in the queue (a replay, a redrive)."""
+
+
+@dataclass(frozen=True)
+class DeliveryState:
+    """Where one event x handler stands, as its delivery record says."""
+
+    handler_id: int
+    status: str
+    attempts: int = 0
+    http_status: int | None = None
+    error: str | None = None
+    last_attempt_at: datetime | None = None
+    next_attempt_at: datetime | None = None
+    dead_lettered: bool = False
+    replays: int = 0
+
+
+@dataclass(frozen=True)
+class EventDeliveries:
+    """An event, the handlers it matched when published, and its delivery records."""
+
+    event: Event
+    matched: tuple[int, ...]
+    deliveries: tuple[DeliveryState, ...]
+
+    def handler_ids(self) -> list[int]:
+        """Every handler the event went or goes to: matched, or given a record by a replay."""
+        return sorted({*self.matched, *(d.handler_id for d in self.deliveries)})
