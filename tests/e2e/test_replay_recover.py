@@ -3,6 +3,8 @@ and the `herald` commands (which call the API as the account)."""
 
 from __future__ import annotations
 
+import re
+import socket
 import subprocess
 from collections.abc import Iterator
 from typing import Any
@@ -10,8 +12,9 @@ from typing import Any
 import pytest
 import requests
 
-from tests.e2e.conftest import BIN, KEY, ROOT, Stack, auth, clean_env
+from tests.e2e.conftest import BIN, HOST, KEY, ROOT, Stack, auth, clean_env
 from tests.e2e.test_local_stack import mint_key
+from tests.functional.test_readme import section
 from tests.receiver import Receiver, Reply
 
 
@@ -125,3 +128,35 @@ def test_another_account_neither_sees_nor_replays_nor_recovers_the_accounts_even
     assert refused.returncode == 1
     assert "HTTP 404" in refused.stderr
     assert len(hooks.to("/mine")) == 1, "nothing was sent again"
+
+
+def test_the_readmes_walk_through_follows_recovers_and_replays_an_event_as_written(
+    local_stack: Stack,
+) -> None:
+    text = section("Two commands")
+    text = text[text.index("### Follow one event") :]
+    start = text.index("```sh\n") + len("```sh\n")
+    block = text[start : text.index("```", start)]
+    with socket.socket() as probe:  # the receiver's port, free on this machine
+        probe.bind((HOST, 0))
+        port = probe.getsockname()[1]
+    script = block.replace(". .herald/local.env", f". '{local_stack.env_file}'").replace("9001", str(port))
+    done = subprocess.run(
+        ["bash", "-e", "-c", script],
+        cwd=ROOT,
+        env={**clean_env(), "PATH": "/usr/local/bin:/usr/bin:/bin"},  # `herald` comes from local.env
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert done.returncode == 0, (done.stdout, done.stderr)
+    out = done.stdout
+    assert "attempt 1  failed HTTP 400" in out
+    assert out.count("attempt 1  delivered HTTP 204") == 3, (
+        "tail --count 2 and 3 print the earlier attempts too"
+    )
+    assert '"requeued":["' in out
+    assert '"replayed":[' in out
+    assert re.search(r"handler \d+: delivered, 1 attempt\(s\), last HTTP 204", out)
+    assert '"errors"' not in out
