@@ -1,4 +1,5 @@
-"""The `herald` command: operator tasks against whatever AWS the environment points at.
+"""The `herald` command: operator tasks against whatever AWS the environment points at,
+and the account's commands through the API (`cli_events`).
 
 For the local stack that is what `. .herald/local.env` exports; a command that cannot reach
 its AWS says so in one line, with what to do, instead of a botocore traceback.
@@ -14,6 +15,7 @@ from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from chalicelib import apikeys
+from chalicelib.cli_events import add_commands
 from chalicelib.settings import get_settings
 from chalicelib.storage.stores import get_stores
 
@@ -146,6 +148,7 @@ def parser() -> argparse.ArgumentParser:
         dest="action", required=True
     )
     vapid.add_parser("generate", help="print a new VAPID key pair").set_defaults(run=_vapid_generate)
+    add_commands(commands)
     return root
 
 

@@ -301,10 +301,21 @@ def list_handlers(stores: Stores, account: str, page: int, per_page: int) -> Han
     return stores.handlers.list_handlers(account, page, per_page)
 
 
-def list_attempts(stores: Stores, handler: Handler, page: int, per_page: int) -> AttemptPage:
-    """A page of the handler's attempt log, newest first (numbered by the handler)."""
+def list_attempts(
+    stores: Stores,
+    handler: Handler,
+    page: int,
+    per_page: int,
+    *,
+    status: str | None = None,
+    event_id: str | None = None,
+) -> AttemptPage:
+    """A page of the handler's attempt log, newest first (numbered by the handler), of
+    one status and one event if given."""
     top = stores.handlers.attempt_count(handler.account, handler.id)
-    return stores.deliveries.list_attempts(handler.account, handler.id, top, page, per_page)
+    return stores.deliveries.list_attempts(
+        handler.account, handler.id, top, page, per_page, status=status, event_id=event_id
+    )
 
 
 def rotate_secret(stores: Stores, account: str, handler_id: int) -> str:

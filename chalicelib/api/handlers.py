@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 from chalice.app import Blueprint, Response
 
 from chalicelib import services
 from chalicelib.api.bodies import without_nulls
-from chalicelib.api.docs import PAGING, RouteDoc
-from chalicelib.api.http import Call, api_route, json_response
+from chalicelib.api.docs import PAGING, QueryParam, RouteDoc
+from chalicelib.api.http import Call, api_route, json_response, query_param
 from chalicelib.api.pagination import ascii_digits, base_url, page_request, paginated
-from chalicelib.errors import NotFound, fields_named
+from chalicelib.errors import InvalidInput, NotFound, fields_named
 from chalicelib.models.api import CreatedId, Data, Page
 from chalicelib.models.commands import CreateHandler, UpdateHandler, fields_from
-from chalicelib.models.deliveries import AttemptOut, Confirmation, Outcome, TestOutcome
+from chalicelib.models.deliveries import (
+    AttemptOut,
+    AttemptStatus,
+    Confirmation,
+    Outcome,
+    RecoverIn,
+    RecoverOut,
+    TestOutcome,
+)
 from chalicelib.models.handlers import (
     HANDLER_FIELDS,
     SETTING_FIELDS,
@@ -27,7 +37,7 @@ bp = Blueprint(__name__)
 TAG = "notification-handlers"
 
 
-def _handler_id(raw: str) -> int:
+def handler_number(raw: str) -> int:
     """Ids are positive integers in ASCII digits; other digits name no handler, nor alias one."""
     if not ascii_digits(raw) or int(raw) < 1 or len(raw) > 12:
         raise NotFound(f"notification handler {raw!r} not found")
@@ -71,7 +81,7 @@ def create_handler(call: Call) -> Response:
     doc=RouteDoc("Get a notification handler", TAG, {200: Data[HandlerOut]}),
 )
 def get_handler(call: Call, handler_id: str) -> Response:
-    handler = services.get_handler(call.stores, call.account, _handler_id(handler_id))
+    handler = services.get_handler(call.stores, call.account, handler_number(handler_id))
     return json_response({"data": HandlerOut.of(handler).model_dump()})
 
 
@@ -82,7 +92,7 @@ def get_handler(call: Call, handler_id: str) -> Response:
     doc=RouteDoc("Update a notification handler (partial)", TAG, {200: Data[CreatedId]}, body=HandlerUpdate),
 )
 def update_handler(call: Call, handler_id: str) -> Response:
-    number = _handler_id(handler_id)
+    number = handler_number(handler_id)
     body = without_nulls(call.body())
     if "type" not in body and any(k in SETTING_FIELDS and is_empty(v) for k, v in body.items()):
         # A form of every type without `type`: its empty fields are those of the other types.
@@ -106,7 +116,7 @@ def update_handler(call: Call, handler_id: str) -> Response:
     doc=RouteDoc("Delete a notification handler", TAG, {204: None}),
 )
 def delete_handler(call: Call, handler_id: str) -> Response:
-    services.delete_handler(call.stores, call.account, _handler_id(handler_id))
+    services.delete_handler(call.stores, call.account, handler_number(handler_id))
     return Response(body="", status_code=204)
 
 
@@ -117,7 +127,7 @@ def delete_handler(call: Call, handler_id: str) -> Response:
     doc=RouteDoc("Rotate the webhook signing secret (24 h overlap)", TAG, {200: Data[CreatedId]}),
 )
 def rotate_secret(call: Call, handler_id: str) -> Response:
-    number = _handler_id(handler_id)
+    number = handler_number(handler_id)
     secret = services.rotate_secret(call.stores, call.account, number)
     return json_response({"data": {"id": number, "secret": secret}})
 
@@ -131,7 +141,7 @@ def rotate_secret(call: Call, handler_id: str) -> Response:
 def test_handler(call: Call, handler_id: str) -> Response:
     from chalicelib.delivery.trial import send_test  # the HTTP sender: only when testing
 
-    handler = services.get_handler(call.stores, call.account, _handler_id(handler_id))
+    handler = services.get_handler(call.stores, call.account, handler_number(handler_id))
     result = send_test(call.stores, handler)
     outcome = TestOutcome(
         ok=result.outcome == Outcome.SENT,
@@ -143,18 +153,82 @@ def test_handler(call: Call, handler_id: str) -> Response:
     return json_response({"data": outcome.model_dump(mode="json")})
 
 
+ATTEMPT_FILTERS = (
+    QueryParam(
+        "status",
+        {"type": "string", "enum": [s.value for s in AttemptStatus]},
+        "Only attempts of this outcome.",
+    ),
+    QueryParam("event_id", {"type": "string"}, "Only attempts to deliver this event."),
+)
+
+
+def _attempt_filters(call: Call) -> dict[str, str]:
+    """The log's filters that were given; an unknown status is a 400 naming it."""
+    given = {name: query_param(call.request, name) for name in ("status", "event_id")}
+    filters = {name: value for name, value in given.items() if value}
+    statuses = [s.value for s in AttemptStatus]
+    if filters.get("status", statuses[0]) not in statuses:
+        raise InvalidInput("status", f"must be one of: {', '.join(statuses)}")
+    return filters
+
+
 @api_route(
     bp,
     "/notification-handlers/{handler_id}/deliveries",
     methods=["GET"],
-    doc=RouteDoc("Delivery attempts, newest first", TAG, {200: Page[AttemptOut]}, query=PAGING),
+    doc=RouteDoc(
+        "Delivery attempts, newest first", TAG, {200: Page[AttemptOut]}, query=PAGING + ATTEMPT_FILTERS
+    ),
 )
 def list_deliveries(call: Call, handler_id: str) -> Response:
-    handler = services.get_handler(call.stores, call.account, _handler_id(handler_id))
+    handler = services.get_handler(call.stores, call.account, handler_number(handler_id))
     page = page_request(call.request)
-    result = services.list_attempts(call.stores, handler, page.page, page.per_page)
+    filters = _attempt_filters(call)
+    result = services.list_attempts(
+        call.stores,
+        handler,
+        page.page,
+        page.per_page,
+        status=filters.get("status"),
+        event_id=filters.get("event_id"),
+    )
     data = [attempt.public().model_dump(mode="json") for attempt in result.attempts]
-    return json_response(paginated(call.request, data, result.total, page))
+    return json_response(paginated(call.request, data, result.total, page, filters))
+
+
+RECOVER_WINDOW = timedelta(hours=24)
+
+
+@api_route(
+    bp,
+    "/notification-handlers/{handler_id}/recover",
+    methods=["POST"],
+    doc=RouteDoc(
+        "Queue again every delivery that failed since a moment (default: 24 h ago)",
+        TAG,
+        {202: Data[RecoverOut]},
+        body=RecoverIn,
+    ),
+)
+def recover(call: Call, handler_id: str) -> Response:
+    from chalicelib.delivery.replay import recover_handler
+
+    number = handler_number(handler_id)
+    request: RecoverIn = services.parse(RecoverIn, call.body())
+    now = datetime.now(UTC)
+    since = request.since or now - RECOVER_WINDOW
+    if since.tzinfo is None:
+        since = since.replace(tzinfo=UTC)
+    if since > now:
+        raise InvalidInput("since", "must not be in the future")
+    recovered = recover_handler(call.stores, call.account, number, since, now)
+    answer = RecoverOut(
+        handler_id=recovered.handler_id,
+        since=since.isoformat(timespec="seconds"),
+        requeued=recovered.event_ids,
+    )
+    return json_response({"data": answer.model_dump()}, 202)
 
 
 @api_route(

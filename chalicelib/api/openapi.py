@@ -17,6 +17,7 @@ _ERROR_STATUSES = {
     400: "Invalid input",
     401: "Missing or invalid credentials",
     404: "Not found",
+    409: "Conflict",
     415: "Unsupported media type",
     429: "Rate limited",
 }
@@ -77,8 +78,9 @@ def _operation(route: DocumentedRoute, components: _Components) -> dict[str, Any
         ]
         responses: dict[str, Any] = {}
         for status, model in doc.responses.items():
+            description = _ERROR_STATUSES.get(status, "Error") if status >= 400 else "Success"
             responses[str(status)] = (
-                _json(components.ref(model), "Success")
+                _json(components.ref(model), description)
                 if model is not None
                 else {"description": "No content"}
             )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -82,15 +83,19 @@ def _base_path(request: Request) -> str:
     return "/".join(parts[: max(1, len(parts) - route_segments)])
 
 
-def paginated(request: Request, data: list[Any], total: int, page: PageRequest) -> dict[str, Any]:
-    """`data`, `meta` and `links` for one page; next/prev are null at the ends."""
+def paginated(
+    request: Request, data: list[Any], total: int, page: PageRequest, filters: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """`data`, `meta` and `links` for one page; next/prev are null at the ends. The links
+    keep the list's `filters` (those given), so every page is of the same list."""
     total_pages = max(1, math.ceil(total / page.per_page))
     base = request_url(request)
 
     def link(number: int) -> str:
-        query: dict[str, int] = {"page": number}
+        query: dict[str, int | str] = {"page": number}
         if page.per_page != DEFAULT_PER_PAGE:
             query["results_per_page"] = page.per_page
+        query |= filters or {}
         return f"{base}?{urlencode(query)}"
 
     return {

@@ -60,7 +60,7 @@ def publish(stores: Stores, account: str, body: dict[str, Any]) -> Published:
     stores.app_events.record(event, expires_at)  # before fanned_out: a retry completes it
     handlers = [h for h in stores.handlers.handlers_in_scope(account, event.app) if h.accepts(event)]
     enqueue([DeliveryTask(account=account, event_id=event.id, handler_id=h.id) for h in handlers])
-    stores.deliveries.mark_fanned_out(account, event.id, len(handlers))
+    stores.deliveries.mark_fanned_out(account, event.id, [h.id for h in handlers])
     return Published(event.id, len(handlers), duplicate=existing is not None)
 
 

@@ -184,7 +184,7 @@ def deliver_record(context: DeliveryContext, message: Message, known: Prefetched
     now = context.now()
     if claim is None:
         claim = stores.deliveries.claim_delivery(task, int(now.timestamp()), LEASE_SECONDS)
-    if claim.state == "delivered":
+    if claim.settled:  # delivered, or a replay sends it instead
         return Verdict(retry=False)
     if claim.state != "claimed":  # another worker holds the lease right now
         return Verdict(retry=True, delay=BUSY_RETRY_SECONDS)
@@ -270,6 +270,7 @@ def _attempt(
     elif status != AttemptStatus.DELIVERED and noted is not None:
         _disable_if_failing_too_long(stores, handler, noted.failing_since, now)
     gave_up = status == AttemptStatus.FAILED and result.outcome == Outcome.RETRY
+    next_attempt_at = now + timedelta(seconds=delay) if delay is not None else None
     return Verdict(
         retry=status == AttemptStatus.RETRYING,
         delay=delay or 0,
@@ -280,6 +281,8 @@ def _attempt(
             http_status=result.http_status,
             error=result.error,
             log=log,
+            next_attempt_at=next_attempt_at,
+            dead_lettered=gave_up,
         ),
         dead_letter=f"gave up after {attempt} attempts: {result.error}" if gave_up else None,
     )

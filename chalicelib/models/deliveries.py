@@ -22,6 +22,9 @@ class DeliveryTask(BaseModel):
     account: str
     event_id: str
     handler_id: int
+    generation: int = 0
+    """Which replay of the event x handler this message sends (0: the original). A message
+    of an older generation than its delivery record's is superseded and sends nothing."""
 
     @property
     def key(self) -> tuple[str, str, int]:
@@ -111,13 +114,22 @@ class Confirmation(BaseModel):
     confirmed: bool
 
 
+SUPERSEDED = "superseded"
+"""The claim state of a message a replay has replaced: it is dropped, never sent."""
+
+
 @dataclass(frozen=True)
 class Claim:
     """The answer to a claim: the attempt's number and "claimed", or the state that
-    refused the claim ("delivered", "sending") with the attempts so far."""
+    refused the claim ("delivered", "sending", "superseded") with the attempts so far."""
 
     attempt: int
     state: str
+
+    @property
+    def settled(self) -> bool:
+        """Nothing is left to send for this message: delivered, or replaced by a replay."""
+        return self.state in ("delivered", SUPERSEDED)
 
 
 @dataclass(frozen=True)
@@ -164,3 +176,141 @@ class Settlement:
     http_status: int | None = None
     error: str | None = None
     log: Attempt | None = None
+    next_attempt_at: datetime | None = None
+    dead_lettered: bool = False
+
+
+PENDING = "pending"
+"""A delivery record's status while its message waits in the queue (a replay, a redrive)."""
+
+
+@dataclass(frozen=True)
+class DeliveryState:
+    """Where one event x handler stands, as its delivery record says."""
+
+    handler_id: int
+    status: str
+    attempts: int = 0
+    http_status: int | None = None
+    error: str | None = None
+    last_attempt_at: datetime | None = None
+    next_attempt_at: datetime | None = None
+    dead_lettered: bool = False
+    replays: int = 0
+
+
+@dataclass(frozen=True)
+class EventDeliveries:
+    """An event, the handlers it matched when published, and its delivery records."""
+
+    event: Event
+    matched: tuple[int, ...]
+    deliveries: tuple[DeliveryState, ...]
+
+    def handler_ids(self) -> list[int]:
+        """Every handler the event went or goes to: matched, or given a record by a replay."""
+        return sorted({*self.matched, *(d.handler_id for d in self.deliveries)})
+
+
+def _moment(value: datetime | None) -> str | None:
+    """Times of Herald's own events face: ISO 8601 in UTC to the millisecond, as webhooks carry."""
+    return value.isoformat(timespec="milliseconds") if value is not None else None
+
+
+class EventOut(BaseModel):
+    """One event in `GET /v1/events`: the seed 001 event fields."""
+
+    id: str
+    type: str
+    app: str | None
+    app_id: str | None
+    user: dict[str, Any] | None
+    type_data: dict[str, Any]
+    created_at: str
+
+    @classmethod
+    def of(cls, event: Event) -> EventOut:
+        return cls(
+            id=event.id,
+            type=event.type,
+            app=event.app,
+            app_id=event.app_id,
+            user=event.user,
+            type_data=event.type_data,
+            created_at=_moment(event.created_at) or "",
+        )
+
+
+class DeliveryOut(BaseModel):
+    """Where the event stands with one handler: `pending` (queued, not attempted yet),
+    `sending`, `retrying`, `delivered`, `failed` or `skipped`."""
+
+    handler_id: int
+    status: str
+    attempts: int
+    http_status: int | None
+    error: str | None
+    last_attempt_at: str | None
+    next_attempt_at: str | None
+    dead_lettered: bool
+    replays: int
+
+    @classmethod
+    def of(cls, state: DeliveryState) -> DeliveryOut:
+        return cls(
+            handler_id=state.handler_id,
+            status=state.status,
+            attempts=state.attempts,
+            http_status=state.http_status,
+            error=state.error,
+            last_attempt_at=_moment(state.last_attempt_at),
+            next_attempt_at=_moment(state.next_attempt_at)
+            if state.status == AttemptStatus.RETRYING
+            else None,
+            dead_lettered=state.dead_lettered,
+            replays=state.replays,
+        )
+
+
+class EventDetail(EventOut):
+    """`GET /v1/events/{id}`: the event and its delivery to each handler it matched."""
+
+    deliveries: list[DeliveryOut]
+
+    @classmethod
+    def of_deliveries(cls, found: EventDeliveries) -> EventDetail:
+        states = {state.handler_id: state for state in found.deliveries}
+        deliveries = [
+            DeliveryOut.of(states.get(handler_id, DeliveryState(handler_id, PENDING)))
+            for handler_id in found.handler_ids()
+        ]
+        return cls(**EventOut.of(found.event).model_dump(), deliveries=deliveries)
+
+
+class ReplayOut(BaseModel):
+    """A replay's answer: the handlers sent the event again, and those left to the attempt
+    in flight right now."""
+
+    event_id: str
+    replayed: list[int]
+    in_flight: list[int]
+
+
+class RecoverIn(BaseModel):
+    """`POST /notification-handlers/{id}/recover`: failures at or after `since` (ISO 8601;
+    default: the last 24 hours)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    since: datetime | None = None
+
+
+class RecoverOut(BaseModel):
+    handler_id: int
+    since: str
+    requeued: list[str]
+    """The ids of the events queued again."""
+
+
+class RedriveOut(BaseModel):
+    redriven: int

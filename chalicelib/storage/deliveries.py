@@ -9,9 +9,20 @@ import time
 import uuid
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 
-from chalicelib.models.deliveries import Attempt, Claim, DeliveryTask, Prefetched, Settlement
+from chalicelib.models.deliveries import (
+    PENDING,
+    SUPERSEDED,
+    Attempt,
+    Claim,
+    DeliveryState,
+    DeliveryTask,
+    EventDeliveries,
+    Prefetched,
+    Settlement,
+)
 from chalicelib.models.events import Event
 from chalicelib.storage import keys
 from chalicelib.storage.handlers import handler_key, handler_of
@@ -27,6 +38,9 @@ _CLAIMABLE = (
 )
 """A delivery record can be claimed unless delivered or leased right now."""
 _TRANSACTION_ITEMS = 100  # TransactWriteItems takes at most this many
+_NOT_LEASED = "attribute_not_exists(lease_until) OR lease_until < :now"
+_LOG_CHUNK = 100
+"""Attempts read per Query when walking a handler's log back in time."""
 
 
 @dataclass(frozen=True)
@@ -44,7 +58,13 @@ class DeliveryStore(Protocol):
 
     def get_event(self, account: str, event_id: str) -> Event | None: ...
 
-    def mark_fanned_out(self, account: str, event_id: str, matched: int) -> None: ...
+    def mark_fanned_out(self, account: str, event_id: str, handler_ids: Sequence[int]) -> None:
+        """Mark the event fanned out to these handlers (kept, so its deliveries can be shown)."""
+        ...
+
+    def event_deliveries(self, account: str, event_id: str) -> EventDeliveries | None:
+        """The event with the handlers it matched and every delivery record, in one read."""
+        ...
 
     def prefetch(self, tasks: Sequence[DeliveryTask]) -> Prefetched:
         """The handlers, events and delivery records of a batch, read together."""
@@ -71,8 +91,17 @@ class DeliveryStore(Protocol):
         """Record where the event x handler stands and release the lease, at once."""
         ...
 
-    def reset_delivery(self, task: DeliveryTask) -> None:
-        """Give a dead-lettered delivery a fresh set of attempts, unless delivered."""
+    def reset_delivery(self, task: DeliveryTask) -> bool:
+        """Give a dead-lettered delivery a fresh set of attempts; False (nothing to send) if
+        it was delivered meanwhile or a replay superseded the message."""
+        ...
+
+    def requeue_delivery(
+        self, account: str, event_id: str, handler_id: int, *, now: int, only_failed: bool
+    ) -> int | None:
+        """Start a new generation of the event x handler's delivery (attempts from 1, status
+        pending) and return it, for the message that replays it; None if an attempt holds
+        the lease right now or, with `only_failed`, if the delivery is not failed."""
         ...
 
     def settle(self, settlements: Sequence[Settlement]) -> None:
@@ -83,8 +112,23 @@ class DeliveryStore(Protocol):
         """Log one attempt on its own (the synchronous test notification)."""
         ...
 
-    def list_attempts(self, account: str, handler_id: int, top: int, page: int, per_page: int) -> AttemptPage:
-        """Page `page` of the handler's attempts numbered 1..`top`, newest first."""
+    def list_attempts(
+        self,
+        account: str,
+        handler_id: int,
+        top: int,
+        page: int,
+        per_page: int,
+        *,
+        status: str | None = None,
+        event_id: str | None = None,
+    ) -> AttemptPage:
+        """Page `page` of the handler's attempts numbered 1..`top`, newest first; only
+        those of a status and an event, if given."""
+        ...
+
+    def attempts_since(self, account: str, handler_id: int, top: int, since: datetime) -> list[Attempt]:
+        """The handler's attempts made at or after `since`, newest first."""
         ...
 
 
@@ -104,7 +148,9 @@ def plan_batch_claim(
         record = seen.get(task.key, {})
         attempts = int(record.get("attempts", 0))
         status = record.get("status")
-        if status == "delivered":
+        if int(record.get("generation", 0)) != task.generation:
+            claims[index] = Claim(attempts, SUPERSEDED)
+        elif status == "delivered":
             claims[index] = Claim(attempts, "delivered")
         elif status is not None and int(record.get("lease_until") or 0) >= now:
             claims[index] = Claim(attempts, str(status))
@@ -143,11 +189,28 @@ class DynamoDeliveryStore:
         item = self.table.get(event_key(account, event_id))
         return Event.model_validate(item) if item is not None else None
 
-    def mark_fanned_out(self, account: str, event_id: str, matched: int) -> None:
+    def mark_fanned_out(self, account: str, event_id: str, handler_ids: Sequence[int]) -> None:
+        """The ids are a list on the event item: 10,000 handlers take about 60 KB of its 400."""
         self.table.update(
             event_key(account, event_id),
-            "SET fanned_out = :t, matched = :m",
-            values={":t": True, ":m": matched},
+            "SET fanned_out = :t, matched = :m, handler_ids = :ids",
+            values={":t": True, ":m": len(handler_ids), ":ids": list(handler_ids)},
+        )
+
+    def event_deliveries(self, account: str, event_id: str) -> EventDeliveries | None:
+        """The event and its delivery records share a partition: one Query reads them all."""
+        items = self.table.query("PK = :pk", {":pk": keys.event_pk(account, event_id)})
+        event = next((item for item in items if item["SK"] == keys.event_sk()), None)
+        if event is None:
+            return None
+        return EventDeliveries(
+            event=Event.model_validate(event),
+            matched=tuple(int(h) for h in event.get("handler_ids", ())),
+            deliveries=tuple(
+                delivery_state(keys.handler_id_of_delivery(item["SK"]), item)
+                for item in items
+                if item["SK"].startswith(keys.DELIVERY_PREFIX)
+            ),
         )
 
     def prefetch(self, tasks: Sequence[DeliveryTask]) -> Prefetched:
@@ -192,8 +255,14 @@ class DynamoDeliveryStore:
         try:
             updated = self.table.update(**request, returns="ALL_NEW", return_old=True)
         except ConditionFailed as failed:
-            state = "claimed" if failed.old.get("claim") == token else str(failed.old.get("status", ""))
-            return Claim(attempt=int(failed.old.get("attempts", 0)), state=state)
+            old = failed.old
+            if old.get("claim") == token:
+                state = "claimed"
+            elif int(old.get("generation", 0)) != task.generation:
+                state = SUPERSEDED
+            else:
+                state = str(old.get("status", ""))
+            return Claim(attempt=int(old.get("attempts", 0)), state=state)
         return Claim(attempt=int(updated["attempts"]), state="claimed")
 
     def claim_all(
@@ -254,7 +323,7 @@ class DynamoDeliveryStore:
             ":token": token,
         }
         update = "SET lease_until = :lease, #status = :sending, expires_at = :exp, claim = :token"
-        condition = _CLAIMABLE
+        condition = f"({_CLAIMABLE}) AND ({_of_generation(task, values)})"
         if seen is None:
             update += " ADD attempts :one"
             values[":one"] = 1
@@ -262,10 +331,10 @@ class DynamoDeliveryStore:
             update += ", attempts = :next"
             values[":next"] = int(seen.get("attempts", 0)) + 1
             if "attempts" in seen:
-                condition = f"({_CLAIMABLE}) AND attempts = :seen"
+                condition += " AND attempts = :seen"
                 values[":seen"] = int(seen["attempts"])
             else:
-                condition = f"({_CLAIMABLE}) AND attribute_not_exists(attempts)"
+                condition += " AND attribute_not_exists(attempts)"
         return {
             "key": delivery_key(task),
             "expression": update,
@@ -283,17 +352,52 @@ class DynamoDeliveryStore:
             values={":status": status, ":error": error},
         )
 
-    def reset_delivery(self, task: DeliveryTask) -> None:
+    def reset_delivery(self, task: DeliveryTask) -> bool:
+        values: dict[str, Any] = {":zero": 0, ":pending": PENDING, ":delivered": "delivered"}
         try:
             self.table.update(
                 delivery_key(task),
                 "SET attempts = :zero, #status = :pending REMOVE lease_until",
-                condition="attribute_not_exists(#status) OR #status <> :delivered",
+                condition=f"(attribute_not_exists(#status) OR #status <> :delivered) AND "
+                f"({_of_generation(task, values)})",
                 names={"#status": "status"},
-                values={":zero": 0, ":pending": "pending", ":delivered": "delivered"},
+                values=values,
             )
         except ConditionFailed:
-            return  # delivered meanwhile: nothing to replay
+            return False  # delivered meanwhile, or replayed: nothing to send
+        return True
+
+    def requeue_delivery(
+        self, account: str, event_id: str, handler_id: int, *, now: int, only_failed: bool
+    ) -> int | None:
+        """One conditional update, so two replays or recovers never both start the same
+        generation's schedule: the second finds the first's lease-free pending record and,
+        for a recover, a status that is no longer failed."""
+        values: dict[str, Any] = {
+            ":zero": 0,
+            ":one": 1,
+            ":pending": PENDING,
+            ":now": now,
+            ":exp": now + RETENTION_SECONDS,
+        }
+        condition = f"({_NOT_LEASED})"
+        if only_failed:
+            condition += " AND #status = :failed"
+            values[":failed"] = "failed"
+        task = DeliveryTask(account=account, event_id=event_id, handler_id=handler_id)
+        try:
+            updated = self.table.update(
+                delivery_key(task),
+                "SET attempts = :zero, #status = :pending, expires_at = :exp ADD generation :one "
+                "REMOVE lease_until, claim, http_status, last_error, next_attempt_at, dead_lettered",
+                condition=condition,
+                names={"#status": "status"},
+                values=values,
+                returns="UPDATED_NEW",
+            )
+        except ConditionFailed:
+            return None
+        return int(updated["generation"])
 
     def settle(self, settlements: Sequence[Settlement]) -> None:
         """BatchWriteItem, 25 items a call. Plain puts are safe here: the delivery record
@@ -310,10 +414,24 @@ class DynamoDeliveryStore:
     def log_attempt(self, account: str, handler_id: int, attempt: Attempt) -> None:
         self.table.put(_log_item(account, handler_id, attempt))
 
-    def list_attempts(self, account: str, handler_id: int, top: int, page: int, per_page: int) -> AttemptPage:
+    def list_attempts(
+        self,
+        account: str,
+        handler_id: int,
+        top: int,
+        page: int,
+        per_page: int,
+        *,
+        status: str | None = None,
+        event_id: str | None = None,
+    ) -> AttemptPage:
         """Attempts are numbered 1..top per handler, so page P is one Query on a seq range
         whatever P is. Attempts past the retention have expired, so the oldest pages may
         hold fewer items than meta.total suggests."""
+        if status is not None or event_id is not None:
+            return self._filtered_attempts(
+                account, handler_id, page, per_page, status=status, event_id=event_id
+            )
         high = top - (page - 1) * per_page
         low = max(1, high - per_page + 1)
         if high < 1:
@@ -325,19 +443,114 @@ class DynamoDeliveryStore:
         )
         return AttemptPage([Attempt.model_validate(item) for item in items], top)
 
+    def _filtered_attempts(
+        self,
+        account: str,
+        handler_id: int,
+        page: int,
+        per_page: int,
+        *,
+        status: str | None,
+        event_id: str | None,
+    ) -> AttemptPage:
+        """A FilterExpression on the handler's log: the total is one COUNT Query and the page
+        one Query newest first up to its last match, so both read the log of the retention
+        period (30 days) at most, and a later page reads more than an earlier one."""
+        filters, values, names = [], {":pk": keys.log_pk(account, handler_id)}, {}
+        if status is not None:
+            filters.append("#status = :status")
+            values[":status"] = status
+            names["#status"] = "status"
+        if event_id is not None:
+            filters.append("event_id = :event")
+            values[":event"] = event_id
+        options: dict[str, Any] = {"FilterExpression": " AND ".join(filters)}
+        if names:
+            options["ExpressionAttributeNames"] = names
+        total = self.table.count("PK = :pk", values, **options)
+        if total <= (page - 1) * per_page:
+            return AttemptPage([], total)
+        items = self.table.query(
+            "PK = :pk", values, limit=page * per_page, consistent=False, ScanIndexForward=False, **options
+        )
+        chosen = items[(page - 1) * per_page : page * per_page]
+        return AttemptPage([Attempt.model_validate(item) for item in chosen], total)
+
+    def attempts_since(self, account: str, handler_id: int, top: int, since: datetime) -> list[Attempt]:
+        """Walks the log back from its newest seq, 100 at a time, and stops at the first
+        chunk made wholly before `since`: it reads the attempts of the window and at most
+        one chunk more, whatever the log's length."""
+        found: list[Attempt] = []
+        high = top
+        while high >= 1:
+            low = max(1, high - _LOG_CHUNK + 1)
+            items = self.table.query(
+                "PK = :pk AND SK BETWEEN :low AND :high",
+                {
+                    ":pk": keys.log_pk(account, handler_id),
+                    ":low": keys.log_sk(low),
+                    ":high": keys.log_sk(high),
+                },
+                ScanIndexForward=False,
+            )
+            chunk = [Attempt.model_validate(item) for item in items]
+            recent = [attempt for attempt in chunk if attempt.at >= since]
+            found.extend(recent)
+            if chunk and not recent:
+                break
+            high = low - 1
+        return found
+
+
+def _of_generation(task: DeliveryTask, values: dict[str, Any]) -> str:
+    """The condition that the record is of the task's generation (a record without one is
+    of generation 0); it adds its value to `values`."""
+    values[":gen"] = task.generation
+    if task.generation == 0:
+        return "attribute_not_exists(generation) OR generation = :gen"
+    return "generation = :gen"
+
 
 def _delivery_record(settlement: Settlement) -> Item:
     """The whole delivery record after an attempt: its lease released."""
     pk, sk = delivery_key(settlement.task)
-    return {
+    record: Item = {
         "PK": pk,
         "SK": sk,
         "status": settlement.status,
         "attempts": settlement.attempts,
+        "generation": settlement.task.generation,
         "http_status": settlement.http_status,
         "last_error": settlement.error,
         "expires_at": int(time.time()) + RETENTION_SECONDS,
     }
+    if settlement.log is not None:
+        record["last_attempt_at"] = settlement.log.at.isoformat()
+    if settlement.next_attempt_at is not None:
+        record["next_attempt_at"] = settlement.next_attempt_at.isoformat()
+    if settlement.dead_lettered:
+        record["dead_lettered"] = True
+    return record
+
+
+def delivery_state(handler_id: int, record: Item) -> DeliveryState:
+    """A delivery record as the domain reads it (the fake stores share this reading)."""
+
+    def moment(name: str) -> datetime | None:
+        value = record.get(name)
+        return datetime.fromisoformat(value) if value else None
+
+    return DeliveryState(
+        handler_id=handler_id,
+        status=str(record.get("status", PENDING)),
+        attempts=int(record.get("attempts", 0)),
+        http_status=int(record["http_status"]) if record.get("http_status") is not None else None,
+        error=record.get("last_error"),
+        last_attempt_at=moment("last_attempt_at"),
+        next_attempt_at=moment("next_attempt_at"),
+        dead_lettered=bool(record.get("dead_lettered", False)),
+        replays=int(record.get("generation", 0)),
+    )
 
 
 def _log_item(account: str, handler_id: int, attempt: Attempt) -> Item:

@@ -13,7 +13,9 @@
 |                   |                    |                      | *#<type>#<id> without app (LSI by_app) |
 | event             | EVT#<account>#<ev> | EVENT                | the accepted event, fan-out status, TTL |
 | app's event       | AEV#<acct>#<app>   | <created>#<ev>       | copy of an app's event, for its list, TTL |
-| delivery state    | EVT#<account>#<ev> | DLV#<handler id>     | status, attempts, lease (idempotency)  |
+| account's event   | ACEV#<acct>        | <created>#<ev>       | copy of every event, for its list, TTL |
+| delivery state    | EVT#<account>#<ev> | DLV#<handler id>     | status, attempts, lease (idempotency), |
+|                   |                    |                      | generation (replays), next attempt     |
 | attempt log       | LOG#<account>#<id> | <seq>                | one per attempt, seq from the handler, TTL |
 | inbox             | INBOX#<account>    | U#/R#<id>, CNT#<day> | unread/read notifications, day counters |
 | email confirmation | CONFIRM#<token>   | CONFIRM              | account, handler id, address, TTL      |
@@ -113,12 +115,25 @@ def app_event_pk(account: str, app: str) -> str:
     return f"AEV#{account}#{app}"
 
 
+def account_event_pk(account: str) -> str:
+    """Every event of the account, newest first (`ACEV#`: apart from each app's `AEV#`, so
+    an account named like `<account>#<app>` cannot read another's app list)."""
+    return f"ACEV#{account}"
+
+
 def app_event_sk(created_at: str, event_id: str) -> str:
     return f"{created_at}#{event_id}"
 
 
+DELIVERY_PREFIX = "DLV#"
+
+
 def delivery_sk(handler_id: int) -> str:
-    return f"DLV#{handler_id:0{_ID_WIDTH}d}"
+    return f"{DELIVERY_PREFIX}{handler_id:0{_ID_WIDTH}d}"
+
+
+def handler_id_of_delivery(sk: str) -> int:
+    return int(sk[len(DELIVERY_PREFIX) :])
 
 
 def log_pk(account: str, handler_id: int) -> str:

@@ -195,3 +195,33 @@ def test_an_apps_events_are_listed_newest_first_once_each_while_live(stores: Sto
     recent = stores.app_events.page(ACME, "billing", 1, 25, since=now - timedelta(minutes=2), now=now)
     assert (recent.events, recent.total) == (events[:3], 3)
     assert stores.app_events.page(ACME, "other", 1, 25, since=None, now=now).total == 0
+
+
+def test_the_accounts_events_are_listed_newest_first_and_filtered_by_type(stores: Stores) -> None:
+    now = datetime.now(UTC)
+    live = int(now.timestamp()) + 3_600
+    events = [
+        Event(
+            account=ACME,
+            id=f"ev-{n}",
+            type="deployment" if n % 2 else "app_crashed",
+            app="billing" if n < 3 else None,
+            created_at=now - timedelta(minutes=n),
+        )
+        for n in range(6)
+    ]
+    for event in events:
+        stores.app_events.record(event, live)
+        stores.app_events.record(event, live)  # a retried publish writes each copy once
+    stores.app_events.record(Event(account="globex", id="ev-g", type="deployment", created_at=now), live)
+
+    everything = stores.app_events.page(ACME, None, 1, 4, since=None, now=now)
+    assert (everything.events, everything.total) == (events[:4], 6)
+    assert stores.app_events.page(ACME, None, 2, 4, since=None, now=now).events == events[4:]
+    crashes = stores.app_events.page(ACME, None, 1, 2, since=None, now=now, event_type="app_crashed")
+    assert (crashes.events, crashes.total) == ([events[0], events[2]], 3)
+    assert stores.app_events.page(ACME, None, 2, 2, since=None, now=now, event_type="app_crashed").events == [
+        events[4]
+    ]
+    of_app = stores.app_events.page(ACME, "billing", 1, 25, since=None, now=now, event_type="deployment")
+    assert (of_app.events, of_app.total) == ([events[1]], 1)

@@ -6,7 +6,14 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from bench.pagination import make_handlers
-from chalicelib.models.deliveries import Attempt, AttemptStatus, Claim, DeliveryTask, Settlement
+from chalicelib.models.deliveries import (
+    Attempt,
+    AttemptStatus,
+    Claim,
+    DeliveryState,
+    DeliveryTask,
+    Settlement,
+)
 from chalicelib.models.events import Event
 from chalicelib.storage.stores import Stores
 from tests.fakes.delivery import unread_keys
@@ -40,7 +47,7 @@ def test_an_event_is_stored_once_and_its_second_put_returns_the_first(stores: St
     assert stores.deliveries.get_event(ACME, "ev-1") == first
     assert stores.deliveries.get_event("globex", "ev-1") is None
 
-    stores.deliveries.mark_fanned_out(ACME, "ev-1", 3)
+    stores.deliveries.mark_fanned_out(ACME, "ev-1", [4, 2, 9])
     fanned = stores.deliveries.put_event(first, EXPIRES)
     assert fanned is not None
     assert (fanned["fanned_out"], fanned["matched"]) == (True, 3)
@@ -81,10 +88,8 @@ def test_a_single_claim_is_refused_while_leased_and_forever_once_delivered(store
     assert stores.deliveries.claim_delivery(task, 1_061, 60) == Claim(2, "claimed")
     stores.deliveries.settle([Settlement(task, AttemptStatus.DELIVERED, 2, http_status=200)])
     assert stores.deliveries.claim_delivery(task, 9_999, 60) == Claim(2, "delivered")
-    stores.deliveries.reset_delivery(task)
-    assert stores.deliveries.claim_delivery(task, 9_999, 60) == Claim(2, "delivered"), (
-        "no redrive of a delivered"
-    )
+    assert stores.deliveries.reset_delivery(task) is False, "no redrive of a delivered"
+    assert stores.deliveries.claim_delivery(task, 9_999, 60) == Claim(2, "delivered")
 
 
 def test_a_duplicate_in_the_batch_is_left_to_claim_on_its_own_and_finds_the_lease(stores: Stores) -> None:
@@ -115,7 +120,7 @@ def test_finishing_releases_the_lease_and_a_redrive_starts_the_attempts_again(st
     stores.deliveries.finish_delivery(task, AttemptStatus.RETRYING, "interrupted; retrying")
     assert stores.deliveries.claim_delivery(task, 1_001, 60) == Claim(2, "claimed"), "no lease left"
     stores.deliveries.settle([Settlement(task, AttemptStatus.FAILED, 2, error="HTTP 500")])
-    stores.deliveries.reset_delivery(task)
+    assert stores.deliveries.reset_delivery(task) is True
     assert stores.deliveries.claim_delivery(task, 1_002, 60) == Claim(1, "claimed")
 
 
@@ -150,3 +155,119 @@ def test_settled_attempts_are_listed_newest_first_by_page(stores: Stores) -> Non
     assert stores.deliveries.list_attempts(ACME, 1, 5, 4, 2).attempts == []
     assert stores.deliveries.list_attempts(ACME, 2, 0, 1, 10).attempts == []
     assert claim_batch(stores, tasks, now=5_000) == [Claim(2, "claimed")] * 3, "settling released the leases"
+
+
+def test_an_event_is_read_with_its_matched_handlers_and_every_delivery_record(stores: Stores) -> None:
+    stores.deliveries.put_event(event(), EXPIRES)
+    stores.deliveries.put_event(event("ev-2"), EXPIRES)
+    stores.deliveries.mark_fanned_out(ACME, "ev-1", [1, 2, 3])
+    first, second = batch_of(1, 2)
+    retry_at = MOMENT + timedelta(seconds=300)
+    log = Attempt(
+        seq=1, event_id="ev-1", event_type="deployment", attempt=1, status=AttemptStatus.RETRYING, at=MOMENT
+    )
+    stores.deliveries.settle(
+        [
+            Settlement(first, AttemptStatus.DELIVERED, 1, http_status=200, log=log),
+            Settlement(
+                second, AttemptStatus.RETRYING, 2, http_status=503, error="HTTP 503", next_attempt_at=retry_at
+            ),
+        ]
+    )
+    stores.deliveries.settle([Settlement(batch_of(5, event_id="ev-2")[0], AttemptStatus.DELIVERED, 1)])
+
+    found = stores.deliveries.event_deliveries(ACME, "ev-1")
+    assert found is not None
+    assert (found.event, found.matched) == (event(), (1, 2, 3))
+    assert found.deliveries == (
+        DeliveryState(1, "delivered", 1, http_status=200, last_attempt_at=MOMENT),
+        DeliveryState(2, "retrying", 2, http_status=503, error="HTTP 503", next_attempt_at=retry_at),
+    )
+    assert found.handler_ids() == [1, 2, 3]
+    assert stores.deliveries.event_deliveries("globex", "ev-1") is None
+    assert stores.deliveries.event_deliveries(ACME, "ev-missing") is None
+
+
+def test_a_replay_starts_a_new_generation_that_supersedes_older_messages(stores: Stores) -> None:
+    [original] = batch_of(1)
+    assert stores.deliveries.claim_delivery(original, 1_000, 60) == Claim(1, "claimed")
+    stores.deliveries.settle([Settlement(original, AttemptStatus.DELIVERED, 1, http_status=200)])
+
+    generation = stores.deliveries.requeue_delivery(ACME, "ev-1", 1, now=2_000, only_failed=False)
+    assert generation == 1
+    replay = original.model_copy(update={"generation": generation})
+    assert stores.deliveries.claim_delivery(original, 2_000, 60) == Claim(0, "superseded")
+    assert claim_batch(stores, [original], now=2_000) == [Claim(0, "superseded")]
+    assert stores.deliveries.reset_delivery(original) is False, "a redriven old message sends nothing"
+    assert claim_batch(stores, [replay], now=2_000) == [Claim(1, "claimed")]
+    assert stores.deliveries.requeue_delivery(ACME, "ev-1", 1, now=2_030, only_failed=False) is None, (
+        "not while an attempt holds the lease"
+    )
+    stores.deliveries.settle([Settlement(replay, AttemptStatus.DELIVERED, 1, http_status=200)])
+    assert stores.deliveries.claim_delivery(replay, 3_000, 60) == Claim(1, "delivered")
+    assert stores.deliveries.requeue_delivery(ACME, "ev-1", 1, now=3_000, only_failed=False) == 2
+
+
+def test_a_replay_of_a_delivery_never_attempted_creates_its_record(stores: Stores) -> None:
+    assert stores.deliveries.requeue_delivery(ACME, "ev-1", 4, now=1_000, only_failed=False) == 1
+    [original] = batch_of(4)
+    assert stores.deliveries.claim_delivery(original, 1_000, 60) == Claim(0, "superseded")
+    replay = original.model_copy(update={"generation": 1})
+    assert stores.deliveries.claim_delivery(replay, 1_000, 60) == Claim(1, "claimed")
+
+
+def test_a_recover_requeues_only_a_failed_delivery_once(stores: Stores) -> None:
+    failed, delivered = batch_of(1, 2)
+    stores.deliveries.settle(
+        [
+            Settlement(failed, AttemptStatus.FAILED, 8, error="HTTP 500", dead_lettered=True),
+            Settlement(delivered, AttemptStatus.DELIVERED, 1),
+        ]
+    )
+    assert stores.deliveries.requeue_delivery(ACME, "ev-1", 2, now=1_000, only_failed=True) is None
+    assert stores.deliveries.requeue_delivery(ACME, "ev-1", 1, now=1_000, only_failed=True) == 1
+    assert stores.deliveries.requeue_delivery(ACME, "ev-1", 1, now=1_001, only_failed=True) is None, (
+        "a second recover finds it pending"
+    )
+    found = stores.deliveries.event_deliveries(ACME, "ev-1")
+    assert found is None, "no event stored: the records alone are not an event"
+    stores.deliveries.put_event(event(), EXPIRES)
+    found = stores.deliveries.event_deliveries(ACME, "ev-1")
+    assert found is not None
+    assert found.deliveries[0] == DeliveryState(1, "pending", 0, replays=1)
+
+
+def _logged(seq: int, status: AttemptStatus, event_id: str, at: datetime) -> Attempt:
+    return Attempt(seq=seq, event_id=event_id, event_type="deployment", attempt=1, status=status, at=at)
+
+
+def test_the_attempt_log_is_filtered_by_status_and_event(stores: Stores) -> None:
+    statuses = [AttemptStatus.FAILED, AttemptStatus.DELIVERED, AttemptStatus.FAILED, AttemptStatus.RETRYING]
+    attempts = [
+        _logged(seq, status, f"ev-{seq % 2}", MOMENT + timedelta(seconds=seq))
+        for seq, status in enumerate(statuses * 3, start=1)
+    ]
+    for attempt in attempts:
+        stores.deliveries.log_attempt(ACME, 1, attempt)
+    failed = [a for a in reversed(attempts) if a.status == AttemptStatus.FAILED]
+    page = stores.deliveries.list_attempts(ACME, 1, 12, 1, 2, status="failed")
+    assert (page.attempts, page.total) == (failed[:2], 6)
+    assert stores.deliveries.list_attempts(ACME, 1, 12, 3, 2, status="failed").attempts == failed[4:]
+    assert stores.deliveries.list_attempts(ACME, 1, 12, 4, 2, status="failed").attempts == []
+    of_event = stores.deliveries.list_attempts(ACME, 1, 12, 1, 25, event_id="ev-0", status="retrying")
+    assert (of_event.attempts, of_event.total) == ([attempts[11], attempts[7], attempts[3]], 3)
+    assert stores.deliveries.list_attempts(ACME, 2, 0, 1, 25, status="failed").total == 0
+
+
+def test_attempts_since_a_moment_walk_the_log_back_until_it(stores: Stores) -> None:
+    attempts = [
+        _logged(seq, AttemptStatus.FAILED, f"ev-{seq}", MOMENT + timedelta(minutes=seq))
+        for seq in range(1, 251)
+    ]
+    for attempt in attempts:
+        stores.deliveries.log_attempt(ACME, 1, attempt)
+    since = MOMENT + timedelta(minutes=120)
+    assert stores.deliveries.attempts_since(ACME, 1, 250, since) == attempts[:118:-1]
+    assert stores.deliveries.attempts_since(ACME, 1, 250, MOMENT) == attempts[::-1]
+    assert stores.deliveries.attempts_since(ACME, 1, 250, MOMENT + timedelta(days=1)) == []
+    assert stores.deliveries.attempts_since(ACME, 2, 0, MOMENT) == []

@@ -16,10 +16,13 @@ from typing import Any
 
 from chalicelib.errors import Conflict, NotFound
 from chalicelib.models.deliveries import (
+    PENDING,
+    SUPERSEDED,
     Attempt,
     AttemptStatus,
     Claim,
     DeliveryTask,
+    EventDeliveries,
     Noted,
     Prefetched,
     Settlement,
@@ -28,7 +31,7 @@ from chalicelib.models.events import Event
 from chalicelib.models.handlers import Handler
 from chalicelib.storage import keys
 from chalicelib.storage.app_events import AppEventPage
-from chalicelib.storage.deliveries import AttemptPage, plan_batch_claim
+from chalicelib.storage.deliveries import AttemptPage, delivery_state, plan_batch_claim
 from chalicelib.storage.handlers import HandlerPage
 from chalicelib.storage.inbox import Counts, InboxPage, Notification, Status
 from chalicelib.storage.push import PushSubscriber, subscriber_id
@@ -278,9 +281,25 @@ class MemoryDeliveryStore:
             item = self._events.get((account, event_id))
             return Event.model_validate(item) if item is not None else None
 
-    def mark_fanned_out(self, account: str, event_id: str, matched: int) -> None:
+    def mark_fanned_out(self, account: str, event_id: str, handler_ids: Sequence[int]) -> None:
         with self._lock:
-            self._events.setdefault((account, event_id), {}).update(fanned_out=True, matched=matched)
+            self._events.setdefault((account, event_id), {}).update(
+                fanned_out=True, matched=len(handler_ids), handler_ids=list(handler_ids)
+            )
+
+    def event_deliveries(self, account: str, event_id: str) -> EventDeliveries | None:
+        with self._lock:
+            event = self.get_event(account, event_id)
+            if event is None:
+                return None
+            records = sorted(
+                (key[2], record) for key, record in self._records.items() if key[:2] == (account, event_id)
+            )
+            return EventDeliveries(
+                event=event,
+                matched=tuple(self._events[(account, event_id)].get("handler_ids", ())),
+                deliveries=tuple(delivery_state(handler_id, record) for handler_id, record in records),
+            )
 
     def prefetch(self, tasks: Sequence[DeliveryTask]) -> Prefetched:
         fetched = Prefetched()
@@ -299,6 +318,8 @@ class MemoryDeliveryStore:
     def claim_delivery(self, task: DeliveryTask, now: int, lease_seconds: int) -> Claim:
         with self._lock:
             record = self._records.get(task.key, {})
+            if int(record.get("generation", 0)) != task.generation:
+                return Claim(int(record.get("attempts", 0)), SUPERSEDED)
             if not _claimable(record, now):
                 return Claim(int(record.get("attempts", 0)), str(record.get("status", "")))
             attempt = int(record.get("attempts", 0)) + 1
@@ -320,8 +341,10 @@ class MemoryDeliveryStore:
             claims, wanted = plan_batch_claim(tasks, seen, now=now, unread=unread)
             current = [self._records.get(task.key, {}) for _, task, _ in wanted]
             if all(
-                _claimable(record, now) and record.get("attempts") == read.get("attempts")
-                for (_, _, read), record in zip(wanted, current, strict=True)
+                _claimable(record, now)
+                and record.get("attempts") == read.get("attempts")
+                and int(record.get("generation", 0)) == task.generation
+                for (_, task, read), record in zip(wanted, current, strict=True)
             ):
                 for (index, task, _), record in zip(wanted, current, strict=True):
                     attempt = int(record.get("attempts", 0)) + 1
@@ -335,23 +358,48 @@ class MemoryDeliveryStore:
             record |= {"status": status, "last_error": error}
             record.pop("lease_until", None)
 
-    def reset_delivery(self, task: DeliveryTask) -> None:
+    def reset_delivery(self, task: DeliveryTask) -> bool:
         with self._lock:
             record = self._records.setdefault(task.key, {})
-            if record.get("status") != "delivered":
-                record |= {"attempts": 0, "status": "pending"}
-                record.pop("lease_until", None)
+            if record.get("status") == "delivered" or int(record.get("generation", 0)) != task.generation:
+                return False
+            record |= {"attempts": 0, "status": PENDING}
+            record.pop("lease_until", None)
+            return True
+
+    def requeue_delivery(
+        self, account: str, event_id: str, handler_id: int, *, now: int, only_failed: bool
+    ) -> int | None:
+        with self._lock:
+            key = (account, event_id, handler_id)
+            record = self._records.get(key, {})
+            if record.get("lease_until", now - 1) >= now or (
+                only_failed and record.get("status") != "failed"
+            ):
+                return None
+            generation = int(record.get("generation", 0)) + 1
+            kept = {k: v for k, v in record.items() if k == "last_attempt_at"}
+            self._records[key] = {**kept, "attempts": 0, "status": PENDING, "generation": generation}
+            return generation
 
     def settle(self, settlements: Sequence[Settlement]) -> None:
         with self._lock:
             for settlement in settlements:
                 task = settlement.task
-                self._records[task.key] = {
+                record: Item = {
                     "status": settlement.status,
                     "attempts": settlement.attempts,
+                    "generation": task.generation,
                     "http_status": settlement.http_status,
                     "last_error": settlement.error,
                 }
+                if settlement.log is not None:
+                    record["last_attempt_at"] = settlement.log.at.isoformat()
+                if settlement.next_attempt_at is not None:
+                    record["next_attempt_at"] = settlement.next_attempt_at.isoformat()
+                if settlement.dead_lettered:
+                    record["dead_lettered"] = True
+                self._records[task.key] = record
                 if settlement.log is not None:
                     self.log_attempt(task.account, task.handler_id, settlement.log)
 
@@ -359,12 +407,39 @@ class MemoryDeliveryStore:
         with self._lock:
             self._log.setdefault((account, handler_id), {})[attempt.seq] = attempt
 
-    def list_attempts(self, account: str, handler_id: int, top: int, page: int, per_page: int) -> AttemptPage:
+    def list_attempts(
+        self,
+        account: str,
+        handler_id: int,
+        top: int,
+        page: int,
+        per_page: int,
+        *,
+        status: str | None = None,
+        event_id: str | None = None,
+    ) -> AttemptPage:
         with self._lock:
-            high = top - (page - 1) * per_page
-            low = max(1, high - per_page + 1)
             logged = self._log.get((account, handler_id), {})
-            return AttemptPage([logged[seq] for seq in range(high, low - 1, -1) if seq in logged], top)
+            if status is None and event_id is None:
+                high = top - (page - 1) * per_page
+                low = max(1, high - per_page + 1)
+                return AttemptPage([logged[seq] for seq in range(high, low - 1, -1) if seq in logged], top)
+            matching = [
+                attempt
+                for _, attempt in sorted(logged.items(), reverse=True)
+                if status in (None, attempt.status) and event_id in (None, attempt.event_id)
+            ]
+            start = (page - 1) * per_page
+            return AttemptPage(matching[start : start + per_page], len(matching))
+
+    def attempts_since(self, account: str, handler_id: int, top: int, since: datetime) -> list[Attempt]:
+        with self._lock:
+            logged = self._log.get((account, handler_id), {})
+            return [
+                attempt
+                for seq, attempt in sorted(logged.items(), reverse=True)
+                if seq <= top and attempt.at >= since
+            ]
 
     def record(self, task: DeliveryTask) -> Item:
         """The delivery record as it stands (for tests' assertions)."""
@@ -525,24 +600,34 @@ class MemoryPushStore:
 class MemoryAppEventStore:
     def __init__(self, lock: threading.RLock) -> None:
         self._lock = lock
-        self._events: dict[tuple[str, str], dict[tuple[datetime, str], tuple[Event, int]]] = {}
+        self._events: dict[tuple[str, str | None], dict[tuple[datetime, str], tuple[Event, int]]] = {}
 
     def record(self, event: Event, expires_at: int) -> None:
-        if not event.app:
-            return
+        """One list per account (app None) and one per app, as the table keeps them."""
         with self._lock:
-            listed = self._events.setdefault((event.account, event.app), {})
-            listed.setdefault((_utc(event.created_at), event.id), (event, expires_at))
+            for app in {None, event.app}:
+                listed = self._events.setdefault((event.account, app), {})
+                listed.setdefault((_utc(event.created_at), event.id), (event, expires_at))
 
     def page(
-        self, account: str, app: str, number: int, per_page: int, *, since: datetime | None, now: datetime
+        self,
+        account: str,
+        app: str | None,
+        number: int,
+        per_page: int,
+        *,
+        since: datetime | None,
+        now: datetime,
+        event_type: str | None = None,
     ) -> AppEventPage:
         with self._lock:
             listed = self._events.get((account, app), {})
             live = [
                 event
                 for (created, _), (event, expires_at) in sorted(listed.items(), reverse=True)
-                if expires_at > math.floor(now.timestamp()) and (since is None or created >= _utc(since))
+                if expires_at > math.floor(now.timestamp())
+                and (since is None or created >= _utc(since))
+                and event_type in (None, event.type)
             ]
             start = (number - 1) * per_page
             return AppEventPage(live[start : start + per_page], len(live))

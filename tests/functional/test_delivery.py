@@ -296,6 +296,7 @@ def test_after_the_last_attempt_the_delivery_is_failed_and_dead_lettered(
         "account": "acme",
         "event_id": published["id"],
         "handler_id": handler_id,
+        "generation": 0,
     }
     assert "gave up after 8 attempts" in parked["MessageAttributes"]["reason"]["StringValue"]
 

@@ -283,7 +283,7 @@ def test_an_unknown_route_is_a_json_404_in_its_faces_shape(
     [
         ("PUT", "/notification-handlers", "GET, POST", "errors"),
         ("PUT", "/notification-handlers/1", "DELETE, GET, PATCH, POST", "errors"),
-        ("DELETE", "/v1/events", "POST", "errors"),
+        ("DELETE", "/v1/events", "GET, POST", "errors"),
         ("PUT", "/v1/apps/shop/notifiers/no-1", "DELETE, GET, PATCH", "error"),
         ("PATCH", f"/v1/organizations/{ORG}/apps/shop/notifications", "GET, POST", "status"),
     ],
