@@ -331,10 +331,8 @@ def _bounded(call: Call, name: str, default: int | None, high: int) -> int | Non
     return int(raw)
 
 
-def _event_out(event: Event) -> dict[str, Any]:
-    from chalicelib.channels.webhook import event_payload  # the one seed 001 event format
-
-    return AppEventOut.model_validate(event_payload(event)).model_dump()
+def _event_out(event: Event) -> AppEventOut:
+    return AppEventOut.model_validate(event.payload())
 
 
 @api_route(
@@ -359,7 +357,7 @@ def list_app_events(call: Call, app: str) -> Response:
     since = None if hours is None else now - timedelta(hours=hours)
     found = call.stores.app_events.page(call.account, name, page, per_page, since=since, now=now)
     answer = AppEventList(
-        events=[AppEventOut.model_validate(_event_out(e)) for e in found.events],
+        events=[_event_out(e) for e in found.events],
         meta=ListMeta(pagination=PaginationMeta.of(page, per_page, found.total)),
     )
     return json_response(answer.model_dump())
@@ -377,7 +375,7 @@ def get_app_event(call: Call, app: str, event_id: str) -> Response:
     event = call.stores.deliveries.get_event(call.account, event_id) if EVENT_ID.match(event_id) else None
     if event is None or event.app != name:
         raise ResourceNotFound("event")
-    return json_response({"event": _event_out(event)})
+    return json_response({"event": _event_out(event).model_dump()})
 
 
 def _basic_password(authorization: str | None) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from chalicelib.channels.base import Channel, OutboundRequest, json_request
 from chalicelib.delivery.signing import signature_headers
@@ -11,19 +11,6 @@ from chalicelib.models.handlers import Handler
 
 if TYPE_CHECKING:
     from chalicelib.delivery.context import DeliveryContext
-
-
-def event_payload(event: Event) -> dict[str, Any]:
-    """The seed 001 notification format: id, created_at, user, app_id, app_name, type, type_data."""
-    return {
-        "id": event.id,
-        "created_at": event.created_at.isoformat(timespec="milliseconds"),
-        "user": event.user,
-        "app_id": event.app_id,
-        "app_name": event.app,
-        "type": event.type,
-        "type_data": event.type_data,
-    }
 
 
 def message_id(event: Event, handler: Handler) -> str:
@@ -36,7 +23,7 @@ class WebhookChannel(Channel):
 
     def render(self, event: Event, handler: Handler, context: DeliveryContext) -> OutboundRequest:
         now = context.now()
-        request = json_request(handler.settings["webhook"], event_payload(event))
+        request = json_request(handler.settings["webhook"], event.payload())
         headers = signature_headers(
             handler.signing_secrets(now), message_id(event, handler), int(now.timestamp()), request.body
         )

@@ -145,3 +145,16 @@ class Event(BaseModel):
     def is_alert(self) -> bool:
         found = event_type(self.type)
         return found is not None and found.category == "alerts"
+
+    def payload(self) -> dict[str, Any]:
+        """The seed 001 notification format (webhook bodies, the PaaS face's events): id,
+        created_at, user, app_id, app_name, type, type_data."""
+        return {
+            "id": self.id,
+            "created_at": self.created_at.isoformat(timespec="milliseconds"),
+            "user": self.user,
+            "app_id": self.app_id,
+            "app_name": self.app,
+            "type": self.type,
+            "type_data": self.type_data,
+        }
