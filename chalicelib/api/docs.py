@@ -30,6 +30,8 @@ class RouteDoc:
     body: type[BaseModel] | None = None
     query: tuple[QueryParam, ...] = ()
     errors: type[BaseModel] = ErrorBody
+    html: bool = False
+    """The 200 answer is a page (text/html) for a person's browser, not JSON."""
 
 
 @dataclass(frozen=True)

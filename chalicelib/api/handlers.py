@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from datetime import UTC, datetime, timedelta
 
 from chalice.app import Blueprint, Response
@@ -9,7 +10,7 @@ from chalice.app import Blueprint, Response
 from chalicelib import services
 from chalicelib.api.bodies import without_nulls
 from chalicelib.api.docs import PAGING, QueryParam, RouteDoc
-from chalicelib.api.http import Call, api_route, json_response, query_param
+from chalicelib.api.http import Call, api_route, html_response, json_response, query_param
 from chalicelib.api.pagination import ascii_digits, base_url, page_request, paginated
 from chalicelib.errors import InvalidInput, NotFound, fields_named
 from chalicelib.models.api import CreatedId, Data, Page
@@ -231,13 +232,50 @@ def recover(call: Call, handler_id: str) -> Response:
     return json_response({"data": answer.model_dump()}, 202)
 
 
+CONFIRM_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
+<title>Confirm your address</title></head>
+<body><main><h1>Confirm your address</h1>
+<p>Someone asked Herald to send notifications to this address. If it was you, confirm:</p>
+<form method="post"><button type="submit">Confirm this address</button></form>
+<p>If it was not you, close this page: nothing will be sent.</p></main></body></html>
+"""
+
+
 @api_route(
     bp,
     "/email-confirmations/{token}",
     methods=["GET"],
     public=True,
+    doc=RouteDoc("The page of the link mailed to an address: a button that confirms it", TAG, {}, html=True),
+)
+def confirmation_page(call: Call, token: str) -> Response:
+    """The mailed link only shows a button: mail scanners that open every link (Outlook's
+    Safe Links and the like) must not confirm an address in its owner's place."""
+    return html_response(CONFIRM_PAGE)
+
+
+@api_route(
+    bp,
+    "/email-confirmations/{token}",
+    methods=["POST"],
+    public=True,
     doc=RouteDoc("Confirm an email handler's address", TAG, {200: Data[Confirmation]}),
 )
 def confirm_email(call: Call, token: str) -> Response:
-    """The link mailed to a new email handler's address: it switches the handler on."""
-    return json_response({"data": services.confirm_email(call.stores, token)})
+    """The page's button (or a client): the address starts receiving the handler's mail.
+    A browser (Accept: text/html) gets a page, success or not."""
+    if "text/html" not in (call.request.headers.get("accept") or ""):
+        return json_response({"data": services.confirm_email(call.stores, token)})
+    try:
+        confirmed = services.confirm_email(call.stores, token)
+    except NotFound as exc:
+        return html_response(_page("Not confirmed", f"{exc.detail}."), 404)
+    return html_response(_page("Confirmed", f"{confirmed['email']} will receive these notifications."))
+
+
+def _page(title: str, text: str) -> str:
+    return (
+        f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        f"</head><body><main><h1>{html.escape(title)}</h1><p>{html.escape(text)}</p></main></body></html>"
+    )

@@ -52,6 +52,25 @@ def json_response(body: Any, status: int = 200, headers: dict[str, str] | None =
     )
 
 
+PAGE_POLICY = "default-src 'none'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+"""A Content-Security-Policy for Herald's few HTML pages: no script, no style, no frames;
+their forms post back to Herald only."""
+
+
+def html_response(page: str, status: int = 200) -> Response:
+    """A small HTML page for a person (every value in it escaped by the caller)."""
+    return Response(
+        body=page,
+        status_code=status,
+        headers={
+            "Content-Type": "text/html; charset=utf-8",
+            "Content-Security-Policy": PAGE_POLICY,
+            "X-Content-Type-Options": "nosniff",
+            "Referrer-Policy": "no-referrer",
+        },
+    )
+
+
 def error_response(error: HeraldError) -> Response:
     headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else None
     return json_response(error.body(), error.status, headers)

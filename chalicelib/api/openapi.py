@@ -77,6 +77,11 @@ def _operation(route: DocumentedRoute, components: _Components) -> dict[str, Any
             for q in doc.query
         ]
         responses: dict[str, Any] = {}
+        if doc.html:
+            responses["200"] = {
+                "description": "A page",
+                "content": {"text/html": {"schema": {"type": "string"}}},
+            }
         for status, model in doc.responses.items():
             description = _ERROR_STATUSES.get(status, "Error") if status >= 400 else "Success"
             responses[str(status)] = (

@@ -38,6 +38,11 @@ def confirmation_link(address: str) -> str:
     return found.group(1)
 
 
+def confirm(api: Any, link: str, accept: str = "application/json") -> Any:
+    """What the page's button does: POST the link."""
+    return api.http.post(link, headers={"Accept": accept})
+
+
 def publish(api: Any, auth: dict[str, str]) -> dict[str, Any]:
     body = {"type": "deployment", "app": "my-app", "type_data": {"status": "success", "git_ref": "abc"}}
     answer = api.http.post(
@@ -54,10 +59,13 @@ def test_a_new_email_handler_is_pending_until_its_link_is_followed(api: Any, aut
     assert data["email_confirmed"] is False
     assert publish(api, auth)["matched"] == 0, "a pending address gets nothing"
     link = confirmation_link("ops@example.com")
-    confirmed = api.http.get(link)
+    page = api.http.get(link)
+    assert page.status_code == 200 and '<form method="post">' in page.body.decode()
+    assert publish(api, auth)["matched"] == 0, "opening the link (as a mail scanner does) confirms nothing"
+    confirmed = confirm(api, link)
     assert confirmed.status_code == 200
     assert confirmed.json_body["data"] == {"id": handler_id, "email": "ops@example.com", "confirmed": True}
-    assert api.http.get(link).status_code == 404, "a link works once"
+    assert confirm(api, link).status_code == 404, "a link works once"
     assert publish(api, auth)["matched"] == 1
     drain(deliver)
     mails = [m for m in sent_mail() if m.subject.startswith("Deployment of my-app")]
@@ -74,14 +82,14 @@ def test_changing_the_address_needs_a_new_confirmation(api: Any, auth: dict[str,
         headers={**auth, "Content-Type": "application/json"},
         body=json.dumps({"email": "new@example.com"}),
     )
-    assert api.http.get(old_link).status_code == 404, "the old link no longer confirms anything"
+    assert confirm(api, old_link).status_code == 404, "the old link no longer confirms anything"
     assert (
         api.http.get(f"/notification-handlers/{handler_id}", headers=auth).json_body["data"][
             "email_confirmed"
         ]
         is False
     )
-    assert api.http.get(confirmation_link("new@example.com")).status_code == 200
+    assert confirm(api, confirmation_link("new@example.com")).status_code == 200
     assert (
         api.http.get(f"/notification-handlers/{handler_id}", headers=auth).json_body["data"][
             "email_confirmed"
@@ -91,9 +99,23 @@ def test_changing_the_address_needs_a_new_confirmation(api: Any, auth: dict[str,
 
 
 def test_unknown_confirmation_tokens_are_404(api: Any) -> None:
-    answer = api.http.get("/email-confirmations/not-a-token")
+    answer = confirm(api, "/email-confirmations/not-a-token")
     assert answer.status_code == 404
     assert answer.json_body["errors"][0]["status"] == 404
+
+
+def test_a_browser_confirming_gets_pages_under_a_strict_policy(api: Any, auth: dict[str, str]) -> None:
+    create_email_handler(api, auth, "o'neil&co@example.com")
+    link = confirmation_link("o'neil&co@example.com")
+    page = api.http.get(link)
+    assert page.headers["Content-Type"].startswith("text/html")
+    assert "script-src" not in page.headers["Content-Security-Policy"]
+    assert page.headers["Content-Security-Policy"].startswith("default-src 'none'")
+    done = confirm(api, link, accept="text/html,application/xhtml+xml")
+    assert (done.status_code, done.headers["Content-Type"]) == (200, "text/html; charset=utf-8")
+    assert "o&#x27;neil&amp;co@example.com will receive" in done.body.decode()
+    again = confirm(api, link, accept="text/html")
+    assert again.status_code == 404 and "unknown, used or expired" in again.body.decode()
 
 
 def test_confirmation_can_be_switched_off_for_development(
@@ -134,7 +156,7 @@ def test_each_address_of_an_email_handler_is_confirmed_apart(api: Any, auth: dic
 
     handler_id = create_email_handler(api, auth, "ops@example.com, dev@example.com")
     assert publish(api, auth)["matched"] == 0, "no address has confirmed yet"
-    assert api.http.get(confirmation_link("dev@example.com")).status_code == 200
+    assert confirm(api, confirmation_link("dev@example.com")).status_code == 200
     handler = api.http.get(f"/notification-handlers/{handler_id}", headers=auth).json_body["data"]
     assert (handler["settings"]["email"], handler["email_confirmed"]) == (
         "ops@example.com, dev@example.com",
@@ -145,7 +167,7 @@ def test_each_address_of_an_email_handler_is_confirmed_apart(api: Any, auth: dic
     (mail,) = [m for m in sent_mail() if m.subject.startswith("Deployment of my-app")]
     assert mail.destinations["ToAddresses"] == ["dev@example.com"], "the pending address gets nothing"
 
-    assert api.http.get(confirmation_link("ops@example.com")).status_code == 200
+    assert confirm(api, confirmation_link("ops@example.com")).status_code == 200
     handler = api.http.get(f"/notification-handlers/{handler_id}", headers=auth).json_body["data"]
     assert handler["email_confirmed"] is True
     publish(api, auth)
@@ -158,13 +180,13 @@ def test_a_new_address_list_keeps_the_confirmations_of_the_addresses_it_keeps(
     api: Any, auth: dict[str, str]
 ) -> None:
     handler_id = create_email_handler(api, auth, "ops@example.com")
-    assert api.http.get(confirmation_link("ops@example.com")).status_code == 200
+    assert confirm(api, confirmation_link("ops@example.com")).status_code == 200
     post_json(
         api, f"/notification-handlers/{handler_id}", auth, {"email": "ops@example.com, new@example.com"}
     )
     assert len([m for m in sent_mail() if "ops@example.com" in m.destinations["ToAddresses"]]) == 1
     assert publish(api, auth)["matched"] == 1, "ops@ stays confirmed while new@ is pending"
-    assert api.http.get(confirmation_link("new@example.com")).status_code == 200
+    assert confirm(api, confirmation_link("new@example.com")).status_code == 200
     handler = api.http.get(f"/notification-handlers/{handler_id}", headers=auth).json_body["data"]
     assert handler["email_confirmed"] is True
 
@@ -195,7 +217,7 @@ def test_the_seeds_email_notifier_of_user_ids_mails_the_accounts_address(api: An
     answer = post_json(api, "/v1/apps/myapp/notifiers", auth, body)
     assert answer.status_code == 201, answer.body
     assert answer.json_body["notifier"]["type_data"] == type_data
-    assert api.http.get(confirmation_link("owner@acme.example")).status_code == 200
+    assert confirm(api, confirmation_link("owner@acme.example")).status_code == 200
     with_address = {**type_data, "emails": ["team@acme.example"]}
     notifier_id = answer.json_body["notifier"]["id"]
     path = f"/v1/apps/myapp/notifiers/{notifier_id}"

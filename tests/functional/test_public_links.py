@@ -109,7 +109,7 @@ def test_the_confirmation_email_ignores_a_forged_host(
     assert_not_forged(mail.body)
     found = re.search(r"https://herald\.test/email-confirmations/([A-Za-z0-9_-]+)", mail.body)
     assert found, mail.body
-    assert api.http.get(f"/email-confirmations/{found.group(1)}").status_code == 200
+    assert api.http.post(f"/email-confirmations/{found.group(1)}").status_code == 200
 
 
 def test_a_changed_address_is_confirmed_through_the_configured_url(api: Any, auth: dict[str, str]) -> None:
