@@ -65,7 +65,7 @@ def parse(model: type[Any], body: dict[str, Any]) -> Any:
         raise invalid_input(exc) from None
 
 
-def command(model: type[Command], fields: dict[str, Any]) -> Command:
+def build_command(model: type[Command], fields: dict[str, Any]) -> Command:
     """A command from a face's fields. When it is refused, the refusal also names the
     settings whose shape is wrong, so one answer lists every bad field, as when a face's
     own model checked them all at once."""

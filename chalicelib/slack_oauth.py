@@ -81,17 +81,11 @@ class _AccessAnswer(BaseModel):
     incoming_webhook: _IncomingWebhook | None = None
 
 
-def _refused(field: str, message: str) -> InvalidInput:
-    return InvalidInput(field, message)
-
-
-def exchange_code(
-    code: str, redirect_uri: str, *, code_field: str = "code", redirect_field: str = "redirect_uri"
-) -> SlackInstall:
+def exchange_code(code: str, redirect_uri: str) -> SlackInstall:
     """Exchange an OAuth code for the incoming webhook it installed.
 
-    Raises InvalidInput (naming `code_field`, or `redirect_field` too for a redirect
-    mismatch) when Slack refuses the code, SlackUnavailable when Slack cannot be reached
+    Raises InvalidInput (naming `code`, or `redirect_uri` too for a redirect mismatch:
+    the face names them its way) when Slack refuses the code, SlackUnavailable when Slack cannot be reached
     and SlackNotConfigured when this server has no Slack app credentials."""
     settings = get_settings()
     if not settings.slack_client_id or not settings.slack_client_secret:
@@ -140,13 +134,13 @@ def exchange_code(
         if error in _REDIRECT_ERRORS:
             raise InvalidInput.of(
                 [
-                    (code_field, f"Slack refused the code ({error})"),
-                    (redirect_field, "must be the redirect URI the code was issued for"),
+                    ("code", f"Slack refused the code ({error})"),
+                    ("redirect_uri", "must be the redirect URI the code was issued for"),
                 ]
             )
-        raise _refused(code_field, f"Slack refused the code ({error})")
+        raise InvalidInput("code", f"Slack refused the code ({error})")
     if answer.incoming_webhook is None:
-        raise _refused(code_field, "the Slack authorization did not include the incoming-webhook scope")
+        raise InvalidInput("code", "the Slack authorization did not include the incoming-webhook scope")
     team = answer.team or _Team()
     hook = answer.incoming_webhook
     return SlackInstall(

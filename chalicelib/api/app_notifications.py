@@ -123,10 +123,6 @@ def _no_token() -> bool:
     return not token.strip()
 
 
-def _invalid(field: str, problem: str) -> InvalidInput:
-    return InvalidInput(field, f"{problem}")
-
-
 def _app(call: Call, organization_id_: str, application_id: str) -> str:
     """Check the path's ids; the app name the notifications belong to.
 
@@ -135,7 +131,7 @@ def _app(call: Call, organization_id_: str, application_id: str) -> str:
     organizationId is the client's label, a slug applicationId the app's name."""
     for field, value in (("organizationId", organization_id_), ("applicationId", application_id)):
         if not PATH_ID.match(value):
-            raise _invalid(field, f"must match {PATH_ID.pattern}")
+            raise InvalidInput(field, f"must match {PATH_ID.pattern}")
     if OBJECT_ID.match(organization_id_) and organization_id_.lower() != organization_id(call.account):
         raise NotFound(f"organization {organization_id_!r} not found")
     if OBJECT_ID.match(application_id):
@@ -144,13 +140,13 @@ def _app(call: Call, organization_id_: str, application_id: str) -> str:
             raise NotFound(f"application {application_id!r} not found")
         return name
     if not APP_NAME.match(application_id):
-        raise _invalid("applicationId", "must be at most 64 characters and start with a letter or digit")
+        raise InvalidInput("applicationId", "must be at most 64 characters and start with a letter or digit")
     return application_id
 
 
 def _handler_id(notification_id: str) -> int:
     if not PATH_ID.match(notification_id):
-        raise _invalid("notificationId", f"must match {PATH_ID.pattern}")
+        raise InvalidInput("notificationId", f"must match {PATH_ID.pattern}")
     number = handler_id_of(notification_id)
     if number is None:
         raise NotFound(f"notification {notification_id!r} not found")
@@ -170,9 +166,8 @@ def _slack_install(request: NotificationIn) -> SlackInstall | None:
     slack = request.setup.slack
     if request.type != "slack" or slack.code is None or slack.redirectUri is None:
         return None
-    return slack_oauth.exchange_code(
-        slack.code, slack.redirectUri, code_field="setup.slack.code", redirect_field="setup.slack.redirectUri"
-    )
+    with fields_named(CLIENT_FIELDS):
+        return slack_oauth.exchange_code(slack.code, slack.redirectUri)
 
 
 def _outs(call: Call, handlers: list[Handler], app: str, token: str | None = None) -> list[NotificationOut]:
@@ -209,7 +204,7 @@ def create_notification(call: Call, organizationId: str, applicationId: str) -> 
     slack = _slack_install(request)
     fields = {**request.command_fields(app, slack), "awaiting_setup": not request.has_setup()}
     with fields_named(CLIENT_FIELDS):
-        command = services.command(CreateHandler, fields)
+        command = services.build_command(CreateHandler, fields)
         handler = services.create_handler(call.stores, call.account, command, base_url(call.request))
     token = handler.signing_secret if handler.type == "webhook" else None  # shown once
     return _ok(call, handler, app, token)
@@ -274,7 +269,7 @@ def replace_notification(
         raise request.missing_setup()
     slack = _slack_install(request)
     with fields_named(CLIENT_FIELDS):
-        command = services.command(UpdateHandler, request.command_fields(app, slack))
+        command = services.build_command(UpdateHandler, request.command_fields(app, slack))
         secret = services.update_handler(
             call.stores, call.account, current.id, command, base_url(call.request)
         )

@@ -67,7 +67,7 @@ def list_handlers(call: Call) -> Response:
 def create_handler(call: Call) -> Response:
     request: HandlerCreate = services.parse(HandlerCreate, without_nulls(call.body()))
     with fields_named(HANDLER_FIELDS):
-        command = services.command(CreateHandler, fields_from(request.given_fields(), HANDLER_FIELDS))
+        command = services.build_command(CreateHandler, fields_from(request.given_fields(), HANDLER_FIELDS))
         handler = services.create_handler(call.stores, call.account, command, base_url(call.request))
     data: dict[str, object] = {"id": handler.id}
     if handler.type == "webhook":  # shown once: receivers verify signatures with it
@@ -102,7 +102,7 @@ def update_handler(call: Call, handler_id: str) -> Response:
         )
     request: HandlerUpdate = services.parse(HandlerUpdate, body)
     with fields_named(HANDLER_FIELDS):
-        command = services.command(UpdateHandler, fields_from(request.given_fields(), HANDLER_FIELDS))
+        command = services.build_command(UpdateHandler, fields_from(request.given_fields(), HANDLER_FIELDS))
         secret = services.update_handler(call.stores, call.account, number, command, base_url(call.request))
     data: dict[str, object] = {"id": number}
     if secret is not None:

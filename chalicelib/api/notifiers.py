@@ -168,7 +168,7 @@ def create_notifier(call: Call, app: str) -> Response:
     name = _app(app)
     request: NotifierIn = services.parse(NotifierIn, unwrap(call.body()))
     with fields_named(NOTIFIER_FIELDS):
-        command = services.command(CreateHandler, request.create_command_fields(name))
+        command = services.build_command(CreateHandler, request.create_command_fields(name))
         handler = services.create_handler(call.stores, call.account, command, base_url(call.request))
     return json_response({"notifier": _out(call, handler, name)}, 201)
 
@@ -203,7 +203,7 @@ def update_notifier(call: Call, app: str, notifier_id: str) -> Response:
     current = _notifier(call, name, notifier_id)
     request: NotifierIn = services.parse(NotifierIn, unwrap(call.body()))
     with fields_named(NOTIFIER_FIELDS):
-        command = services.command(UpdateHandler, request.update_command_fields(current.type))
+        command = services.build_command(UpdateHandler, request.update_command_fields(current.type))
         services.update_handler(call.stores, call.account, current.id, command, base_url(call.request))
     handler = services.get_handler(call.stores, call.account, current.id)
     return json_response({"notifier": _out(call, handler, name)})

@@ -51,6 +51,8 @@ CLIENT_FIELDS: dict[str, str] = {
     "settings.slack_channel": "setup.slack.code",
     "subscription.selected_event_ids": "events",
     "subscription.app": "applicationId",
+    "code": "setup.slack.code",
+    "redirect_uri": "setup.slack.redirectUri",
 }
 """This face's names of the domain's fields (domain -> face), so a refusal from the
 services names what this face's client sent (a Slack install's fields, which come from
