@@ -16,7 +16,7 @@ from chalicelib.delivery.signing import new_secret
 from chalicelib.errors import InvalidInput, NotFound
 from chalicelib.models.addresses import check_email_list, email_addresses
 from chalicelib.models.commands import CreateHandler, UpdateHandler
-from chalicelib.models.deliveries import Outcome
+from chalicelib.models.deliveries import Confirmation, Outcome
 from chalicelib.models.events import new_event_id
 from chalicelib.models.handlers import (
     URL_FIELDS,
@@ -217,11 +217,11 @@ def request_confirmation(stores: Stores, handler: Handler, address: str, base_ur
         logger.error("confirmation mail for handler %s not sent: %s", handler.id, result.error)
 
 
-def confirm_email(stores: Stores, token: str) -> dict[str, Any]:
+def confirm_email(stores: Stores, token: str) -> Confirmation:
     item = stores.confirmations.confirm_email(token, int(_now().timestamp()))
     if item is None:
         raise NotFound("unknown, used or expired confirmation link")
-    return {"id": int(item["handler_id"]), "email": item["address"], "confirmed": True}
+    return Confirmation(id=int(item["handler_id"]), email=item["address"], confirmed=True)
 
 
 def get_handler(stores: Stores, account: str, handler_id: int) -> Handler:

@@ -266,12 +266,12 @@ def confirm_email(call: Call, token: str) -> Response:
     """The page's button (or a client): the address starts receiving the handler's mail.
     A browser (Accept: text/html) gets a page, success or not."""
     if "text/html" not in (call.request.headers.get("accept") or ""):
-        return json_response({"data": services.confirm_email(call.stores, token)})
+        return json_response({"data": services.confirm_email(call.stores, token).model_dump()})
     try:
         confirmed = services.confirm_email(call.stores, token)
     except NotFound as exc:
         return html_response(_page("Not confirmed", f"{exc.detail}."), 404)
-    return html_response(_page("Confirmed", f"{confirmed['email']} will receive these notifications."))
+    return html_response(_page("Confirmed", f"{confirmed.email} will receive these notifications."))
 
 
 def _page(title: str, text: str) -> str:
