@@ -1,4 +1,4 @@
-"""Plain service functions over the store: the rules every API face shares."""
+"""Plain service functions over the stores: the rules every API face shares."""
 
 from __future__ import annotations
 

@@ -140,7 +140,7 @@ def rotate_secret(call: Call, handler_id: str) -> Response:
     doc=RouteDoc("Send a test notification now", TAG, {200: Data[TestOutcome]}),
 )
 def test_handler(call: Call, handler_id: str) -> Response:
-    from chalicelib.delivery.trial import send_test  # the HTTP sender: only when testing
+    from chalicelib.delivery.trial import send_test  # the channels' code: only when testing
 
     handler = services.get_handler(call.stores, call.account, handler_number(handler_id))
     result = send_test(call.stores, handler)

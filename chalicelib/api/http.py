@@ -26,7 +26,7 @@ logger = logging.getLogger("herald.api")
 
 @dataclass(frozen=True)
 class Call:
-    """What a view needs from one request: the request, the caller's account, the store."""
+    """What a view needs from one request: the request, the caller's account, the stores."""
 
     request: Request
     account: str

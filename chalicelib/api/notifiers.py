@@ -219,7 +219,7 @@ def update_notifier(call: Call, app: str, notifier_id: str) -> Response:
     ),
 )
 def test_notifier(call: Call, app: str, notifier_id: str) -> Response:
-    from chalicelib.delivery.trial import send_test  # the HTTP sender: only when testing
+    from chalicelib.delivery.trial import send_test  # the channels' code: only when testing
     from chalicelib.models.deliveries import Outcome
 
     name = _app(app)

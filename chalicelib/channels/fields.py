@@ -56,7 +56,7 @@ EmailAddresses = Annotated[str, Field(max_length=2600), AfterValidator(check_ema
 
 class ChannelSettings(BaseModel):
     """A channel's settings. Never validated at start (`defer_build`): the request models
-    take its fields; a channel may validate a handler's settings with it when it sends."""
+    take its fields, and the services check a handler's settings with it."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, defer_build=True)
     type_name: ClassVar[str]

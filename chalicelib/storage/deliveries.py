@@ -427,7 +427,7 @@ class DynamoDeliveryStore:
     ) -> AttemptPage:
         """Attempts are numbered 1..top per handler, so page P is one Query on a seq range
         whatever P is. Attempts past the retention have expired, so the oldest pages may
-        hold fewer items than meta.total suggests."""
+        hold fewer items than the total counts."""
         if status is not None or event_id is not None:
             return self._filtered_attempts(
                 account, handler_id, page, per_page, status=status, event_id=event_id

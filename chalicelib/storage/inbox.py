@@ -254,7 +254,7 @@ class DynamoInboxStore:
     ) -> InboxPage:
         """Page P reads the P * per_page first items of the key range and skips all but
         the last `per_page`, so its cost grows with P. Inboxes are small (30 days of
-        retention) and clients read the first pages; the counters make meta.total free
+        retention) and clients read the first pages; the counters make the total free
         whatever P is."""
         tally = self.counts(account, now)
         total = {None: tally.total, "unread": tally.unread, "read": tally.read}[status]
