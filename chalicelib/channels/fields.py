@@ -55,8 +55,8 @@ EmailAddresses = Annotated[str, Field(max_length=2600), AfterValidator(check_ema
 
 
 class ChannelSettings(BaseModel):
-    """A channel's settings. Never validated at start (`defer_build`): the request models
-    take its fields, and the services check a handler's settings with it."""
+    """A channel's settings, declared once: never built as a model (`defer_build`), its
+    fields are what the flat request and settings models of `models.handlers` take."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, defer_build=True)
     type_name: ClassVar[str]
