@@ -57,6 +57,7 @@ from chalicelib.models.app_notifications import (
     NOTIFICATION_TYPES,
     OBJECT_ID,
     PATH_ID,
+    SLACK_EXCHANGE_FIELDS,
     ListQuery,
     NotificationCreate,
     NotificationEnvelope,
@@ -166,7 +167,7 @@ def _slack_install(request: NotificationIn) -> SlackInstall | None:
     slack = request.setup.slack
     if request.type != "slack" or slack.code is None or slack.redirectUri is None:
         return None
-    with fields_named(CLIENT_FIELDS):
+    with fields_named(SLACK_EXCHANGE_FIELDS):
         return slack_oauth.exchange_code(slack.code, slack.redirectUri)
 
 

@@ -51,12 +51,13 @@ CLIENT_FIELDS: dict[str, str] = {
     "settings.slack_channel": "setup.slack.code",
     "subscription.selected_event_ids": "events",
     "subscription.app": "applicationId",
-    "code": "setup.slack.code",
-    "redirect_uri": "setup.slack.redirectUri",
 }
 """This face's names of the domain's fields (domain -> face), so a refusal from the
 services names what this face's client sent (a Slack install's fields, which come from
 the OAuth exchange, are named by the code that was exchanged)."""
+
+SLACK_EXCHANGE_FIELDS = {"code": "setup.slack.code", "redirect_uri": "setup.slack.redirectUri"}
+"""This face's names of the Slack OAuth exchange's fields."""
 
 DATETIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 

@@ -390,7 +390,8 @@ def test_an_apps_handlers_of_some_types_are_paged_in_id_order_with_their_total(s
     live = {h.id: h for h in every_handler(stores, ACME)}
     for types in (("webhook", "slack"), ("x",), ("webhook", "slack", "x")):
         wanted = [i for i, h in live.items() if h.app == "web" and h.type in types]
-        for per_page in (1, 7, 10, 50, 100):
+        # pages of one handler only for the rarest type: every page boundary, in few reads
+        for per_page in (1, 7, 10, 50, 100) if types == ("x",) else (7, 10, 50, 100):
             pages = -(-len(wanted) // per_page)
             listed = [app_page(stores, "web", types, page, per_page) for page in range(1, pages + 2)]
             assert {total for _, total in listed} == {len(wanted)}
