@@ -93,8 +93,9 @@ def publish(stores: Stores, account: str, body: dict[str, Any]) -> Published:
         event = Event.model_validate(existing)
         expires_at = int(existing.get("expires_at", expires_at))
     stores.app_events.record(event, expires_at)  # before fanned_out: a retry completes it
-    scope = stores.handlers.scope_chunk(account, event.app, None, get_settings().fan_out_inline_limit)
-    if scope.after is not None:  # more handlers than a request should read: off the request path
+    inline_limit = get_settings().fan_out_inline_limit
+    scope = stores.handlers.scope_chunk(account, event.app, None, inline_limit + 1)
+    if len(scope.ids) > inline_limit:  # more handlers than a request should read: off the request path
         queue_fan_out(FanOutJob(account=account, event_id=event.id))
         return Published(event.id, None, duplicate, "queued")
     handlers = [h for h in stores.handlers.handlers_by_id(account, scope.ids) if h.accepts(event)]

@@ -22,6 +22,9 @@ class DeliveryTask(BaseModel):
     account: str
     event_id: str
     handler_id: int
+    not_before: int | None = None
+    """The send slot (epoch ms) this delivery reserved at its destination before it was
+    held back to wait for it: it goes then without taking another."""
 
     @property
     def key(self) -> tuple[str, str, int]:
