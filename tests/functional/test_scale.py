@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from chalicelib.settings import get_settings
 from chalicelib import clients
+from chalicelib.settings import get_settings
 from tests.functional.sqs_driver import drain, receive, run_batch
 from tests.receiver import Receiver, Reply, TokenBucket
 
