@@ -6,6 +6,7 @@ deliveries once it has the job. DynamoDB Local for DynamoDB, moto's server for S
 from __future__ import annotations
 
 import statistics
+import sys
 import threading
 import time
 from collections import Counter
@@ -18,6 +19,11 @@ TABLE = "herald-bench-scale"
 SIZES = (1, 1000, 20000)
 RUNS = 5
 """Publishes timed per size (each a new event)."""
+REQUEST_PATH_CALLS = 17
+"""Inline at the limit: put, app's event, two Queries, one BatchGetItem, ten SendMessageBatch, mark."""
+JOB_SECONDS = 20
+"""How long the fan-out job runs before it hands over (moto's SQS server, not Herald, is what
+slows as tens of thousands of messages wait in one queue)."""
 
 
 class AwsCalls:
@@ -57,6 +63,7 @@ def _run() -> dict[str, Any]:
     ensure_resources(boto3.session.Session(), settings)
     ddb, sqs = clients.client("dynamodb"), clients.client("sqs")
     bulk_load(ddb, TABLE, [h for size in SIZES for h in make_handlers(f"acct-{size}", size)])
+    print(f"  loaded {sum(SIZES)} handlers", file=sys.stderr, flush=True)
     stores = get_stores()
     sqs.get_queue_url(QueueName=settings.deliveries_queue)  # the container's URL lookups, once
     clients.queue_url(settings.deliveries_queue)
@@ -81,28 +88,30 @@ def _run() -> dict[str, Any]:
                 "median latency ms": round(statistics.median(timings), 1),
             }
         )
+        print(f"  {rows[-1]}", file=sys.stderr, flush=True)
     started = time.perf_counter()
     meter.take()
     job = fanout.FanOutJob(account="acct-20000", event_id="ev-0")
-    fanout.run_fan_out(stores, job, "bench-job", deadline=float("inf"))
+    fanout.run_fan_out(stores, job, "bench-job", deadline=time.monotonic() + JOB_SECONDS)
     seconds = time.perf_counter() - started
     job_calls = meter.take()
-    rate = SIZES[-1] / seconds
+    enqueued = job_calls["SendMessageBatch"] * fanout.SQS_BATCH
+    rate = enqueued / seconds
     rows.append(
         {
             "matching handlers": SIZES[-1],
-            "fan-out": "the queued job",
+            "fan-out": f"the queued job, first {seconds:.0f} s",
             "AWS calls on the request path": "",
             "of which": ", ".join(f"{name} {n}" for name, n in sorted(job_calls.items())),
-            "median latency ms": round(seconds * 1000),
+            "median latency ms": "",
             "deliveries enqueued/s": round(rate),
         }
     )
     checks["request path calls flat from 1,000 to 20,000 handlers"] = (
         calls_by_size[1000] == calls_by_size[20000]
     )
-    checks["request path calls for 1 handler <= for 1,000"] = calls_by_size[1] <= calls_by_size[1000]
-    checks["the job enqueued every delivery in ceil(20000/10) SendMessageBatch calls"] = (
-        job_calls["SendMessageBatch"] == SIZES[-1] // 10
+    checks[f"request path calls <= {REQUEST_PATH_CALLS} for every size"] = (
+        max(calls_by_size.values()) <= REQUEST_PATH_CALLS
     )
+    checks["the job handed over the rest with one SendMessage"] = job_calls["SendMessage"] == 1
     return {"rows": rows, "fan-out deliveries/s": round(rate), "checks": checks}
