@@ -168,7 +168,10 @@ def _send_batch(url: str, batch: list[DeliveryTask]) -> int:
     sqs = clients.client("sqs")
     pending = {str(i): task for i, task in enumerate(batch)}
     for round_number in range(_SEND_ROUNDS):
-        entries = [{"Id": key, "MessageBody": task.model_dump_json()} for key, task in pending.items()]
+        entries = [
+            {"Id": key, "MessageBody": task.model_dump_json(exclude_none=True)}
+            for key, task in pending.items()
+        ]
         answer = sqs.send_message_batch(QueueUrl=url, Entries=entries)
         pending = {f["Id"]: pending[f["Id"]] for f in answer.get("Failed", [])}
         if not pending:
