@@ -5,7 +5,7 @@ from typing import Any
 from chalice.app import Chalice, SQSEvent
 
 from chalicelib.api import app_notifications, events, fallback, handlers, inbox, notifiers, openapi, platforms
-from chalicelib.settings import DELIVERIES_QUEUE, INGEST_QUEUE
+from chalicelib.settings import DELIVERIES_QUEUE, FANOUT_QUEUE, INGEST_QUEUE
 
 app = Chalice(app_name="herald")
 app.register_blueprint(handlers.bp)
@@ -32,3 +32,11 @@ def ingest_events(event: SQSEvent) -> dict[str, Any]:
     from chalicelib.delivery import ingest, worker
 
     return worker.partial_batch_response(ingest.ingest_batch(event.to_dict()["Records"]))
+
+
+@app.on_sqs_message(queue=FANOUT_QUEUE, batch_size=1)
+def fan_out(event: SQSEvent) -> dict[str, Any]:
+    """Fan-out queue: the deliveries of an event with more handlers than a request reads."""
+    from chalicelib.delivery import jobs, worker
+
+    return worker.partial_batch_response(jobs.fan_out_batch(event.to_dict()["Records"], event.context))

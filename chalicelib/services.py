@@ -110,6 +110,7 @@ def create_handler(stores: Stores, account: str, command: CreateHandler, base_ur
         signing_secret=new_secret(),
         confirmed_emails=[] if confirm else addresses,
         uuid_id=command.uuid_id,
+        rate_limit_per_second=command.rate_limit_per_second or None,
         created_at=now,
         updated_at=now,
         **command.subscription.given(),
@@ -241,6 +242,8 @@ def update_handler(
     fields: dict[str, Any] = command.subscription.given()
     if command.name is not None:
         fields["name"] = command.name
+    if command.rate_limit_per_second is not None:
+        fields["rate_limit_per_second"] = command.rate_limit_per_second or None
     if command.enabled is not None:
         fields["is_enabled"] = command.enabled
         if command.enabled:  # a fresh start: forget why and since when it failed

@@ -19,10 +19,15 @@ def _ingest_queue() -> str:
     return os.environ.get("HERALD_INGEST_QUEUE", "herald-ingest")
 
 
+def _fan_out_queue() -> str:
+    return os.environ.get("HERALD_FANOUT_QUEUE", "herald-fanout")
+
+
 # Queue names are read at import by app.py's decorators (and at packaging time), so
 # they are plain module constants with environment overrides.
 DELIVERIES_QUEUE = _deliveries_queue()
 INGEST_QUEUE = _ingest_queue()
+FANOUT_QUEUE = _fan_out_queue()
 
 
 class ConfigurationError(RuntimeError):
@@ -38,6 +43,13 @@ class Settings:
     deliveries_dlq: str
     ingest_queue: str
     ingest_dlq: str
+    fan_out_queue: str
+    fan_out_dlq: str
+    fan_out_inline_limit: int
+    """An event whose app and account-wide handlers number at most this many fans out
+    inside the publish request; a larger one is handed to the fan-out queue."""
+    fan_out_job_seconds: float
+    """How long one fan-out invocation pages through handlers before handing on."""
     allow_private_targets: bool
     disable_after_days: int
     delivery_deadline_seconds: float
@@ -96,6 +108,7 @@ def _is_link_root(raw: str) -> bool:
 def get_settings() -> Settings:
     deliveries = _deliveries_queue()
     ingest = _ingest_queue()
+    fan_out = _fan_out_queue()
     return Settings(
         table_name=os.environ.get("HERALD_TABLE", "herald"),
         region=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
@@ -103,6 +116,10 @@ def get_settings() -> Settings:
         deliveries_dlq=os.environ.get("HERALD_DELIVERIES_DLQ", f"{deliveries}-dlq"),
         ingest_queue=ingest,
         ingest_dlq=os.environ.get("HERALD_INGEST_DLQ", f"{ingest}-dlq"),
+        fan_out_queue=fan_out,
+        fan_out_dlq=os.environ.get("HERALD_FANOUT_DLQ", f"{fan_out}-dlq"),
+        fan_out_inline_limit=int(os.environ.get("HERALD_FANOUT_INLINE_LIMIT", "100")),
+        fan_out_job_seconds=float(os.environ.get("HERALD_FANOUT_JOB_SECONDS", "60")),
         allow_private_targets=_flag("HERALD_ALLOW_PRIVATE_TARGETS"),
         disable_after_days=int(os.environ.get("HERALD_DISABLE_AFTER_DAYS", "5")),
         delivery_deadline_seconds=float(os.environ.get("HERALD_DELIVERY_DEADLINE_SECONDS", "10")),

@@ -90,10 +90,11 @@ def ensure_email_sender(session: Any, settings: Settings) -> None:
 
 
 def ensure_resources(session: Any, settings: Settings) -> None:
-    """The table, both queues (with their DLQs) and the SES sender, wherever the session's
+    """The table, the queues (with their DLQs) and the SES sender, wherever the session's
     endpoints point."""
     ensure_table(session.client("dynamodb"), settings.table_name)
     ensure_email_sender(session, settings)
     sqs = session.client("sqs")
     ensure_queue(sqs, settings.deliveries_queue, settings.deliveries_dlq)
     ensure_queue(sqs, settings.ingest_queue, settings.ingest_dlq, "IngestQueue")
+    ensure_queue(sqs, settings.fan_out_queue, settings.fan_out_dlq, "FanOutQueue")

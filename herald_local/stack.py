@@ -163,6 +163,8 @@ def configure_environment(
         "HERALD_DELIVERIES_DLQ": settings_now.deliveries_dlq,
         "HERALD_INGEST_QUEUE": settings_now.ingest_queue,
         "HERALD_INGEST_DLQ": settings_now.ingest_dlq,
+        "HERALD_FANOUT_QUEUE": settings_now.fan_out_queue,
+        "HERALD_FANOUT_DLQ": settings_now.fan_out_dlq,
     }
     env.update(herald)
     return exported | herald

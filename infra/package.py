@@ -126,6 +126,8 @@ def placeholder_values(stage: str, stage_env: Mapping[str, str]) -> dict[str, st
         "DELIVERIES_DLQ": settings.deliveries_dlq,
         "INGEST_QUEUE": settings.ingest_queue,
         "INGEST_DLQ": settings.ingest_dlq,
+        "FANOUT_QUEUE": settings.fan_out_queue,
+        "FANOUT_DLQ": settings.fan_out_dlq,
         "EMAIL_SENDER": sender,
         "EMAIL_DOMAIN": sender.rpartition("@")[2],
         "SECRET_ID": SECRET_ID.format(stage=stage),

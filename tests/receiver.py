@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -33,11 +34,31 @@ class Reply:
         return self.body.encode() if isinstance(self.body, str) else self.body
 
 
-class Receiver:
-    """Records every request; answers from a script of replies per path (then `default`)."""
+class TokenBucket:
+    """A platform's rate limit: `per_second` requests a second, as many at once after a pause."""
 
-    def __init__(self) -> None:
+    def __init__(self, per_second: float) -> None:
+        self.per_second = per_second
+        self._tokens = per_second
+        self._at = time.monotonic()
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self._tokens = min(self.per_second, self._tokens + (now - self._at) * self.per_second)
+        self._at = now
+        if self._tokens < 1:
+            return False
+        self._tokens -= 1
+        return True
+
+
+class Receiver:
+    """Records every request; answers from a script of replies per path (then `default`).
+    With a `limit`, a request beyond it is answered 429 with Retry-After, as platforms do."""
+
+    def __init__(self, limit: TokenBucket | None = None) -> None:
         self.requests: list[Received] = []
+        self.refused: list[Received] = []
         self.default = Reply()
         self._script: dict[str, deque[Reply]] = {}
         self._lock = threading.Lock()
@@ -48,10 +69,15 @@ class Receiver:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 path = self.path
+                received = Received(self.command, path, dict(self.headers.items()), body)
                 with receiver._lock:
-                    receiver.requests.append(Received(self.command, path, dict(self.headers.items()), body))
-                    script = receiver._script.get(path.split("?")[0])
-                    reply = script.popleft() if script else receiver.default
+                    if limit is not None and not limit.take():
+                        receiver.refused.append(received)
+                        reply = Reply(429, "rate limited", {"Retry-After": "1"})
+                    else:
+                        receiver.requests.append(received)
+                        script = receiver._script.get(path.split("?")[0])
+                        reply = script.popleft() if script else receiver.default
                 payload = reply.encoded()
                 self.send_response(reply.status)
                 for name, value in reply.headers.items():

@@ -13,7 +13,7 @@ from chalicelib.api.docs import PAGING, QueryParam, RouteDoc
 from chalicelib.api.handlers import handler_number
 from chalicelib.api.http import Call, api_route, json_response, query_param
 from chalicelib.api.pagination import page_request, paginated
-from chalicelib.delivery.fanout import publish
+from chalicelib.delivery.fanout import FanOutMode, Published, publish
 from chalicelib.errors import InvalidInput, NotFound
 from chalicelib.models.api import Data, ErrorBody, Page
 from chalicelib.models.deliveries import EventDetail, EventOut, RedriveOut, ReplayOut
@@ -31,11 +31,23 @@ EVENT_FILTERS = (
 
 
 class Accepted(BaseModel):
-    """The answer to a published event: its id, how many handlers it matched."""
+    """The answer to a published event: its id, how many handlers it matched (null while a
+    large event's fan-out runs off the request path: `fan_out` is then "queued"; a publish
+    of the same id answers the count once it is done)."""
 
     id: str
-    matched: int
+    matched: int | None
     duplicate: bool
+    fan_out: FanOutMode
+
+    @classmethod
+    def of(cls, published: Published) -> Accepted:
+        return cls(
+            id=published.event_id,
+            matched=published.matched,
+            duplicate=published.duplicate,
+            fan_out=published.fan_out,
+        )
 
 
 class EventTypes(BaseModel):
@@ -47,8 +59,7 @@ class EventTypes(BaseModel):
 )
 def publish_event(call: Call) -> Response:
     published = publish(call.stores, call.account, call.body())
-    accepted = Accepted(id=published.event_id, matched=published.matched, duplicate=published.duplicate)
-    return json_response(accepted.model_dump(), 202)
+    return json_response(Accepted.of(published).model_dump(), 202)
 
 
 @api_route(

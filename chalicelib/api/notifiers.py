@@ -301,8 +301,7 @@ def publish_app_event(call: Call, app: str) -> Response:
     if isinstance(body.get("event"), dict) and len(body) == 1:
         body = body["event"]
     published = publish(call.stores, call.account, {**body, "app": name})
-    accepted = Accepted(id=published.event_id, matched=published.matched, duplicate=published.duplicate)
-    return json_response(accepted.model_dump(), 202)
+    return json_response(Accepted.of(published).model_dump(), 202)
 
 
 EVENTS_PER_PAGE = 30

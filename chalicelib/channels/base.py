@@ -34,6 +34,18 @@ class OutboundRequest:
     headers: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class SendRate:
+    """How fast one destination takes messages: `per_second` on average, `burst` at once."""
+
+    per_second: float
+    burst: int = 1
+
+    @property
+    def interval_ms(self) -> int:
+        return max(1, round(1000 / self.per_second))
+
+
 def json_request(url: str, payload: Any, headers: dict[str, str] | None = None) -> OutboundRequest:
     body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
     return OutboundRequest(url, body, {"Content-Type": "application/json", **(headers or {})})
@@ -56,6 +68,26 @@ class Channel:
     name: ClassVar[str]
     retry_schedule: ClassVar[tuple[int, ...]] = WEBHOOK_SCHEDULE
     gone_statuses: ClassVar[frozenset[int]] = frozenset({410})
+    send_rate: ClassVar[SendRate | None] = None
+    """The platform's published limit per destination; None: sent unpaced unless the
+    handler sets `rate_limit_per_second`."""
+    destination_setting: ClassVar[str | None] = None
+    """The setting that names what the platform's limit counts (its webhook URL)."""
+
+    def destination(self, handler: Handler) -> str:
+        """What the platform limits: the same for every handler sending to it."""
+        if self.destination_setting is not None:
+            return handler.settings.get(self.destination_setting, "")
+        return f"handler {handler.account}/{handler.id}"
+
+    def platform_rate(self, handler: Handler) -> SendRate | None:
+        return self.send_rate
+
+    def rate_for(self, handler: Handler) -> SendRate | None:
+        """The handler's own rate if it sets one, else the platform's."""
+        if handler.rate_limit_per_second:
+            return SendRate(handler.rate_limit_per_second)
+        return self.platform_rate(handler)
 
     def render(self, event: Event, handler: Handler, context: DeliveryContext) -> OutboundRequest:
         """The request for `event`, from the context's clock and settings only (no I/O)."""

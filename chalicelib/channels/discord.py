@@ -8,10 +8,11 @@ neither a fake link nor @everyone can come out of it (allowed_mentions is the se
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from datetime import UTC
 from typing import TYPE_CHECKING, Any
 
-from chalicelib.channels.base import OutboundRequest, json_request
+from chalicelib.channels.base import OutboundRequest, SendRate, json_request
 from chalicelib.channels.chat import (
     ChatChannel,
     chat_message,
@@ -23,6 +24,7 @@ from chalicelib.channels.chat import (
     shrink_order,
     utf16_len,
 )
+from chalicelib.models.deliveries import SendResult
 from chalicelib.models.events import Event
 from chalicelib.models.handlers import Handler
 
@@ -52,6 +54,8 @@ class DiscordChannel(ChatChannel):
     name = "discord"
     gone_statuses = frozenset({401, 403, 404})
     error_paths = (("message",),)
+    send_rate = SendRate(2.5, burst=5)  # a webhook's bucket: 5 requests per 2 s
+    destination_setting = "discord"
 
     def render(self, event: Event, handler: Handler, context: DeliveryContext) -> OutboundRequest:
         message = chat_message(event)
@@ -80,6 +84,14 @@ class DiscordChannel(ChatChannel):
     def retry_after(self, result: HttpResult) -> float | None:
         waited = number(json_value(result.body, "retry_after"))
         return waited if waited is not None else super().retry_after(result)
+
+    def classify(self, result: HttpResult) -> SendResult:
+        """Discord names its bucket's state on every answer: an emptied bucket (Remaining
+        0) holds the webhook until it refills (Reset-After), before any 429."""
+        sent = super().classify(result)
+        if sent.retry_after is None and result.headers.get("X-RateLimit-Remaining") == "0":
+            return replace(sent, retry_after=number(result.headers.get("X-RateLimit-Reset-After")))
+        return sent
 
 
 CHANNEL = DiscordChannel()

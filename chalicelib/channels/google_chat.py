@@ -10,7 +10,7 @@ from __future__ import annotations
 import html
 from typing import TYPE_CHECKING, Any
 
-from chalicelib.channels.base import OutboundRequest, json_request
+from chalicelib.channels.base import OutboundRequest, SendRate, json_request
 from chalicelib.channels.chat import (
     TITLE_LIMIT,
     UNLIMITED,
@@ -63,6 +63,8 @@ class GoogleChatChannel(ChatChannel):
     Retry-After when given, else the schedule."""
 
     name = "google_chat"
+    send_rate = SendRate(1)  # 60 messages a minute per space
+    destination_setting = "google_chat"
     gone_statuses = frozenset({404, 410})
     error_paths = (("error", "message"), ("error", "status"))
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from chalicelib.channels.base import OutboundRequest, json_request
+from chalicelib.channels.base import OutboundRequest, SendRate, json_request
 from chalicelib.channels.chat import (
     TITLE_LIMIT,
     UNLIMITED,
@@ -68,6 +68,8 @@ class MicrosoftTeamsChannel(ChatChannel):
     this event, and the handler is disabled if they last. 429 waits for Retry-After."""
 
     name = "microsoft_teams"
+    send_rate = SendRate(1, burst=4)  # connectors throttle past 4 requests a second
+    destination_setting = "microsoft_teams"
     gone_statuses = frozenset({404, 410})
     error_paths = (("error", "message"), ("error", "code"))
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from chalicelib.channels.base import OutboundRequest, json_request
+from chalicelib.channels.base import OutboundRequest, SendRate, json_request
 from chalicelib.channels.chat import ChatChannel, chat_message, field_parts, fit, fit_all, utf16_len
 from chalicelib.models.events import Event
 from chalicelib.models.handlers import Handler
@@ -41,6 +41,8 @@ class SlackChannel(ChatChannel):
 
     name = "slack"
     gone_statuses = frozenset({403, 404, 410})
+    send_rate = SendRate(1)  # "1 message per second" per incoming webhook, short bursts allowed
+    destination_setting = "slack"
 
     def render(self, event: Event, handler: Handler, context: DeliveryContext) -> OutboundRequest:
         message = chat_message(event)

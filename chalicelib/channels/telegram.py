@@ -12,7 +12,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
-from chalicelib.channels.base import OutboundRequest, json_request
+from chalicelib.channels.base import OutboundRequest, SendRate, json_request
 from chalicelib.channels.chat import (
     TITLE_LIMIT,
     UNLIMITED,
@@ -67,6 +67,17 @@ class TelegramChannel(ChatChannel):
     name = "telegram"
     gone_statuses = frozenset({401})
     error_paths = (("description",),)
+
+    def destination(self, handler: Handler) -> str:
+        """Telegram limits each bot per chat: the bot's id (the token's public half) and the chat."""
+        bot = handler.settings.get("telegram", "").partition(":")[0]
+        return f"{bot}/{handler.settings.get('telegram_chat_id', '')}"
+
+    def platform_rate(self, handler: Handler) -> SendRate | None:
+        """One message a second to a chat; a group (negative id) takes 20 a minute."""
+        if handler.settings.get("telegram_chat_id", "").startswith("-"):
+            return SendRate(20 / 60)
+        return SendRate(1)
 
     def render(self, event: Event, handler: Handler, context: DeliveryContext) -> OutboundRequest:
         message = chat_message(event)

@@ -20,6 +20,7 @@ def message_id(event: Event, handler: Handler) -> str:
 
 class WebhookChannel(Channel):
     name = "webhook"
+    destination_setting = "webhook"
 
     def render(self, event: Event, handler: Handler, context: DeliveryContext) -> OutboundRequest:
         now = context.now()

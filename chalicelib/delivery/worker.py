@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -18,7 +19,7 @@ from pydantic import ValidationError
 
 from chalicelib import clients
 from chalicelib.channels import get_channel
-from chalicelib.delivery import notices
+from chalicelib.delivery import notices, pacing
 from chalicelib.delivery.attempts import attempt_log
 from chalicelib.delivery.context import POOL_SIZE, DeliveryContext, delivery_context
 from chalicelib.delivery.retry import next_delay
@@ -84,6 +85,8 @@ class Verdict:
     settlement: Settlement | None = None
     dead_letter: str | None = None
     """Why the message goes to the DLQ, once its failure is recorded."""
+    hold_until: int | None = None
+    """Not sent: its destination's send slot (epoch ms) is this far ahead."""
 
 
 _AFTER_LEASE = Verdict(retry=True, delay=LEASE_SECONDS)
@@ -98,6 +101,12 @@ class Message:
     record: dict[str, Any]
     task: DeliveryTask | None
     claim: Claim | None = None
+    slot: int | None = None
+    """When its destination takes it (epoch ms); None: unpaced, or the batch read failed."""
+
+    def held_at(self, now_ms: int) -> bool:
+        """Whether its slot is far enough ahead to wait for it in the queue."""
+        return self.slot is not None and self.slot - now_ms >= pacing.HOLD_BACK_MS
 
 
 def _parse(record: dict[str, Any]) -> DeliveryTask | None:
@@ -107,16 +116,20 @@ def _parse(record: dict[str, Any]) -> DeliveryTask | None:
         return None
 
 
-def _prepare(stores: Stores, records: list[dict[str, Any]]) -> tuple[list[Message], Prefetched | None]:
-    """Read the batch's handlers, events and delivery records in one call and claim its
-    deliveries in one more. If either fails, each delivery reads and claims its own."""
+def _prepare(
+    stores: Stores, records: list[dict[str, Any]], now_ms: int
+) -> tuple[list[Message], Prefetched | None]:
+    """Read the batch's handlers, events and delivery records in one call, take each paced
+    delivery's send slot, and claim in one more call the deliveries not held back for
+    their slot. If the read or the claim fails, each delivery reads and claims its own."""
     messages = [Message(record, _parse(record)) for record in records]
-    tasks = [message.task for message in messages if message.task is not None]
-    if not tasks:
+    if not any(message.task for message in messages):
         return messages, None
-    now = int(_now().timestamp())
+    now = now_ms // 1000
     try:
-        fetched = stores.deliveries.prefetch(tasks)
+        fetched = stores.deliveries.prefetch([m.task for m in messages if m.task is not None])
+        messages = [replace(m, slot=_slot(stores, m.task, fetched, now_ms)) for m in messages]
+        tasks = [m.task for m in messages if m.task is not None and not m.held_at(now_ms)]
         claims = iter(
             stores.deliveries.claim_all(
                 tasks,
@@ -128,8 +141,27 @@ def _prepare(stores: Stores, records: list[dict[str, Any]]) -> tuple[list[Messag
         )
     except Exception:
         logger.exception("preparing a batch failed; its deliveries go one by one")
-        return messages, None
-    return [replace(m, claim=next(claims)) if m.task else m for m in messages], fetched
+        return [replace(m, slot=None) for m in messages], None
+    return [
+        replace(m, claim=next(claims)) if m.task and not m.held_at(now_ms) else m for m in messages
+    ], fetched
+
+
+def _slot(stores: Stores, task: DeliveryTask | None, fetched: Prefetched, now_ms: int) -> int | None:
+    """The delivery's send slot: the one it reserved before it was held back, else a new one
+    from its destination, if paced. Deliveries that will send nothing take none."""
+    if task is None or task.not_before is not None:
+        return task.not_before if task else None
+    handler = fetched.handlers.get((task.account, task.handler_id))
+    if handler is None or not handler.is_enabled:
+        return None
+    if fetched.deliveries.get(task.key, {}).get("status") == "delivered":
+        return None
+    try:
+        return pacing.reserve(stores, handler, now_ms)
+    except Exception:  # sent unpaced: a 429 still holds the destination
+        logger.exception("no send slot for handler %s; sending unpaced", handler.id)
+        return None
 
 
 def deliver_batch(records: list[dict[str, Any]]) -> dict[str, list[dict[str, str]]]:
@@ -137,9 +169,11 @@ def deliver_batch(records: list[dict[str, Any]]) -> dict[str, list[dict[str, str
     messages SQS must redeliver. The claims are taken at the batch's start: a batch is
     never larger than the pool, so no lease ticks while its delivery waits for a thread."""
     context = delivery_context(get_stores(), now=_now)
-    messages, known = _prepare(context.stores, records)
-    attempted = _get_workers().map(lambda message: _safely(context, message, known), messages)
+    now_ms = int(_now().timestamp() * 1000)
+    messages, known = _prepare(context.stores, records, now_ms)
+    attempted = _get_workers().map(lambda message: _safely(context, message, known, now_ms), messages)
     verdicts = _settle(context.stores, list(attempted))
+    verdicts = _hold_back(records, messages, verdicts, now_ms)
     failures = []
     for record, verdict in zip(records, verdicts, strict=True):
         if verdict.dead_letter is not None:
@@ -148,6 +182,31 @@ def deliver_batch(records: list[dict[str, Any]]) -> dict[str, list[dict[str, str
             _delay_redelivery(record, verdict.delay)
             failures.append({"itemIdentifier": record["messageId"]})
     return {"batchItemFailures": failures}
+
+
+def _hold_back(
+    records: list[dict[str, Any]], messages: list[Message], verdicts: list[Verdict], now_ms: int
+) -> list[Verdict]:
+    """Send the deliveries held for their slot back to the queue. One that could not be is
+    retried once its wait is over instead (and takes a new slot then)."""
+    held = [
+        (record, message.task, verdict.hold_until)
+        for record, message, verdict in zip(records, messages, verdicts, strict=True)
+        if verdict.hold_until is not None and message.task is not None
+    ]
+    if not held:
+        return verdicts
+    unheld = pacing.hold_back(_queue_of(records[0]), held, now_ms)
+    return [
+        Verdict(retry=True, delay=max(1, ((v.hold_until or now_ms) - now_ms) // 1000))
+        if record["messageId"] in unheld
+        else v
+        for record, v in zip(records, verdicts, strict=True)
+    ]
+
+
+def _queue_of(record: dict[str, Any]) -> str:
+    return str(record.get("eventSourceARN", "")).rsplit(":", 1)[-1] or get_settings().deliveries_queue
 
 
 def _settle(stores: Stores, verdicts: list[Verdict]) -> list[Verdict]:
@@ -165,8 +224,12 @@ def _settle(stores: Stores, verdicts: list[Verdict]) -> list[Verdict]:
     return verdicts
 
 
-def _safely(context: DeliveryContext, message: Message, known: Prefetched | None) -> Verdict:
+def _safely(context: DeliveryContext, message: Message, known: Prefetched | None, now_ms: int) -> Verdict:
+    if message.held_at(now_ms):
+        return Verdict(retry=False, hold_until=message.slot)
     try:
+        if message.slot is not None and message.slot > now_ms:
+            time.sleep((message.slot - now_ms) / 1000)  # under a second: not worth a trip to SQS
         return deliver_record(context, message, known)
     except Exception:
         # DynamoDB throttling, SQS hiccups...: the message comes back after its
@@ -245,6 +308,8 @@ def _attempt(
 ) -> Verdict:
     channel = get_channel(handler.type)
     result = channel.deliver(event, handler, context)
+    if result.retry_after is not None:
+        pacing.hold_destination(context.stores, handler, result.retry_after, int(now.timestamp() * 1000))
     delay = (
         next_delay(channel.retry_schedule, attempt, result.retry_after)
         if result.outcome == Outcome.RETRY
@@ -320,10 +385,9 @@ def dead_letter(body: str, reason: str) -> None:
 
 def _delay_redelivery(record: dict[str, Any], delay: int) -> None:
     """Make SQS hold the message back for the backoff delay before redelivering it."""
-    queue_name = str(record.get("eventSourceARN", "")).rsplit(":", 1)[-1] or get_settings().deliveries_queue
     try:
         clients.client("sqs").change_message_visibility(
-            QueueUrl=clients.queue_url(queue_name),
+            QueueUrl=clients.queue_url(_queue_of(record)),
             ReceiptHandle=record["receiptHandle"],
             VisibilityTimeout=delay,
         )

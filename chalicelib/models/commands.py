@@ -10,7 +10,7 @@ services' refusals (`chalicelib.errors.InvalidInput.renamed`).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 else:  # mypy cannot follow a Literal built at run time
     HandlerType = Literal[tuple(SETTINGS)]
 
+RateLimit = Annotated[float, Field(ge=0, le=1000)]
+"""Messages a second a handler's destination takes; 0: the platform's default."""
 _COMMAND = ConfigDict(extra="forbid", str_strip_whitespace=True, frozen=True, defer_build=True)
 
 
@@ -68,6 +70,7 @@ class CreateHandler(BaseModel):
     settings: dict[str, str] = Field(default_factory=dict)
     enabled: bool = True
     subscription: Subscription = Subscription()
+    rate_limit_per_second: RateLimit | None = None
     awaiting_setup: bool = False
     uuid_id: bool = False
 
@@ -83,6 +86,8 @@ class UpdateHandler(BaseModel):
     settings: dict[str, str] = Field(default_factory=dict)
     enabled: bool | None = None
     subscription: Subscription = Subscription()
+    rate_limit_per_second: RateLimit | None = None
+    """0 goes back to the platform's default."""
 
 
 def fields_from(values: Mapping[str, Any], names: Mapping[str, str]) -> dict[str, Any]:

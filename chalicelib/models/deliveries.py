@@ -25,6 +25,9 @@ class DeliveryTask(BaseModel):
     generation: int = 0
     """Which replay of the event x handler this message sends (0: the original). A message
     of an older generation than its delivery record's is superseded and sends nothing."""
+    not_before: int | None = None
+    """The send slot (epoch ms) this delivery reserved at its destination before it was
+    held back to wait for it: it goes then without taking another."""
 
     @property
     def key(self) -> tuple[str, str, int]:
@@ -47,6 +50,7 @@ class SendResult:
     http_status: int | None = None
     error: str | None = None
     retry_after: float | None = None
+    """Seconds the destination asked us to wait before sending it anything more."""
     duration_ms: int = 0
 
 

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 from chalicelib.channels import SETTINGS
 from chalicelib.models.addresses import email_addresses
 from chalicelib.models.api import DATETIME_FORMAT
-from chalicelib.models.commands import HandlerType, Subscription, known_event_ids
+from chalicelib.models.commands import HandlerType, RateLimit, Subscription, known_event_ids
 from chalicelib.models.events import Event
 
 # Read from each type's settings model (chalicelib/channels/<type>_settings.py).
@@ -29,6 +29,7 @@ HANDLER_FIELDS: dict[str, str] = {
     "type": "type",
     "name": "name",
     "enabled": "is_enabled",
+    "rate_limit_per_second": "rate_limit_per_second",
     **{f"subscription.{field}": field for field in Subscription.model_fields},
     **{f"settings.{field}": field for field in SETTING_FIELDS},
 }
@@ -88,6 +89,7 @@ class _SettingsFields(_EverySetting):
     send_all_events: bool | None = None
     send_all_alerts: bool | None = None
     selected_event_ids: list[str] | None = None
+    rate_limit_per_second: RateLimit | None = None
     app: str | None = Field(default=None, max_length=64, pattern=r"^([A-Za-z0-9][A-Za-z0-9_.-]*)?$")
 
     @field_validator("selected_event_ids", mode="before")
@@ -210,6 +212,8 @@ class Handler(BaseModel):
     last_datetime: datetime | None = None
     uuid_id: bool = False
     """Created through the PaaS face since its ids are UUIDs: answered as `no-<uuid>`."""
+    rate_limit_per_second: float | None = None
+    """Overrides the platform's send rate for this handler's destination (None: the default)."""
     created_at: datetime
     updated_at: datetime
 
@@ -268,6 +272,7 @@ class HandlerOut(BaseModel):
     app: str | None
     disabled_reason: str | None
     email_confirmed: bool
+    rate_limit_per_second: float | None
 
     @classmethod
     def of(cls, handler: Handler) -> HandlerOut:
@@ -285,6 +290,7 @@ class HandlerOut(BaseModel):
             app=handler.app or None,
             disabled_reason=handler.disabled_reason,
             email_confirmed=handler.email_confirmed,
+            rate_limit_per_second=handler.rate_limit_per_second,
         )
 
 

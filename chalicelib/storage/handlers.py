@@ -46,6 +46,15 @@ class HandlerPage:
     total: int
 
 
+@dataclass(frozen=True)
+class ScopeChunk:
+    """Ids of handlers an event may match, in `by_app` order, and where the next chunk
+    starts (None: this was the last)."""
+
+    ids: list[int]
+    after: str | None
+
+
 class HandlerStore(Protocol):
     """An account's handlers, counted per block of ids so any page costs the same."""
 
@@ -100,6 +109,17 @@ class HandlerStore(Protocol):
     def handlers_in_scope(self, account: str, app: str | None) -> list[Handler]:
         """Every handler an event of `app` may match (the account-wide ones and the app's),
         in id order, reading no other handler."""
+        ...
+
+    def scope_chunk(self, account: str, app: str | None, after: str | None, limit: int) -> ScopeChunk:
+        """Up to `limit` ids of the handlers an event of `app` may match (the account-wide
+        ones, then the app's), from just after the `by_app` key `after` (None: the first):
+        a fan-out pages through any number of handlers in bounded steps."""
+        ...
+
+    def handlers_by_id(self, account: str, ids: Sequence[int]) -> list[Handler]:
+        """The handlers of `ids` in id order (one deleted meanwhile left out); Contended if
+        DynamoDB leaves some unread."""
         ...
 
     def list_app_handlers(
@@ -432,6 +452,34 @@ class DynamoHandlerStore:
         ids = self._ids_with_prefix(account, keys.ACCOUNT_WIDE + "#")
         if app:
             ids += self._ids_with_prefix(account, keys.app_scope(app) + "#")
+        return self._handlers(account, ids)
+
+    def scope_chunk(self, account: str, app: str | None, after: str | None, limit: int) -> ScopeChunk:
+        """At most one keys-only Query of `by_app` per scope (two when the account-wide
+        range ends inside the chunk), `limit` keys at most in all."""
+        found: list[Item] = []
+        for scope in [None, app] if app else [None]:
+            low, high = keys.scope_range(scope)
+            if after is not None and after >= high:
+                continue  # that scope was paged through already
+            start = max(low, after) if after is not None else low
+            wanted = limit - len(found) + (1 if start == after else 0)
+            items = self.table.query(
+                "PK = :pk AND app_hid BETWEEN :low AND :high",
+                {":pk": keys.account_pk(account), ":low": start, ":high": high},
+                limit=wanted,
+                IndexName=keys.BY_APP_INDEX,
+            )
+            found += [item for item in items if item["app_hid"] != after]
+            if len(found) >= limit:
+                break
+        found = found[:limit]
+        return ScopeChunk(
+            [keys.handler_id_of(item["SK"]) for item in found],
+            found[-1]["app_hid"] if len(found) == limit else None,
+        )
+
+    def handlers_by_id(self, account: str, ids: Sequence[int]) -> list[Handler]:
         return self._handlers(account, ids)
 
     def list_app_handlers(

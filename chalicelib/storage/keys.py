@@ -21,6 +21,8 @@
 | email confirmation | CONFIRM#<token>   | CONFIRM              | account, handler id, address, TTL      |
 | rate window       | RATE#<subject>     | RATE                 | w<minute> hit counts, TTL              |
 | push subscriber   | PUSH#<account>     | <subscriber id>      | browser subscription (endpoint, keys)  |
+| destination pace  | DEST#<digest>      | PACE                 | next_ms: a destination's next free send |
+|                   |                    |                      | slot (its rate limit), TTL             |
 """
 
 from __future__ import annotations
@@ -79,6 +81,12 @@ def app_hid(app: str | None, handler_type: str, handler_id: int) -> str:
     """A handler's `by_app` sort key: its scope, then its type, then its id, so one Query
     reads an app's handlers (or one type of them) in id order and nothing else."""
     return f"{app_scope(app)}#{handler_type}#{handler_id:0{_ID_WIDTH}d}"
+
+
+def scope_range(app: str | None) -> tuple[str, str]:
+    """The `by_app` sort keys of one scope's handlers, every type: [low, high]."""
+    scope = app_scope(app)
+    return f"{scope}#", f"{scope}$"  # "$" sorts right after "#"
 
 
 def app_counter_prefix(app: str) -> str:
@@ -158,6 +166,14 @@ def confirmation_pk(token: str) -> str:
 
 def app_sk(name: str) -> str:
     return f"APP#{name}"
+
+
+def destination_pk(digest: str) -> str:
+    return f"DEST#{digest}"
+
+
+def destination_sk() -> str:
+    return "PACE"
 
 
 def rate_pk(subject: str) -> str:

@@ -22,6 +22,8 @@ from chalicelib.storage.accounts import (
 from chalicelib.storage.app_events import AppEventStore, DynamoAppEventStore
 from chalicelib.storage.confirmations import ConfirmationStore, DynamoConfirmationStore
 from chalicelib.storage.deliveries import DeliveryStore, DynamoDeliveryStore
+from chalicelib.storage.destinations import DestinationStore, DynamoDestinationStore
+from chalicelib.storage.fan_outs import DynamoFanOutStore, FanOutStore
 from chalicelib.storage.handlers import DynamoHandlerStore, HandlerStore
 from chalicelib.storage.inbox import DynamoInboxStore, InboxStore
 from chalicelib.storage.push import DynamoPushStore, PushStore
@@ -39,6 +41,8 @@ class Stores:
     inbox: InboxStore
     push: PushStore
     app_events: AppEventStore
+    fan_outs: FanOutStore
+    destinations: DestinationStore
 
 
 def dynamo_stores(table_name: str, client: Any = None) -> Stores:
@@ -54,6 +58,8 @@ def dynamo_stores(table_name: str, client: Any = None) -> Stores:
         inbox=DynamoInboxStore(table),
         push=DynamoPushStore(table),
         app_events=DynamoAppEventStore(table),
+        fan_outs=DynamoFanOutStore(table),
+        destinations=DynamoDestinationStore(table),
     )
 
 

@@ -32,7 +32,8 @@ from chalicelib.models.handlers import Handler
 from chalicelib.storage import keys
 from chalicelib.storage.app_events import AppEventPage
 from chalicelib.storage.deliveries import AttemptPage, delivery_state, plan_batch_claim
-from chalicelib.storage.handlers import HandlerPage
+from chalicelib.storage.fan_outs import FanOutProgress
+from chalicelib.storage.handlers import HandlerPage, ScopeChunk
 from chalicelib.storage.inbox import Counts, InboxPage, Notification, Status
 from chalicelib.storage.push import PushSubscriber, subscriber_id
 from chalicelib.storage.stores import Stores
@@ -201,6 +202,20 @@ class MemoryHandlerStore:
 
     def handlers_in_scope(self, account: str, app: str | None) -> list[Handler]:
         return [h for h in self._all(account) if not h.app or h.app == app]
+
+    def scope_chunk(self, account: str, app: str | None, after: str | None, limit: int) -> ScopeChunk:
+        ordered = sorted(
+            (keys.app_hid(h.app, h.type, h.id), h.id) for h in self.handlers_in_scope(account, app)
+        )
+        chunk = [(key, handler_id) for key, handler_id in ordered if after is None or key > after][:limit]
+        return ScopeChunk(
+            [handler_id for _, handler_id in chunk], chunk[-1][0] if len(chunk) == limit else None
+        )
+
+    def handlers_by_id(self, account: str, ids: Sequence[int]) -> list[Handler]:
+        with self._lock:
+            found = [self.items.get((account, handler_id)) for handler_id in sorted(set(ids))]
+            return [_handler(item) for item in found if item is not None]
 
     def list_app_handlers(
         self, account: str, app: str, types: Sequence[str], page: int, per_page: int
@@ -633,6 +648,56 @@ class MemoryAppEventStore:
             return AppEventPage(live[start : start + per_page], len(live))
 
 
+class MemoryFanOutStore:
+    """Fan-out progress on the event items of the bundle's delivery store."""
+
+    def __init__(self, lock: threading.RLock, deliveries: MemoryDeliveryStore) -> None:
+        self._lock = lock
+        self._events = deliveries._events  # the same items, as in the table
+
+    def take_fan_out(self, account: str, event_id: str, job: str, after: str | None) -> FanOutProgress | None:
+        with self._lock:
+            item = self._events.get((account, event_id))
+            if item is None or item.get("fanned_out") is not False:
+                return None
+            if item.get("fan_out_job") != job and item.get("fan_out_after") != after:
+                return None
+            item["fan_out_job"] = job
+            return FanOutProgress(item.get("fan_out_after"), int(item.get("matched", 0)))
+
+    def advance_fan_out(
+        self, account: str, event_id: str, job: str, done: FanOutProgress, now: FanOutProgress
+    ) -> bool:
+        with self._lock:
+            item = self._events.get((account, event_id), {})
+            if item.get("fan_out_job") != job or item.get("fan_out_after") != done.after:
+                return False
+            item["matched"] = now.matched
+            if now.after is None:
+                item |= {"fanned_out": True, "fan_out": "queued"}
+                item.pop("fan_out_after", None)
+            else:
+                item["fan_out_after"] = now.after
+            return True
+
+
+class MemoryDestinationStore:
+    def __init__(self, lock: threading.RLock) -> None:
+        self._lock = lock
+        self.next_ms: dict[str, int] = {}
+
+    def reserve_slot(self, destination: str, *, interval_ms: int, burst: int, now_ms: int) -> int:
+        with self._lock:
+            floor = now_ms - (burst - 1) * interval_ms
+            slot = max(self.next_ms.get(destination, floor), floor)
+            self.next_ms[destination] = slot + interval_ms
+            return slot
+
+    def hold(self, destination: str, until_ms: int) -> None:
+        with self._lock:
+            self.next_ms[destination] = max(self.next_ms.get(destination, until_ms), until_ms)
+
+
 def _utc(moment: datetime) -> datetime:
     return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
 
@@ -642,16 +707,19 @@ def memory_stores() -> Stores:
     items between stores: the prefetch and email confirmations)."""
     lock = threading.RLock()
     handlers = MemoryHandlerStore(lock)
+    deliveries = MemoryDeliveryStore(lock, handlers)
     return Stores(
         api_keys=MemoryApiKeyStore(lock),
         rates=MemoryRateStore(lock),
         apps=MemoryAppStore(lock),
         handlers=handlers,
-        deliveries=MemoryDeliveryStore(lock, handlers),
+        deliveries=deliveries,
         confirmations=MemoryConfirmationStore(lock, handlers),
         inbox=MemoryInboxStore(lock),
         push=MemoryPushStore(lock),
         app_events=MemoryAppEventStore(lock),
+        fan_outs=MemoryFanOutStore(lock, deliveries),
+        destinations=MemoryDestinationStore(lock),
     )
 
 

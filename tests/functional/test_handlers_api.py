@@ -65,6 +65,7 @@ def test_get_returns_the_seed_shape(api: Any, auth: dict[str, str]) -> None:
     seed_fields = {"id", "type", "name", "settings", "is_enabled", "last_datetime", "datetime"}
     subscription = {"send_all_events", "send_all_alerts", "selected_event_ids", "app", "disabled_reason"}
     subscription.add("email_confirmed")
+    subscription.add("rate_limit_per_second")  # the handler's own send rate, null for the platform's
     assert set(data) == seed_fields | subscription
     assert data["id"] == handler_id
     assert data["type"] == "email"

@@ -32,7 +32,10 @@ STAGES = ("dev", "prod")
 SQS_HANDLERS = {  # Chalice's logical id for each app.py SQS handler -> the settings naming its queues
     "Deliver": ("deliveries_queue", "deliveries_dlq"),
     "IngestEvents": ("ingest_queue", "ingest_dlq"),
+    "FanOut": ("fan_out_queue", "fan_out_dlq"),
 }
+BATCH_SIZES = {"FanOut": 1}
+"""One fan-out job per invocation: each job gets the function's whole time."""
 SECRET_VARIABLES = {
     "HERALD_TOKEN_SECRET": "token_secret",
     "HERALD_VAPID_PRIVATE_KEY": "vapid_private_key",
@@ -150,7 +153,7 @@ def test_every_sqs_event_source_reports_batch_item_failures(packaged: Packaged) 
     assert set(seen) == set(SQS_HANDLERS)
     for name, source in seen.items():
         assert source["FunctionResponseTypes"] == ["ReportBatchItemFailures"], name
-        assert source["BatchSize"] == 10, name
+        assert source["BatchSize"] == BATCH_SIZES.get(name, 10), name
         # Chalice's own Fn::Sub, overridden (same intrinsic) to reference the queue resource.
         assert set(source["Queue"]) == {"Fn::Sub"}, name
         queue = packaged.queue_of(name, SQS_HANDLERS[name][0])
@@ -287,6 +290,8 @@ def test_resource_names_are_the_names_the_functions_use(packaged: Packaged) -> N
             settings.deliveries_dlq,
             settings.ingest_queue,
             settings.ingest_dlq,
+            settings.fan_out_queue,
+            settings.fan_out_dlq,
         }
         assert used == names, function
 
@@ -295,10 +300,19 @@ def test_stages_never_share_a_table_or_queue() -> None:
     def names(stage: str) -> set[str]:
         values = infra_package.placeholder_values(stage, infra_package.stage_environment(stage))
         return {
-            values[k] for k in ("TABLE", "DELIVERIES_QUEUE", "DELIVERIES_DLQ", "INGEST_QUEUE", "INGEST_DLQ")
+            values[k]
+            for k in (
+                "TABLE",
+                "DELIVERIES_QUEUE",
+                "DELIVERIES_DLQ",
+                "INGEST_QUEUE",
+                "INGEST_DLQ",
+                "FANOUT_QUEUE",
+                "FANOUT_DLQ",
+            )
         }
 
-    assert len(names("dev")) == len(names("prod")) == 5
+    assert len(names("dev")) == len(names("prod")) == 7
     assert not names("dev") & names("prod")
 
 
@@ -342,6 +356,8 @@ def test_every_deployed_stage_names_its_table_queues_sender_and_limits() -> None
         "HERALD_DELIVERIES_DLQ",
         "HERALD_INGEST_QUEUE",
         "HERALD_INGEST_DLQ",
+        "HERALD_FANOUT_QUEUE",
+        "HERALD_FANOUT_DLQ",
         "HERALD_EMAIL_SENDER",
         "HERALD_VAPID_SUBJECT",
         "HERALD_RATE_LIMIT_PER_MINUTE",
@@ -370,7 +386,7 @@ def test_moto_table_from_bootstrap_matches_the_template(moto_aws: None) -> None:
 def test_local_queues_from_bootstrap_match_the_template(moto_aws: None) -> None:
     sqs = clients.client("sqs")
     template = json.loads(bootstrap.INFRA_TEMPLATE.read_text())["Resources"]
-    for logical_id in ("DeliveriesQueue", "IngestQueue"):
+    for logical_id in ("DeliveriesQueue", "IngestQueue", "FanOutQueue"):
         url = bootstrap.ensure_queue(sqs, f"q-{logical_id}", f"q-{logical_id}-dlq", logical_id)
         attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
         props = template[logical_id]["Properties"]

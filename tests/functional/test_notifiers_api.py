@@ -688,7 +688,7 @@ def test_an_apps_event_reaches_that_apps_notifiers_only(
     event = {"type": "deployment", "id": "ev-1", "app": "ignored", "type_data": {"status": "success"}}
     answer = send(api, "POST", f"/v1/apps/{APP}/events", auth, event)
     assert answer.status_code == 202, answer.body
-    assert answer.json_body == {"id": "ev-1", "matched": 1, "duplicate": False}
+    assert answer.json_body == {"id": "ev-1", "matched": 1, "duplicate": False, "fan_out": "inline"}
     drain(deliver)
     (posted,) = receiver.requests
     assert posted.path == "/mine"

@@ -9,16 +9,14 @@ Its SQS calls (a retry's visibility delay, the DLQ) go through the shared boto3 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 import pytest
 
-from chalicelib import clients
 from chalicelib.channels.base import WEBHOOK_SCHEDULE
-from chalicelib.delivery import context as delivery_context
 from chalicelib.delivery import worker
 from chalicelib.delivery.safe_http import HttpResult
 from chalicelib.delivery.worker import (
@@ -112,28 +110,6 @@ def already_attempted(stores: Stores, delivery: DeliveryTask, times: int) -> Non
     for _ in range(times):
         stores.deliveries.claim_delivery(delivery, int(NOW.timestamp()), LEASE_SECONDS)
         stores.deliveries.finish_delivery(delivery, AttemptStatus.RETRYING, "HTTP 503")
-
-
-@pytest.fixture
-def stores(monkeypatch: pytest.MonkeyPatch) -> Stores:
-    """The worker's stores, for the batch under test: fresh fakes."""
-    fakes = memory_stores()
-    monkeypatch.setattr(worker, "get_stores", lambda: fakes)
-    return fakes
-
-
-@pytest.fixture
-def sender(monkeypatch: pytest.MonkeyPatch) -> RecordingSender:
-    """The worker's sender: records every POST, answers 200 unless told otherwise."""
-    recording = RecordingSender()
-    monkeypatch.setattr(delivery_context, "get_sender", lambda: recording)
-    return recording
-
-
-@pytest.fixture
-def queues() -> Iterator[RecordingQueues]:
-    """The SQS client the worker will use, answered from memory."""
-    yield RecordingQueues(clients.client("sqs"))
 
 
 # ---------------------------------------------------------------- one record's verdict

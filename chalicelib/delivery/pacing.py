@@ -1,0 +1,78 @@
+"""Per-destination send rates: a delivery takes its destination's next send slot before it
+is claimed; one whose slot is a second or more away is held back in the queue until then,
+without an attempt counted, and a 429's Retry-After holds the destination for every sender.
+
+A held delivery is sent again as a new message that carries its slot (`not_before`) with an
+SQS delay, rather than made invisible: it then goes at its slot without taking another, and
+waiting never uses up the queue's receive count (its redrive to the DLQ) or the retry schedule.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+from typing import Any
+
+from chalicelib import clients
+from chalicelib.channels import get_channel
+from chalicelib.models.deliveries import DeliveryTask
+from chalicelib.models.handlers import Handler
+from chalicelib.storage.stores import Stores
+
+logger = logging.getLogger("herald.delivery")
+
+HOLD_BACK_MS = 1000
+"""A slot at least this far away is waited for in the queue; a nearer one in the worker."""
+MAX_SQS_DELAY_SECONDS = 900
+"""SQS's longest DelaySeconds: a slot further away is waited for in several holds."""
+
+
+def destination_id(handler: Handler) -> str:
+    """The digest naming the handler's destination in the table (never a URL or token)."""
+    named = f"{handler.type}\n{get_channel(handler.type).destination(handler)}"
+    return hashlib.sha256(named.encode()).hexdigest()[:32]
+
+
+def reserve(stores: Stores, handler: Handler, now_ms: int) -> int | None:
+    """The slot (epoch ms) the handler's next delivery may go at; None if it is unpaced."""
+    rate = get_channel(handler.type).rate_for(handler)
+    if rate is None:
+        return None
+    return stores.destinations.reserve_slot(
+        destination_id(handler), interval_ms=rate.interval_ms, burst=rate.burst, now_ms=now_ms
+    )
+
+
+def hold_destination(stores: Stores, handler: Handler, seconds: float, now_ms: int) -> None:
+    """The destination asked us to wait: no sender takes a slot before then. Unpaced
+    destinations (webhooks without a rate) keep no slots: only their message waits."""
+    if get_channel(handler.type).rate_for(handler) is None:
+        return
+    try:
+        stores.destinations.hold(destination_id(handler), now_ms + math.ceil(seconds * 1000))
+    except Exception:
+        logger.exception("could not hold the destination of handler %s", handler.id)
+
+
+def hold_back(queue_name: str, held: list[tuple[dict[str, Any], DeliveryTask, int]], now_ms: int) -> set[str]:
+    """Send each (record, task, slot) again, delayed until its slot and carrying it, in
+    one SendMessageBatch; the message ids of those SQS refused (they must be retried)."""
+    if not held:
+        return set()
+    entries = [
+        {
+            "Id": str(index),
+            "MessageBody": task.model_copy(update={"not_before": slot}).model_dump_json(exclude_none=True),
+            "DelaySeconds": min(MAX_SQS_DELAY_SECONDS, max(0, math.ceil((slot - now_ms) / 1000))),
+        }
+        for index, (_, task, slot) in enumerate(held)
+    ]
+    try:
+        answer = clients.client("sqs").send_message_batch(
+            QueueUrl=clients.queue_url(queue_name), Entries=entries
+        )
+    except Exception:
+        logger.exception("could not hold back %d deliveries", len(held))
+        return {record["messageId"] for record, _, _ in held}
+    return {held[int(failed["Id"])][0]["messageId"] for failed in answer.get("Failed", [])}

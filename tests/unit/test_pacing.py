@@ -1,0 +1,103 @@
+"""Per-destination send rates in the worker, on the in-memory stores, a recording sender and
+an in-memory SQS: deliveries above their destination's rate are held back in the queue with
+their slot (no attempt counted), go at their slot without taking another, and a Retry-After
+holds the destination for every later delivery. No sockets, no sleeping."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from chalicelib.delivery import worker
+from chalicelib.delivery.pacing import destination_id
+from chalicelib.delivery.safe_http import HttpResult
+from chalicelib.delivery.worker import deliver_batch
+from chalicelib.models.deliveries import DeliveryTask
+from chalicelib.models.handlers import Handler
+from chalicelib.storage.stores import Stores
+from tests.fakes.delivery import RecordingQueues, RecordingSender, queue_url
+from tests.fakes.stores import MemoryDestinationStore
+from tests.unit.test_worker import (
+    NOW,
+    QUEUE,
+    failed_ids,
+    given,
+    make_event,
+    make_handler,
+    record_of,
+    records,
+    task,
+)
+
+NOW_MS = int(NOW.timestamp() * 1000)
+EVENTS = tuple(make_event(f"ev{i}") for i in range(5))
+
+
+@pytest.fixture(autouse=True)
+def fixed_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(worker, "_now", lambda: NOW)
+
+
+def one_a_second() -> Handler:
+    return make_handler(1, rate_limit_per_second=1)
+
+
+def next_slot(stores: Stores, handler: Handler) -> int:
+    destinations = stores.destinations
+    assert isinstance(destinations, MemoryDestinationStore)
+    return destinations.next_ms[destination_id(handler)]
+
+
+def test_a_burst_above_the_rate_is_held_back_with_its_slots_and_no_attempt_counted(
+    stores: Stores, sender: RecordingSender, queues: RecordingQueues
+) -> None:
+    given(stores, one_a_second(), events=EVENTS)
+    tasks = [task(1, f"ev{i}") for i in range(5)]
+    answer = deliver_batch(records(*tasks))
+    assert (len(sender.posted), failed_ids(answer)) == (1, [])
+    (held,) = queues.made("SendMessageBatch")
+    assert held["QueueUrl"] == queue_url(QUEUE)
+    assert [entry["DelaySeconds"] for entry in held["Entries"]] == [1, 2, 3, 4]
+    slots = [json.loads(entry["MessageBody"])["not_before"] for entry in held["Entries"]]
+    assert slots == [NOW_MS + 1000 * n for n in range(1, 5)]
+    assert [record_of(stores, t).get("attempts") for t in tasks] == [1, None, None, None, None]
+    assert queues.made("ChangeMessageVisibility") == []
+
+
+def test_a_held_delivery_goes_at_its_slot_without_taking_another(
+    stores: Stores, sender: RecordingSender, queues: RecordingQueues
+) -> None:
+    handler = one_a_second()
+    given(stores, handler)
+    stores.destinations.reserve_slot(destination_id(handler), interval_ms=1000, burst=1, now_ms=NOW_MS)
+    before = next_slot(stores, handler)
+    answer = deliver_batch(
+        records(DeliveryTask(account="acme", event_id="ev1", handler_id=1, not_before=NOW_MS))
+    )
+    assert (len(sender.posted), failed_ids(answer), next_slot(stores, handler)) == (1, [], before)
+
+
+def test_a_retry_after_holds_the_destination_for_every_later_delivery(
+    stores: Stores, sender: RecordingSender, queues: RecordingQueues
+) -> None:
+    handler = one_a_second()
+    given(stores, handler, events=EVENTS)
+    sender.answer = HttpResult(429, {"Retry-After": "30"}, b"slow down", 3, None)
+    deliver_batch(records(task(1, "ev0")))
+    assert next_slot(stores, handler) >= NOW_MS + 30_000
+    sender.answer = HttpResult(200, {}, b"", 3, None)
+    deliver_batch(records(task(1, "ev1")))
+    assert len(sender.posted) == 1  # ev1 waits in the queue for the destination
+    (held,) = queues.made("SendMessageBatch")
+    assert held["Entries"][0]["DelaySeconds"] >= 30
+
+
+def test_unpaced_handlers_take_no_slot(
+    stores: Stores, sender: RecordingSender, queues: RecordingQueues
+) -> None:
+    given(stores, make_handler(1), events=EVENTS)
+    deliver_batch(records(*(task(1, f"ev{i}") for i in range(5))))
+    destinations = stores.destinations
+    assert isinstance(destinations, MemoryDestinationStore)
+    assert (len(sender.posted), destinations.next_ms) == (5, {})
