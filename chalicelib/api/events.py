@@ -13,6 +13,7 @@ from chalicelib.api.docs import PAGING, QueryParam, RouteDoc
 from chalicelib.api.handlers import handler_number
 from chalicelib.api.http import Call, api_route, json_response, query_param
 from chalicelib.api.pagination import page_request, paginated
+from chalicelib.delivery import report
 from chalicelib.delivery.fanout import publish
 from chalicelib.errors import InvalidInput, NotFound
 from chalicelib.models.api import Data, ErrorBody, Page
@@ -47,6 +48,7 @@ class EventTypes(BaseModel):
 )
 def publish_event(call: Call) -> Response:
     published = publish(call.stores, call.account, call.body())
+    report.published(call.account, published)
     accepted = Accepted(id=published.event_id, matched=published.matched, duplicate=published.duplicate)
     return json_response(accepted.model_dump(), 202)
 
