@@ -12,6 +12,7 @@ from standardwebhooks.webhooks import Webhook
 
 from chalicelib.api.correlation import HEADER
 from tests.functional.sqs_driver import drain
+from tests.json_lines import captured_lines
 from tests.receiver import Receiver, Reply
 
 pytestmark = pytest.mark.usefixtures("stack")
@@ -145,3 +146,24 @@ def test_every_answer_carries_the_correlation_id(
 def test_a_correlation_id_that_is_not_a_short_token_is_replaced(api: Any, auth: dict[str, str]) -> None:
     answer = api.http.get("/notification-handlers", headers={**auth, HEADER: "x" * 500})
     assert answer.headers[HEADER] != "x" * 500
+
+
+def test_a_request_writes_one_line_naming_its_route_never_its_path_or_key(
+    api: Any, auth: dict[str, str], api_key: str
+) -> None:
+    with captured_lines() as lines:
+        api.http.get("/notification-handlers/123?page=1", headers={**auth, HEADER: "trace-1"})
+        api.http.get("/email-confirmations/tok3n-s3cret")
+    found, confirmation = lines.parsed("request")
+    assert (found["method"], found["route"], found["status"]) == (
+        "GET",
+        "/notification-handlers/{handler_id}",
+        404,
+    )
+    assert (found["account"], found["correlation_id"]) == ("acme", "trace-1")
+    assert isinstance(found["duration_ms"], int)
+    assert confirmation["route"] == "/email-confirmations/{token}"
+    text = "\n".join(lines.text)
+    assert api_key not in text
+    assert "tok3n-s3cret" not in text
+    assert "page=1" not in text
