@@ -376,6 +376,7 @@ def test_every_deployed_stage_names_its_table_queues_sender_and_limits() -> None
         "HERALD_VAPID_SUBJECT",
         "HERALD_RATE_LIMIT_PER_MINUTE",
         "HERALD_PUBLIC_RATE_LIMIT_PER_MINUTE",
+        "HERALD_LOG_LEVEL",
     }
     for stage in STAGES:
         assert wanted <= set(infra_package.stage_environment(stage)), stage
