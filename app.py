@@ -19,7 +19,7 @@ from chalicelib.api import (
 )
 from chalicelib.settings import DELIVERIES_QUEUE, INGEST_QUEUE
 
-logs.configure()
+logs.configure()  # before Chalice, which would otherwise set app.log (the "herald" logger) to ERROR
 app = Chalice(app_name="herald")
 correlation.register(app)
 app.register_blueprint(handlers.bp)

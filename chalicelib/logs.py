@@ -80,7 +80,9 @@ def configure(formatter: logging.Formatter | None = None, *, force: bool = False
     On Lambda (or with `force`, as the local stack does with its readable formatter) only:
     elsewhere (tests, tools) Herald's loggers propagate to whatever the process set up.
     Lambda's runtime logs WARNING and up of the root logger; Herald's lines skip it, so
-    info lines are visible and none is printed twice."""
+    info lines are visible and none is printed twice. Call it before `Chalice(app_name=
+    "herald")`: `app.log` is this same logger, and Chalice leaves one that already writes
+    to stdout as it is (otherwise it adds its own text handler at ERROR)."""
     if not force and "AWS_LAMBDA_FUNCTION_NAME" not in os.environ:
         return
     logger = logging.getLogger(ROOT)

@@ -11,7 +11,7 @@ from chalicelib import operational
 from chalicelib.api.docs import RouteDoc
 from chalicelib.api.http import Call, api_route, json_response
 from chalicelib.channels.fields import check_http_url
-from chalicelib.models.api import Data
+from chalicelib.models.api import Data, ErrorBody
 from chalicelib.models.handlers import Handler, mask_secret
 from chalicelib.services import parse
 
@@ -79,7 +79,9 @@ def put_operational_webhook(call: Call) -> Response:
     PATH,
     methods=["GET"],
     doc=RouteDoc(
-        "The account's operational webhook (secret masked)", TAG, {200: Data[OperationalWebhookOut]}
+        "The account's operational webhook (secret masked)",
+        TAG,
+        {200: Data[OperationalWebhookOut], 404: ErrorBody},
     ),
 )
 def get_operational_webhook(call: Call) -> Response:
@@ -87,7 +89,10 @@ def get_operational_webhook(call: Call) -> Response:
 
 
 @api_route(
-    bp, PATH, methods=["DELETE"], doc=RouteDoc("Remove the account's operational webhook", TAG, {204: None})
+    bp,
+    PATH,
+    methods=["DELETE"],
+    doc=RouteDoc("Remove the account's operational webhook", TAG, {204: None, 404: ErrorBody}),
 )
 def delete_operational_webhook(call: Call) -> Response:
     operational.remove_webhook(call.stores, call.account)

@@ -166,9 +166,9 @@ def test_the_stage_sets_the_level_and_lambda_gets_json_on_stdout(monkeypatch: py
 def test_off_lambda_configure_leaves_logging_to_the_process(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("AWS_LAMBDA_FUNCTION_NAME", raising=False)
     logger = logging.getLogger(logs.ROOT)
-    handlers = list(logger.handlers)
+    before = (list(logger.handlers), logger.propagate, logger.level)
     logs.configure()
-    assert (logger.handlers, logger.propagate) == (handlers, True)
+    assert (list(logger.handlers), logger.propagate, logger.level) == before
 
 
 def test_an_unknown_level_falls_back_to_info(monkeypatch: pytest.MonkeyPatch) -> None:
