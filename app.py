@@ -4,16 +4,31 @@ from typing import Any
 
 from chalice.app import Chalice, SQSEvent
 
-from chalicelib.api import app_notifications, events, fallback, handlers, inbox, notifiers, openapi, platforms
+from chalicelib import logs
+from chalicelib.api import (
+    app_notifications,
+    correlation,
+    events,
+    fallback,
+    handlers,
+    inbox,
+    notifiers,
+    openapi,
+    operational,
+    platforms,
+)
 from chalicelib.settings import DELIVERIES_QUEUE, FANOUT_QUEUE, INGEST_QUEUE
 
+logs.configure()  # before Chalice, which would otherwise set app.log (the "herald" logger) to ERROR
 app = Chalice(app_name="herald")
+correlation.register(app)
 app.register_blueprint(handlers.bp)
 app.register_blueprint(events.bp)
 app.register_blueprint(inbox.bp)
 app.register_blueprint(platforms.bp)
 app.register_blueprint(notifiers.bp)
 app.register_blueprint(app_notifications.bp)
+app.register_blueprint(operational.bp)
 app.register_blueprint(openapi.bp)
 fallback.register(app)  # after every face: it answers what none of them serves
 

@@ -7,14 +7,17 @@ moto's server or DynamoDB Local.
 
 from __future__ import annotations
 
+import logging
 import threading
 from typing import Any
 
+from chalicelib.metrics import emf
 from chalicelib.settings import get_settings
 
 CALL_TIMEOUTS = {"connect_timeout": 2, "read_timeout": 8}
 """Seconds per try: over its 5 tries a call stays inside a delivery's 60 s lease (botocore's
 defaults, 60 s each, would not); AWS answers these calls in milliseconds."""
+logger = logging.getLogger("herald.dead_letters")
 _clients: dict[str, Any] = {}
 _sessions: list[Any] = []
 """The container's one boto3 session: every client shares its credentials and loaded models."""
@@ -55,12 +58,15 @@ def queue_url(name: str) -> str:
 
 
 def dead_letter(queue_name: str, body: str, reason: str) -> None:
-    """Park a message in a dead-letter queue with the reason as a message attribute."""
+    """Park a message in a dead-letter queue with the reason as a message attribute, and
+    count it (the DlqArrivals metric, which an alarm watches)."""
     client("sqs").send_message(
         QueueUrl=queue_url(queue_name),
         MessageBody=body,
         MessageAttributes={"reason": {"DataType": "String", "StringValue": reason[:1000]}},
     )
+    arrival = {"reason": reason[:1000], **emf({"DlqArrivals": (1, "Count")}, {"Queue": queue_name})}
+    logger.warning("dead-lettered a message", extra={"fields": arrival})
 
 
 def reset() -> None:

@@ -29,6 +29,9 @@ from chalice import local
 from chalice.cli import main
 from chalice.cli.factory import CLIFactory
 
+from chalicelib import logs
+from herald_local.log_lines import ReadableFormatter
+
 _NOT_FOUND = json.dumps(
     {"errors": [{"status": 404, "title": "Not found", "detail": "no route for this path"}]}
 ).encode()
@@ -89,6 +92,7 @@ def _answer_unknown_paths_with_404() -> None:
 
 
 if __name__ == "__main__":
+    logs.configure(ReadableFormatter(), force=True)
     _accept_bursts()
     _environment_wins()
     _join_repeated_headers()

@@ -333,6 +333,10 @@ def start_poller(config: Config) -> LocalPoller:
     """Run app.py's SQS handlers in this process (imported now that the environment is final)."""
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
+    from chalicelib import logs
+    from herald_local.log_lines import ReadableFormatter
+
+    logs.configure(ReadableFormatter(), force=True)  # the worker's lines, one per attempt
     from app import app
 
     poller = LocalPoller(

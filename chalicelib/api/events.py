@@ -13,6 +13,7 @@ from chalicelib.api.docs import PAGING, QueryParam, RouteDoc
 from chalicelib.api.handlers import handler_number
 from chalicelib.api.http import Call, api_route, json_response, query_param
 from chalicelib.api.pagination import page_request, paginated
+from chalicelib.delivery import report
 from chalicelib.delivery.fanout import FanOutMode, Published, publish
 from chalicelib.errors import InvalidInput, NotFound
 from chalicelib.models.api import Data, ErrorBody, Page
@@ -59,6 +60,7 @@ class EventTypes(BaseModel):
 )
 def publish_event(call: Call) -> Response:
     published = publish(call.stores, call.account, call.body())
+    report.published(call.account, published)
     return json_response(Accepted.of(published).model_dump(), 202)
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from chalice.app import Blueprint, Request, Response
 
-from chalicelib import apikeys, ratelimit
+from chalicelib import apikeys, logs, ratelimit
 from chalicelib.api.bodies import parse_body
 from chalicelib.api.docs import ROUTES, DocumentedRoute, RouteDoc
 from chalicelib.errors import HeraldError, InternalError, Unauthorized
@@ -125,6 +125,7 @@ def api_route(
                         stores, request.headers.get("authorization"), source=caller_address(request)
                     )
                     account = principal.account
+                    logs.bind(account=account)
                     quota = ratelimit.check(stores.rates, "key:" + principal.key_id, ratelimit.key_limit())
                 response = view(Call(request, account, stores), **params)
             except ratelimit.RateLimited as limited:

@@ -11,6 +11,7 @@ from typing import Any
 
 from chalicelib import clients, safe_json
 from chalicelib.apikeys import check_account_name
+from chalicelib.delivery import report
 from chalicelib.delivery.fanout import publish
 from chalicelib.errors import HeraldError
 from chalicelib.settings import get_settings
@@ -29,7 +30,7 @@ def ingest_batch(records: list[dict[str, Any]]) -> dict[str, list[dict[str, str]
     for record in records:
         try:
             account, body = _parse(record)
-            publish(stores, account, body)
+            report.published(account, publish(stores, account, body))
         except BadMessage as exc:
             _dead_letter(record["body"], str(exc))
         except HeraldError as exc:

@@ -17,9 +17,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from chalicelib import clients
+from chalicelib import clients, logs, operational
 from chalicelib.channels import get_channel
-from chalicelib.delivery import notices, pacing
+from chalicelib.delivery import pacing, report
 from chalicelib.delivery.attempts import attempt_log
 from chalicelib.delivery.context import POOL_SIZE, DeliveryContext, delivery_context
 from chalicelib.delivery.retry import next_delay
@@ -230,7 +230,8 @@ def _safely(context: DeliveryContext, message: Message, known: Prefetched | None
     try:
         if message.slot is not None and message.slot > now_ms:
             time.sleep((message.slot - now_ms) / 1000)  # under a second: not worth a trip to SQS
-        return deliver_record(context, message, known)
+        with logs.bound(sqs_message_id=message.record.get("messageId")):
+            return deliver_record(context, message, known)
     except Exception:
         # DynamoDB throttling, SQS hiccups...: the message comes back after its
         # visibility timeout and the lease (if taken) has lapsed by then.
@@ -335,6 +336,9 @@ def _attempt(
     elif status != AttemptStatus.DELIVERED and noted is not None:
         _disable_if_failing_too_long(stores, handler, noted.failing_since, now)
     gave_up = status == AttemptStatus.FAILED and result.outcome == Outcome.RETRY
+    report.attempted(
+        stores, handler, event, result, status=status, attempt=attempt, noted=noted, gave_up=gave_up, now=now
+    )
     next_attempt_at = now + timedelta(seconds=delay) if delay is not None else None
     return Verdict(
         retry=status == AttemptStatus.RETRYING,
@@ -362,20 +366,11 @@ def _disable_if_failing_too_long(
 
 
 def disable(stores: Stores, handler: Handler, reason: str, now: datetime) -> None:
-    """Disable the handler (once) and tell its account through the in-app inbox."""
+    """Disable the handler (once) and tell its account (inbox, operational webhook)."""
     if not stores.handlers.disable_handler(handler.account, handler.id, reason, now):
         return
     logger.warning("disabled handler %s of %s: %s", handler.id, handler.account, reason)
-    notices.notify(
-        stores.inbox,
-        handler.account,
-        f"Notification handler '{handler.name}' was disabled",
-        f"Herald disabled notification handler {handler.id} ({handler.type}): {reason}. "
-        "Fix its settings and enable it again.",
-        kind="handler_disabled",
-        handler_id=handler.id,
-        now=now,
-    )
+    operational.handler_disabled(stores, handler, reason, now)
 
 
 def dead_letter(body: str, reason: str) -> None:

@@ -167,6 +167,9 @@ class Noted:
 
     seq: int
     failing_since: datetime | None
+    recovered_from: datetime | None = None
+    """A delivered attempt that ended a run of failures: when that run began (read in the
+    same atomic update, so only one attempt ends a run)."""
 
 
 @dataclass(frozen=True)

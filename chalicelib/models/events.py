@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-Category = Literal["app", "alerts", "distribution", "system"]
+Category = Literal["app", "alerts", "distribution", "system", "operational"]
 
 
 class EventType(BaseModel):
@@ -19,6 +19,8 @@ class EventType(BaseModel):
     display_name: str
     category: Category
     description: str
+    type_data: dict[str, str] = Field(default_factory=dict)
+    """What the event's `type_data` holds, field by field (Herald's operational events)."""
 
 
 def _object_id(name: str) -> str:
@@ -27,7 +29,13 @@ def _object_id(name: str) -> str:
 
 
 def _entry(
-    name: str, display: str, category: Category, description: str, ident: str | None = None
+    name: str,
+    display: str,
+    category: Category,
+    description: str,
+    ident: str | None = None,
+    *,
+    type_data: dict[str, str] | None = None,
 ) -> EventType:
     return EventType(
         id=ident or _object_id(name),
@@ -35,7 +43,15 @@ def _entry(
         display_name=display,
         category=category,
         description=description,
+        type_data=type_data or {},
     )
+
+
+_HANDLER_FIELDS = {
+    "handler_id": "the handler's id",
+    "handler_name": "the handler's name",
+    "handler_type": "the handler's type (webhook, slack, ...)",
+}
 
 
 # The seed 000 ids are Scalingo's; their names are our reading of what each platform accepts.
@@ -77,11 +93,44 @@ EVENT_TYPES: tuple[EventType, ...] = (
         "A signing certificate expires soon.",
     ),
     _entry("test", "Test notification", "system", "Sent by the test endpoints to check a handler."),
-    _entry("handler_disabled", "Handler disabled", "system", "Herald disabled a handler that kept failing."),
+    _entry(
+        "handler_disabled",
+        "Handler disabled",
+        "operational",
+        "Herald disabled a handler: its destination is gone, or every delivery failed for days.",
+        type_data={**_HANDLER_FIELDS, "reason": "why Herald disabled it", "disabled_at": "ISO 8601"},
+    ),
+    _entry(
+        "delivery_exhausted",
+        "Delivery exhausted its retries",
+        "operational",
+        "A delivery failed its last attempt and went to the dead-letter queue.",
+        type_data={
+            **_HANDLER_FIELDS,
+            "event_id": "the event that was not delivered",
+            "event_type": "its type",
+            "attempts": "how many attempts were made",
+            "http_status": "the last attempt's HTTP status, or null",
+            "error": "the last attempt's error",
+        },
+    ),
+    _entry(
+        "handler_recovered",
+        "Handler recovered",
+        "operational",
+        "A handler that was failing delivered again.",
+        type_data={
+            **_HANDLER_FIELDS,
+            "failing_since": "ISO 8601: its first failure in the run that ended",
+            "recovered_at": "ISO 8601",
+        },
+    ),
 )
 BY_NAME = {t.name: t for t in EVENT_TYPES}
 BY_ID = {t.id: t for t in EVENT_TYPES}
-PUBLISHABLE = tuple(t.name for t in EVENT_TYPES if t.category != "system")
+PUBLISHABLE = tuple(t.name for t in EVENT_TYPES if t.category not in ("system", "operational"))
+OPERATIONAL = tuple(t.name for t in EVENT_TYPES if t.category == "operational")
+"""Herald's events about an account's handlers: its inbox and operational webhook get them."""
 
 
 def event_type(name_or_id: str) -> EventType | None:

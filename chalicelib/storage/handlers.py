@@ -571,8 +571,9 @@ class DynamoHandlerStore:
             raise _not_found(handler_id) from None
 
     def note_attempt(self, handler: Handler, status: AttemptStatus, now: datetime) -> Noted | None:
-        """One UpdateItem. Success sets last_datetime and clears failing_since; a failure
-        starts the failing_since clock if it is not running."""
+        """One UpdateItem. Success sets last_datetime and clears failing_since (answering
+        the item as it was, to learn whether it ended a run of failures); a failure starts
+        the failing_since clock if it is not running."""
         if status == AttemptStatus.DELIVERED:
             expression = "ADD attempt_seq :one SET last_datetime = :now REMOVE failing_since"
         elif status == AttemptStatus.SKIPPED:
@@ -588,13 +589,15 @@ class DynamoHandlerStore:
                 expression,
                 condition="attribute_exists(SK)",
                 values=values,
-                returns="UPDATED_NEW",
+                returns="ALL_OLD" if status == AttemptStatus.DELIVERED else "UPDATED_NEW",
             )
         except ConditionFailed:
             return None
-        seq = int(updated["attempt_seq"])
         if status == AttemptStatus.DELIVERED:
-            return Noted(seq, None)
+            ended = updated.get("failing_since")
+            seq = int(updated.get("attempt_seq", 0)) + 1
+            return Noted(seq, None, recovered_from=datetime.fromisoformat(ended) if ended else None)
+        seq = int(updated["attempt_seq"])
         # UPDATED_NEW may leave out a failing_since that if_not_exists kept as it was
         since = updated.get("failing_since")
         return Noted(seq, datetime.fromisoformat(since) if since else handler.failing_since)

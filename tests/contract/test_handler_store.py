@@ -280,7 +280,9 @@ def test_attempts_are_numbered_and_the_failing_clock_runs_until_a_success(stores
     assert failing.failing_since == MOMENT
     assert stores.handlers.note_attempt(failing, AttemptStatus.FAILED, later) == Noted(2, MOMENT)
     assert stores.handlers.note_attempt(failing, AttemptStatus.SKIPPED, later) == Noted(3, MOMENT)
-    assert stores.handlers.note_attempt(failing, AttemptStatus.DELIVERED, later) == Noted(4, None)
+    assert stores.handlers.note_attempt(failing, AttemptStatus.DELIVERED, later) == Noted(
+        4, None, recovered_from=MOMENT
+    )
     healthy = stores.handlers.get_handler(ACME, handler.id)
     assert healthy is not None
     assert (healthy.failing_since, healthy.last_datetime) == (None, later)
@@ -290,6 +292,16 @@ def test_attempts_are_numbered_and_the_failing_clock_runs_until_a_success(stores
         is None
     )
     assert stores.handlers.attempt_count(ACME, 99) == 0
+
+
+def test_only_the_delivered_attempt_that_ends_a_run_of_failures_is_a_recovery(stores: Stores) -> None:
+    handler = create(stores)
+    later = MOMENT + timedelta(minutes=5)
+    assert stores.handlers.note_attempt(handler, AttemptStatus.DELIVERED, MOMENT) == Noted(1, None)
+    stores.handlers.note_attempt(handler, AttemptStatus.RETRYING, MOMENT)
+    ended = stores.handlers.note_attempt(handler, AttemptStatus.DELIVERED, later)
+    again = stores.handlers.note_attempt(handler, AttemptStatus.DELIVERED, later)
+    assert (ended, again) == (Noted(3, None, recovered_from=MOMENT), Noted(4, None))
 
 
 def test_clearing_the_failing_clock_lets_the_next_failure_start_it_again(stores: Stores) -> None:

@@ -243,8 +243,9 @@ class MemoryHandlerStore:
             item["attempt_seq"] = item.get("attempt_seq", 0) + 1
             if status == AttemptStatus.DELIVERED:
                 item["last_datetime"] = now.isoformat()
-                item.pop("failing_since", None)
-                return Noted(item["attempt_seq"], None)
+                ended = item.pop("failing_since", None)
+                recovered_from = datetime.fromisoformat(ended) if ended else None
+                return Noted(item["attempt_seq"], None, recovered_from=recovered_from)
             if status != AttemptStatus.SKIPPED and item.get("failing_since") is None:
                 item["failing_since"] = now.isoformat()
             since = item.get("failing_since")

@@ -350,7 +350,14 @@ def test_the_event_type_catalog_is_public(api: Any) -> None:
     assert {"alert_triggered"} <= names
     ids = {t["id"] for t in types}
     assert {"5982f139d48c360021b1eb69", "59c52a9c7651ce001f62f578", "5b28bf2485232200126f373e"} <= ids
-    assert all(set(t) == {"id", "name", "display_name", "category", "description"} for t in types)
+    assert all(
+        set(t) == {"id", "name", "display_name", "category", "description", "type_data"} for t in types
+    )
+    operational = {t["name"]: t for t in types if t["category"] == "operational"}
+    assert set(operational) == {"handler_disabled", "delivery_exhausted", "handler_recovered"}
+    assert all(
+        {"handler_id", "handler_name", "handler_type"} <= set(t["type_data"]) for t in operational.values()
+    )
 
 
 def test_subscriptions_select_which_handlers_match(

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from chalice.cli.factory import CLIFactory
 
-from chalicelib import clients
+from chalicelib import clients, metrics
 from chalicelib.settings import Settings, get_settings
 from chalicelib.storage import keys
 from herald_local import bootstrap
@@ -183,8 +183,9 @@ def test_alarms_watch_each_dlq_depth_and_each_queue_age(packaged: Packaged) -> N
     watched = set()
     for alarm in packaged.of_type("AWS::CloudWatch::Alarm").values():
         props = alarm["Properties"]
-        assert props["Namespace"] == "AWS/SQS"
         assert props["AlarmActions"], "an alarm nobody hears"
+        if props.get("Namespace") != "AWS/SQS":
+            continue
         [dimension] = props["Dimensions"]
         queue = dimension["Value"]["Fn::GetAtt"][0]
         watched.add((props["MetricName"], queue))
@@ -195,6 +196,35 @@ def test_alarms_watch_each_dlq_depth_and_each_queue_age(packaged: Packaged) -> N
         expected.add(("ApproximateNumberOfMessagesVisible", packaged.queue_of(function, dlq_setting)))
         expected.add(("ApproximateAgeOfOldestMessage", packaged.queue_of(function, queue_setting)))
     assert watched >= expected
+
+
+def _herald_metrics_of(alarm: dict[str, Any]) -> set[str]:
+    props = alarm["Properties"]
+    stats = [m["MetricStat"]["Metric"] for m in props.get("Metrics", []) if "MetricStat" in m]
+    single = [props] if "MetricName" in props else []
+    return {m["MetricName"] for m in stats + single if m["Namespace"] == metrics.NAMESPACE}
+
+
+def test_alarms_use_the_metrics_the_code_writes(packaged: Packaged) -> None:
+    """The DLQ-arrival and failure-rate alarms read Herald's EMF metrics, by the names and
+    dimensions the worker and the dead-letter path write (tests/unit/test_observability.py)."""
+    alarms = packaged.of_type("AWS::CloudWatch::Alarm").values()
+    used = set().union(*(_herald_metrics_of(alarm) for alarm in alarms))
+    assert used == {"DlqArrivals", "Deliveries"}
+    [dlq] = [a["Properties"] for a in alarms if a["Properties"].get("MetricName") == "DlqArrivals"]
+    assert dlq["Dimensions"][0]["Name"] == "Queue"
+    assert dlq["Dimensions"][0]["Value"]["Fn::GetAtt"][0] == packaged.queue_of("Deliver", "deliveries_dlq")
+
+
+def test_the_dashboard_charts_every_herald_metric(packaged: Packaged) -> None:
+    [dashboard] = packaged.of_type("AWS::CloudWatch::Dashboard").values()
+    body = json.loads(
+        dashboard["Properties"]["DashboardBody"]["Fn::Sub"].replace("${AWS::Region}", "us-east-1")
+    )
+    text = json.dumps(body)
+    for name in ("Deliveries", "AttemptLatency", "Retries", "DlqArrivals", "EventsPublished", "FanoutSize"):
+        assert name in text, name
+    assert packaged.settings("Deliver").deliveries_dlq in text  # placeholders rendered
 
 
 def test_iam_has_no_wildcard_resource_or_action(packaged: Packaged) -> None:
@@ -362,6 +392,7 @@ def test_every_deployed_stage_names_its_table_queues_sender_and_limits() -> None
         "HERALD_VAPID_SUBJECT",
         "HERALD_RATE_LIMIT_PER_MINUTE",
         "HERALD_PUBLIC_RATE_LIMIT_PER_MINUTE",
+        "HERALD_LOG_LEVEL",
     }
     for stage in STAGES:
         assert wanted <= set(infra_package.stage_environment(stage)), stage

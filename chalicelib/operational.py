@@ -1,0 +1,225 @@
+"""Herald's operational events about an account's handlers (one disabled, a delivery that
+exhausted its retries, one that recovered), and the account's operational webhook.
+
+Each event goes to the account's inbox and, if the account registered one, to its
+operational webhook. That webhook is a webhook handler (id 1) of the account's operations
+namespace, `<account>#operations`: an account no API key belongs to, so it never shows in
+the account's handler lists, never matches the account's events, and is reachable only
+through `/v1/operational-webhook`. An operational event is an event of that namespace,
+delivered to that one handler through the deliveries queue like any other: the same
+claims, retries, Standard Webhooks signature, attempt log and dead-letter queue.
+
+No loops: the operational webhook's own failures and recoveries raise no operational
+event, and its being disabled only reaches the account's inbox.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from chalicelib.delivery import notices
+from chalicelib.delivery.fanout import enqueue
+from chalicelib.delivery.safe_http import UnsafeTarget, check_target
+from chalicelib.delivery.signing import new_secret
+from chalicelib.errors import InvalidInput, NotFound
+from chalicelib.models.deliveries import DeliveryTask, SendResult
+from chalicelib.models.events import Event, new_event_id
+from chalicelib.models.handlers import Handler
+from chalicelib.settings import get_settings
+from chalicelib.storage.stores import Stores
+from chalicelib.storage.table import RETENTION_SECONDS, ConditionFailed
+
+logger = logging.getLogger("herald.operational")
+
+NAMESPACE_SUFFIX = "#operations"
+WEBHOOK_ID = 1
+"""The operational webhook's id in its namespace: an account has at most one."""
+
+
+def namespace_of(account: str) -> str:
+    """The account's operations namespace (account names never hold `#`: keys split on it)."""
+    return account + NAMESPACE_SUFFIX
+
+
+def owner_of(account: str) -> str | None:
+    """The account whose operations namespace `account` is, or None for a real account."""
+    return account.removesuffix(NAMESPACE_SUFFIX) if account.endswith(NAMESPACE_SUFFIX) else None
+
+
+# ---------------------------------------------------------------- the operational webhook
+
+
+@dataclass(frozen=True)
+class Registered:
+    webhook: Handler
+    secret: str | None
+    """The signing secret, whole, when this registration created it (shown once)."""
+
+
+def get_webhook(stores: Stores, account: str) -> Handler | None:
+    return stores.handlers.get_handler(namespace_of(account), WEBHOOK_ID)
+
+
+def register_webhook(stores: Stores, account: str, url: str) -> Registered:
+    """Point the account's operational webhook at `url` (the handlers' URL policy applies)
+    and enable it; the first registration makes its signing secret, later ones keep it."""
+    try:
+        check_target(url, allow_private=get_settings().allow_private_targets)
+    except UnsafeTarget as exc:
+        raise InvalidInput("url", str(exc)) from None
+    now = datetime.now(UTC)
+    namespace = namespace_of(account)
+    if get_webhook(stores, account) is None:
+        secret = new_secret()
+        webhook = Handler(
+            account=namespace,
+            id=WEBHOOK_ID,
+            type="webhook",
+            name="Operational webhook",
+            settings={"webhook": url},
+            send_all_events=False,
+            send_all_alerts=False,
+            signing_secret=secret,
+            created_at=now,
+            updated_at=now,
+        )
+        try:
+            stores.handlers.create_handler(webhook)
+            return Registered(webhook, secret)
+        except ConditionFailed:  # registered meanwhile: point that one at `url`
+            pass
+    stores.handlers.update_handler(
+        namespace,
+        WEBHOOK_ID,
+        fields={"is_enabled": True, "disabled_reason": None, "failing_since": None},
+        settings={"webhook": url},
+        replace_settings=False,
+        expected_type="webhook",
+        now=now,
+    )
+    return Registered(webhook_of(stores, account), None)
+
+
+def webhook_of(stores: Stores, account: str) -> Handler:
+    """The account's operational webhook; NotFound if it has none."""
+    webhook = get_webhook(stores, account)
+    if webhook is None:
+        raise NotFound("no operational webhook is registered; PUT /v1/operational-webhook first")
+    return webhook
+
+
+def remove_webhook(stores: Stores, account: str) -> None:
+    if not stores.handlers.delete_handler(namespace_of(account), WEBHOOK_ID):
+        raise NotFound("no operational webhook is registered")
+
+
+# ---------------------------------------------------------------- operational events
+
+
+def _handler_fields(handler: Handler) -> dict[str, Any]:
+    return {"handler_id": handler.id, "handler_name": handler.name, "handler_type": handler.type}
+
+
+def handler_disabled(stores: Stores, handler: Handler, reason: str, now: datetime) -> None:
+    """Herald disabled `handler` (once: the caller's conditional write made it so)."""
+    owner = owner_of(handler.account)
+    if owner is not None:  # the operational webhook itself: the inbox only
+        notices.notify(
+            stores.inbox,
+            owner,
+            "Your operational webhook was disabled",
+            f"Herald disabled your operational webhook: {reason}. "
+            "PUT /v1/operational-webhook again to enable it.",
+            kind="handler_disabled",
+            now=now,
+        )
+        return
+    _emit(
+        stores,
+        handler,
+        "handler_disabled",
+        {**_handler_fields(handler), "reason": reason, "disabled_at": now.isoformat()},
+        title=f"Notification handler '{handler.name}' was disabled",
+        body=f"Herald disabled notification handler {handler.id} ({handler.type}): {reason}. "
+        "Fix its settings and enable it again.",
+        now=now,
+    )
+
+
+def delivery_exhausted(
+    stores: Stores, handler: Handler, event: Event, result: SendResult, *, attempts: int, now: datetime
+) -> None:
+    """A delivery failed its last attempt and was dead-lettered."""
+    if owner_of(handler.account) is not None:
+        return
+    _emit(
+        stores,
+        handler,
+        "delivery_exhausted",
+        {
+            **_handler_fields(handler),
+            "event_id": event.id,
+            "event_type": event.type,
+            "attempts": attempts,
+            "http_status": result.http_status,
+            "error": result.error,
+        },
+        title=f"A delivery to '{handler.name}' failed {attempts} times",
+        body=f"Herald gave up delivering event {event.id} ({event.type}) to notification handler "
+        f"{handler.id} after {attempts} attempts: {result.error}. Recover or replay it once fixed.",
+        now=now,
+    )
+
+
+def handler_recovered(stores: Stores, handler: Handler, failing_since: datetime, now: datetime) -> None:
+    """A handler that had been failing since `failing_since` delivered again."""
+    if owner_of(handler.account) is not None:
+        return
+    _emit(
+        stores,
+        handler,
+        "handler_recovered",
+        {
+            **_handler_fields(handler),
+            "failing_since": failing_since.isoformat(),
+            "recovered_at": now.isoformat(),
+        },
+        title=f"Notification handler '{handler.name}' recovered",
+        body=f"Notification handler {handler.id} ({handler.type}) delivered again after failing "
+        f"since {failing_since.isoformat(timespec='seconds')}.",
+        now=now,
+    )
+
+
+def _emit(
+    stores: Stores,
+    handler: Handler,
+    kind: str,
+    type_data: dict[str, Any],
+    *,
+    title: str,
+    body: str,
+    now: datetime,
+) -> None:
+    """The inbox notice, then the event to the operational webhook if one is enabled. A
+    failure here is logged and never fails the delivery that raised the event."""
+    try:
+        notices.notify(stores.inbox, handler.account, title, body, kind=kind, handler_id=handler.id, now=now)
+        webhook = get_webhook(stores, handler.account)
+        if webhook is None or not webhook.is_enabled:
+            return
+        event = Event(
+            account=webhook.account, id=new_event_id(), type=kind, type_data=type_data, created_at=now
+        )
+        stores.deliveries.put_event(event, int(now.timestamp()) + RETENTION_SECONDS)
+        enqueue([DeliveryTask(account=webhook.account, event_id=event.id, handler_id=webhook.id)])
+        stores.deliveries.mark_fanned_out(webhook.account, event.id, [webhook.id])
+    except Exception:
+        logger.exception(
+            "operational event %s was not sent",
+            kind,
+            extra={"fields": {"account": handler.account, "handler_id": handler.id, "event_type": kind}},
+        )
