@@ -99,6 +99,21 @@ class Conflict(HeraldError):
     title = "Conflict"
 
 
+class Contended(HeraldError):
+    """DynamoDB kept cancelling a write for contention or throttling: nothing was
+    written, and the same request may simply be sent again."""
+
+    status = 503
+    title = "Service unavailable"
+
+
+class QueueUnavailable(HeraldError):
+    """SQS refused messages: the publish may be sent again with the same event id."""
+
+    status = 503
+    title = "Service unavailable"
+
+
 class UnsupportedMediaType(HeraldError):
     status = 415
     title = "Unsupported media type"

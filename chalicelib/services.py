@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from chalicelib.delivery.mail import ses_mailer
 from chalicelib.delivery.safe_http import UnsafeTarget, check_target
 from chalicelib.delivery.signing import new_secret
-from chalicelib.errors import InvalidInput, NotFound
+from chalicelib.errors import Contended, InvalidInput, NotFound
 from chalicelib.models.addresses import check_email_list, email_addresses
 from chalicelib.models.commands import CreateHandler, UpdateHandler
 from chalicelib.models.deliveries import Confirmation, Outcome
@@ -28,7 +28,7 @@ from chalicelib.models.handlers import (
 from chalicelib.models.users import user_address, user_id
 from chalicelib.settings import get_settings
 from chalicelib.storage.deliveries import AttemptPage
-from chalicelib.storage.handlers import Contended, HandlerPage
+from chalicelib.storage.handlers import HandlerPage
 from chalicelib.storage.stores import Stores
 from chalicelib.storage.table import ConditionFailed
 

@@ -19,7 +19,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from chalicelib import clients
-from chalicelib.errors import HeraldError
+from chalicelib.errors import QueueUnavailable
 from chalicelib.models.deliveries import DeliveryTask
 from chalicelib.models.events import Event, EventIn, new_event_id
 from chalicelib.models.handlers import Handler
@@ -39,11 +39,6 @@ ENQUEUE_THREADS = 8
 _SEND_ROUNDS = 5
 
 FanOutMode = Literal["inline", "queued"]
-
-
-class QueueUnavailable(HeraldError):
-    status = 503
-    title = "Service unavailable"
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from chalicelib.errors import Conflict, HeraldError, NotFound
+from chalicelib.errors import Conflict, Contended, NotFound
 from chalicelib.models.deliveries import AttemptStatus, Noted
 from chalicelib.models.handlers import Handler
 from chalicelib.storage import keys
@@ -30,14 +30,6 @@ MOVE_TRIES = 5
 writer moved it first."""
 BATCH_GET_KEYS = 100
 """BatchGetItem takes at most this many keys."""
-
-
-class Contended(HeraldError):
-    """DynamoDB kept cancelling a write for contention or throttling: nothing was
-    written, and the same request may simply be sent again."""
-
-    status = 503
-    title = "Service unavailable"
 
 
 @dataclass(frozen=True)

@@ -21,11 +21,11 @@ import pytest
 from chalicelib import clients, services
 from chalicelib.delivery import worker
 from chalicelib.delivery.context import reset_sender
+from chalicelib.errors import Contended
 from chalicelib.models.deliveries import AttemptStatus, Claim, DeliveryTask, Settlement
 from chalicelib.settings import get_settings
 from chalicelib.storage import keys, table
 from chalicelib.storage.deliveries import DynamoDeliveryStore
-from chalicelib.storage.handlers import Contended
 from chalicelib.storage.stores import Stores, get_stores
 from chalicelib.storage.table import from_ddb, to_ddb
 from tests.commands import create_command
