@@ -20,11 +20,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from chalicelib import clients
 from chalicelib.delivery import notices
 from chalicelib.delivery.fanout import enqueue
 from chalicelib.delivery.safe_http import UnsafeTarget, check_target
 from chalicelib.delivery.signing import new_secret
-from chalicelib.errors import InvalidInput, NotFound
+from chalicelib.errors import InvalidInput, NotFound, QueueUnavailable
 from chalicelib.models.deliveries import DeliveryTask, SendResult
 from chalicelib.models.events import Event, new_event_id
 from chalicelib.models.handlers import Handler
@@ -204,8 +205,9 @@ def _emit(
     body: str,
     now: datetime,
 ) -> None:
-    """The inbox notice, then the event to the operational webhook if one is enabled. A
-    failure here is logged and never fails the delivery that raised the event."""
+    """The inbox notice, then the event to the operational webhook if one is enabled. An
+    event SQS refuses is parked in the deliveries DLQ; any other failure here is logged and
+    never fails the delivery that raised the event."""
     try:
         notices.notify(stores.inbox, handler.account, title, body, kind=kind, handler_id=handler.id, now=now)
         webhook = get_webhook(stores, handler.account)
@@ -215,7 +217,13 @@ def _emit(
             account=webhook.account, id=new_event_id(), type=kind, type_data=type_data, created_at=now
         )
         stores.deliveries.put_event(event, int(now.timestamp()) + RETENTION_SECONDS)
-        enqueue([DeliveryTask(account=webhook.account, event_id=event.id, handler_id=webhook.id)])
+        task = DeliveryTask(account=webhook.account, event_id=event.id, handler_id=webhook.id)
+        try:
+            enqueue([task])
+        except QueueUnavailable as refused:  # parked, not lost: a redrive sends it
+            clients.dead_letter(
+                get_settings().deliveries_dlq, task.model_dump_json(), f"not queued: {refused}"
+            )
         stores.deliveries.mark_fanned_out(webhook.account, event.id, [webhook.id])
     except Exception:
         logger.exception(

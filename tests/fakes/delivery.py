@@ -101,6 +101,8 @@ class RecordingQueues:
 
     def __init__(self, client: Any) -> None:
         self.calls: list[SqsCall] = []
+        self.refuse_batches = False
+        """Answer every SendMessageBatch entry as failed (SQS refusing messages)."""
         self._lock = threading.Lock()
         client.meta.events.register("before-parameter-build.sqs.*", self._record)
         client.meta.events.register_first("before-call.sqs.*", self._answer)
@@ -115,6 +117,11 @@ class RecordingQueues:
             params = next(c.params for c in reversed(self.calls) if c.operation == model.name)
         if model.name == "GetQueueUrl":
             return ok, {"QueueUrl": queue_url(params["QueueName"])}
+        if model.name == "SendMessageBatch" and self.refuse_batches:
+            failed = [
+                {"Id": e["Id"], "SenderFault": False, "Code": "ServiceUnavailable"} for e in params["Entries"]
+            ]
+            return ok, {"Successful": [], "Failed": failed}
         if model.name == "SendMessageBatch":
             return ok, {"Successful": [{"Id": e["Id"]} for e in params["Entries"]], "Failed": []}
         return ok, {}

@@ -16,6 +16,7 @@ from chalicelib.delivery.safe_http import HttpResult
 from chalicelib.delivery.worker import Message, deliver_record
 from chalicelib.models.deliveries import AttemptStatus, DeliveryTask
 from chalicelib.models.events import OPERATIONAL, Event
+from chalicelib.settings import get_settings
 from chalicelib.storage.stores import Stores
 from tests.fakes.delivery import RecordingQueues, RecordingSender, fake_context
 from tests.fakes.stores import memory_stores
@@ -92,6 +93,21 @@ def test_a_disabled_handler_is_told_to_the_inbox_and_the_operational_webhook(
         "disabled_at": NOW.isoformat(),
     }
     assert inbox_types(stores) == ["handler_disabled"]
+
+
+def test_an_operational_event_sqs_refuses_is_parked_in_the_dead_letter_queue(
+    stores: Stores, queues: RecordingQueues
+) -> None:
+    with_operational_webhook(stores)
+    queues.refuse_batches = True
+    attempt(stores, GONE)
+    [parked] = queues.made("SendMessage")
+    assert parked["QueueUrl"].endswith(get_settings().deliveries_dlq)
+    task = DeliveryTask.model_validate_json(parked["MessageBody"])
+    assert (task.account, task.handler_id) == (OPS, operational.WEBHOOK_ID)
+    event = stores.deliveries.get_event(OPS, task.event_id)
+    assert event is not None and event.type == "handler_disabled", "a redrive finds the event"
+    assert parked["MessageAttributes"]["reason"]["StringValue"].startswith("not queued: ")
 
 
 def test_without_an_operational_webhook_the_inbox_alone_is_told(
