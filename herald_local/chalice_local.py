@@ -20,6 +20,7 @@ Run as `python -m herald_local.chalice_local local --host ... --port ...`.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 from collections.abc import MutableMapping
@@ -93,6 +94,7 @@ def _answer_unknown_paths_with_404() -> None:
 
 if __name__ == "__main__":
     logs.configure(ReadableFormatter(), force=True)
+    logging.getLogger("botocore").setLevel(logging.WARNING)  # chalice logs INFO: "Found credentials..."
     _accept_bursts()
     _environment_wins()
     _join_repeated_headers()

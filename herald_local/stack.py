@@ -422,7 +422,8 @@ def start_aws(parts: Parts, ports: Ports, config: Config, url: str) -> str:
     settings = get_settings()
     created = ensure_table(boto3.client("dynamodb"), settings.table_name)
     ensure_resources(boto3.session.Session(), settings)
-    say(f"table {settings.table_name}, queues {settings.deliveries_queue} and {settings.ingest_queue}")
+    queues = f"{settings.deliveries_queue}, {settings.fan_out_queue} and {settings.ingest_queue}"
+    say(f"table {settings.table_name}, queues {queues}")
     say(describe_data(data, dynamo, settings.table_name, created))
     if settings.allow_private_targets:
         say("private targets allowed (development)")
