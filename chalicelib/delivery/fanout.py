@@ -99,13 +99,15 @@ def publish(stores: Stores, account: str, body: dict[str, Any]) -> Published:
     return Published(event.id, len(handlers), duplicate, "inline")
 
 
-def run_fan_out(stores: Stores, job: FanOutJob, job_id: str, deadline: float) -> None:
+def run_fan_out(stores: Stores, job: FanOutJob, job_id: str, deadline: float) -> int | None:
     """Enqueue the deliveries of a large event, a chunk of handlers at a time, recording
     the progress after each chunk; past `deadline` (time.monotonic()), hand the rest to a
     new job. `job_id` (the SQS message id) lets a redelivered job resume where it was.
 
     A crash between enqueueing a chunk and recording it enqueues that chunk again when the
-    job comes back: those deliveries are claimed per event x handler, so none is sent twice."""
+    job comes back: those deliveries are claimed per event x handler, so none is sent twice.
+
+    Returns how many deliveries the fan-out matched in all when this job finished it, else None."""
     progress = stores.fan_outs.take_fan_out(job.account, job.event_id, job_id, job.after)
     event = stores.deliveries.get_event(job.account, job.event_id) if progress is not None else None
     while progress is not None and event is not None:
@@ -115,13 +117,14 @@ def run_fan_out(stores: Stores, job: FanOutJob, job_id: str, deadline: float) ->
         step = FanOutProgress(chunk.after, progress.matched + len(handlers))
         if not stores.fan_outs.advance_fan_out(job.account, job.event_id, job_id, progress, step):
             logger.info("fan-out of %s/%s was taken over by another job", job.account, job.event_id)
-            return
+            return None
         if step.after is None:
-            return
+            return step.matched
         if time.monotonic() >= deadline:
             queue_fan_out(FanOutJob(account=job.account, event_id=job.event_id, after=step.after))
-            return
+            return None
         progress = step
+    return None
 
 
 def _tasks(event: Event, handlers: list[Handler]) -> list[DeliveryTask]:

@@ -9,6 +9,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from chalicelib.delivery import report
 from chalicelib.delivery.fanout import FanOutJob, run_fan_out
 from chalicelib.settings import get_settings
 from chalicelib.storage.stores import get_stores
@@ -34,8 +35,11 @@ def fan_out_batch(records: list[dict[str, Any]], context: Any = None) -> dict[st
             logger.error("fan-out message %s is not a job; dropping it", record.get("messageId"))
             continue
         try:
-            run_fan_out(get_stores(), job, record["messageId"], deadline)
+            matched = run_fan_out(get_stores(), job, record["messageId"], deadline)
         except Exception:
             logger.exception("fan-out of %s/%s failed; it will resume", job.account, job.event_id)
             failures.append({"itemIdentifier": record["messageId"]})
+            continue
+        if matched is not None:
+            report.fanned_out(job.account, job.event_id, matched)
     return {"batchItemFailures": failures}

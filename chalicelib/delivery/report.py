@@ -26,7 +26,7 @@ publish_logger = logging.getLogger("herald.events")
 
 def published(account: str, event: Published) -> None:
     """One line per accepted event (a duplicate publish counts nothing: it sent nothing).
-    A queued fan-out's size is not known yet when the publish answers: it has no FanoutSize."""
+    A queued fan-out's size is counted when its job ends (`fanned_out`)."""
     fields = {
         "account": account,
         "event_id": event.event_id,
@@ -39,6 +39,13 @@ def published(account: str, event: Published) -> None:
             counts["FanoutSize"] = (event.matched, "Count")
         fields |= emf(counts)
     publish_logger.info("event published", extra={"fields": {**fields, "duplicate": event.duplicate}})
+
+
+def fanned_out(account: str, event_id: str, matched: int) -> None:
+    """The end of a queued fan-out: its size, which its publish could not count yet."""
+    fields = {"account": account, "event_id": event_id, "matched": matched}
+    fields |= emf({"FanoutSize": (matched, "Count")})
+    publish_logger.info("event fanned out", extra={"fields": fields})
 
 
 def attempted(

@@ -74,11 +74,11 @@ def test_a_publish_past_the_inline_limit_hands_one_job_to_the_fan_out_queue(queu
 def test_a_job_past_its_deadline_hands_the_rest_to_the_next(queues: RecordingQueues) -> None:
     stores = many(30)
     publish(stores, ACCOUNT, DEPLOYED)
-    run_fan_out(stores, jobs(queues)[0], "m-1", deadline=time.monotonic())  # one chunk, then hands over
+    assert run_fan_out(stores, jobs(queues)[0], "m-1", deadline=time.monotonic()) is None  # hands over
     assert sum(enqueued(queues).values()) == 3  # handlers 1, 2 and 4 of 1-4
     hand_over = jobs(queues)[1]
     assert hand_over.after is not None
-    run_fan_out(stores, hand_over, "m-2", LATER)
+    assert run_fan_out(stores, hand_over, "m-2", LATER) == 20, "the job that ends it counts it all"
     assert enqueued(queues) == matching(30)
     assert publish(stores, ACCOUNT, DEPLOYED).matched == 20
 

@@ -118,6 +118,13 @@ def test_a_published_event_counts_itself_and_its_fan_out_a_duplicate_nothing(lin
     assert "_aws" not in again
 
 
+def test_a_queued_fan_out_counts_its_size_when_it_ends(lines: Lines) -> None:
+    report.fanned_out("acme", "ev1", 20_000)
+    [line] = lines.parsed("event fanned out")
+    assert metrics_of(line) == {"FanoutSize": 20_000}
+    assert (line["account"], line["event_id"]) == ("acme", "ev1")
+
+
 def test_no_line_holds_a_url_path_or_a_secret(stores: Stores, sender: RecordingSender, lines: Lines) -> None:
     handlers = [
         make_handler(i).model_copy(
