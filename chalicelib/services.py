@@ -14,7 +14,7 @@ from chalicelib.delivery.mail import ses_mailer
 from chalicelib.delivery.safe_http import UnsafeTarget, check_target
 from chalicelib.delivery.signing import new_secret
 from chalicelib.errors import Contended, InvalidInput, NotFound
-from chalicelib.models.addresses import check_email_list, email_addresses
+from chalicelib.models.addresses import check_email_list, comma_separated, email_addresses
 from chalicelib.models.commands import CreateHandler, UpdateHandler
 from chalicelib.models.deliveries import Confirmation, Outcome
 from chalicelib.models.events import new_event_id
@@ -146,7 +146,7 @@ def _checked_settings(stores: Stores, account: str, given: dict[str, str]) -> di
 def _add_user_addresses(account: str, settings: dict[str, str]) -> None:
     """`email_user_ids` name the account's users; each one's address joins `email`. The
     account has one user, and an address only when its name is one."""
-    ids = list(dict.fromkeys(part.strip() for part in settings["email_user_ids"].split(",") if part.strip()))
+    ids = list(dict.fromkeys(comma_separated(settings["email_user_ids"])))
     own = user_id(account)
     for given in ids:
         if given != own:

@@ -18,13 +18,17 @@ MAX_EMAIL_ADDRESSES = 10
 """Addresses one email handler mails (each confirmed apart): a team, not a mailing list."""
 
 
+def comma_separated(value: str) -> list[str]:
+    """The non-empty items of a comma-separated setting, stripped, in order."""
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
 def email_addresses(value: str) -> list[str]:
     """The addresses in an `EmailAddresses` value, in order, without repeats (any case)."""
     seen: set[str] = set()
     addresses = []
-    for part in value.split(","):
-        address = part.strip()
-        if address and address.lower() not in seen:
+    for address in comma_separated(value):
+        if address.lower() not in seen:
             seen.add(address.lower())
             addresses.append(address)
     return addresses

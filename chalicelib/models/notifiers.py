@@ -41,6 +41,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from chalicelib.errors import InvalidInput
+from chalicelib.models.addresses import comma_separated
 from chalicelib.models.commands import Subscription, fields_from
 from chalicelib.models.events import event_type
 from chalicelib.models.handlers import Handler, masked
@@ -268,10 +269,6 @@ def _joined(field: str, value: Any) -> str:
     return ", ".join(value)
 
 
-def _split(value: str) -> list[str]:
-    return [part.strip() for part in value.split(",") if part.strip()]
-
-
 class NotifierBody(BaseModel):
     """The create and update body (for the OpenAPI document; `unwrap` reads it)."""
 
@@ -287,7 +284,7 @@ def _iso(moment: datetime) -> str:
 def type_data_of(handler: Handler) -> dict[str, str | list[str]]:
     settings = masked(handler.settings)
     if handler.type == "email":
-        user_ids = _split(settings.get("email_user_ids", ""))
+        user_ids = comma_separated(settings.get("email_user_ids", ""))
         users = {user_address(handler.account).lower()} if user_ids else set()
         emails = [a for a in handler.email_addresses() if a.lower() not in users]
         return {"emails": emails, "user_ids": user_ids}

@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 
 from chalicelib import clients, logs
-from chalicelib.delivery import context as delivery_context
 from chalicelib.delivery import report, worker
 from chalicelib.delivery.fanout import Published
 from chalicelib.delivery.safe_http import HttpResult
@@ -21,7 +20,6 @@ from chalicelib.metrics import NAMESPACE
 from chalicelib.storage.stores import Stores
 from herald_local.log_lines import ReadableFormatter
 from tests.fakes.delivery import RecordingQueues, RecordingSender
-from tests.fakes.stores import memory_stores
 from tests.json_lines import Lines, captured_lines
 from tests.unit.test_worker import BAD_REQUEST, GONE, OK, UNAVAILABLE, given, make_handler, records, task
 
@@ -38,20 +36,6 @@ ATTEMPT_FIELDS = {
     "http_status",
     "duration_ms",
 }
-
-
-@pytest.fixture
-def stores(monkeypatch: pytest.MonkeyPatch) -> Stores:
-    fakes = memory_stores()
-    monkeypatch.setattr(worker, "get_stores", lambda: fakes)
-    return fakes
-
-
-@pytest.fixture
-def sender(monkeypatch: pytest.MonkeyPatch) -> RecordingSender:
-    recording = RecordingSender()
-    monkeypatch.setattr(delivery_context, "get_sender", lambda: recording)
-    return recording
 
 
 @pytest.fixture
