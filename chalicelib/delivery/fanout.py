@@ -114,6 +114,9 @@ def run_fan_out(stores: Stores, job: FanOutJob, job_id: str, deadline: float) ->
         chunk = stores.handlers.scope_chunk(job.account, event.app, progress.after, FAN_OUT_CHUNK)
         handlers = [h for h in stores.handlers.handlers_by_id(job.account, chunk.ids) if h.accepts(event)]
         enqueue(_tasks(event, handlers))
+        stores.deliveries.record_matched_chunk(
+            job.account, event.id, progress.after or "", [h.id for h in handlers], int(time.time())
+        )
         step = FanOutProgress(chunk.after, progress.matched + len(handlers))
         if not stores.fan_outs.advance_fan_out(job.account, job.event_id, job_id, progress, step):
             logger.info("fan-out of %s/%s was taken over by another job", job.account, job.event_id)

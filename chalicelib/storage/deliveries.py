@@ -62,6 +62,13 @@ class DeliveryStore(Protocol):
         """Mark the event fanned out to these handlers (kept, so its deliveries can be shown)."""
         ...
 
+    def record_matched_chunk(
+        self, account: str, event_id: str, chunk: str, handler_ids: Sequence[int], now: int
+    ) -> None:
+        """Keep the handlers one chunk of a queued fan-out matched (the chunk that starts
+        after `chunk`); writing the same chunk again replaces it."""
+        ...
+
     def event_deliveries(self, account: str, event_id: str) -> EventDeliveries | None:
         """The event with the handlers it matched and every delivery record, in one read."""
         ...
@@ -197,15 +204,30 @@ class DynamoDeliveryStore:
             values={":t": True, ":m": len(handler_ids), ":ids": list(handler_ids)},
         )
 
+    def record_matched_chunk(
+        self, account: str, event_id: str, chunk: str, handler_ids: Sequence[int], now: int
+    ) -> None:
+        """A chunk of 1,000 ids takes about 6 KB; the item expires with the event."""
+        self.table.put(
+            {
+                "PK": keys.event_pk(account, event_id),
+                "SK": keys.matched_sk(chunk),
+                "handler_ids": list(handler_ids),
+                "expires_at": now + RETENTION_SECONDS,
+            }
+        )
+
     def event_deliveries(self, account: str, event_id: str) -> EventDeliveries | None:
-        """The event and its delivery records share a partition: one Query reads them all."""
+        """The event, the handlers a queued fan-out matched and the delivery records share a
+        partition: one Query reads them all."""
         items = self.table.query("PK = :pk", {":pk": keys.event_pk(account, event_id)})
         event = next((item for item in items if item["SK"] == keys.event_sk()), None)
         if event is None:
             return None
+        chunks = [item for item in items if item["SK"].startswith(keys.MATCHED_PREFIX)]
         return EventDeliveries(
             event=Event.model_validate(event),
-            matched=tuple(int(h) for h in event.get("handler_ids", ())),
+            matched=tuple(int(h) for item in [event, *chunks] for h in item.get("handler_ids", ())),
             deliveries=tuple(
                 delivery_state(keys.handler_id_of_delivery(item["SK"]), item)
                 for item in items

@@ -134,6 +134,13 @@ def app_event_sk(created_at: str, event_id: str) -> str:
 
 
 DELIVERY_PREFIX = "DLV#"
+MATCHED_PREFIX = "MATCHED#"
+
+
+def matched_sk(chunk: str) -> str:
+    """The handlers a queued fan-out matched in the chunk that starts after `chunk` (a
+    `by_app` key, empty for the first): one item per chunk, in the event's partition."""
+    return f"{MATCHED_PREFIX}{chunk}"
 
 
 def delivery_sk(handler_id: int) -> str:

@@ -188,6 +188,16 @@ def test_an_event_is_read_with_its_matched_handlers_and_every_delivery_record(st
     assert stores.deliveries.event_deliveries(ACME, "ev-missing") is None
 
 
+def test_a_queued_fan_out_keeps_each_chunk_of_matched_handlers_once(stores: Stores) -> None:
+    stores.deliveries.put_event(event(), EXPIRES)
+    stores.deliveries.record_matched_chunk(ACME, "ev-1", "", [1, 2], now=1_000)
+    stores.deliveries.record_matched_chunk(ACME, "ev-1", "*#webhook#000000000002", [7], now=1_000)
+    stores.deliveries.record_matched_chunk(ACME, "ev-1", "", [1, 2], now=2_000)  # the chunk, retried
+    found = stores.deliveries.event_deliveries(ACME, "ev-1")
+    assert found is not None
+    assert (sorted(found.matched), found.deliveries) == ([1, 2, 7], ())
+
+
 def test_a_replay_starts_a_new_generation_that_supersedes_older_messages(stores: Stores) -> None:
     [original] = batch_of(1)
     assert stores.deliveries.claim_delivery(original, 1_000, 60) == Claim(1, "claimed")

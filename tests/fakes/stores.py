@@ -276,6 +276,7 @@ class MemoryDeliveryStore:
         self._handlers = handlers
         self._events: dict[tuple[str, str], Item] = {}
         self._records: dict[TaskKey, Item] = {}
+        self._matched_chunks: dict[tuple[str, str], dict[str, list[int]]] = {}
         self._log: dict[tuple[str, int], dict[int, Attempt]] = {}
 
     def put_event(self, event: Event, expires_at: int) -> Item | None:
@@ -303,6 +304,12 @@ class MemoryDeliveryStore:
                 fanned_out=True, matched=len(handler_ids), handler_ids=list(handler_ids)
             )
 
+    def record_matched_chunk(
+        self, account: str, event_id: str, chunk: str, handler_ids: Sequence[int], now: int
+    ) -> None:
+        with self._lock:
+            self._matched_chunks.setdefault((account, event_id), {})[chunk] = list(handler_ids)
+
     def event_deliveries(self, account: str, event_id: str) -> EventDeliveries | None:
         with self._lock:
             event = self.get_event(account, event_id)
@@ -313,7 +320,10 @@ class MemoryDeliveryStore:
             )
             return EventDeliveries(
                 event=event,
-                matched=tuple(self._events[(account, event_id)].get("handler_ids", ())),
+                matched=(
+                    *self._events[(account, event_id)].get("handler_ids", ()),
+                    *(h for ids in self._matched_chunks.get((account, event_id), {}).values() for h in ids),
+                ),
                 deliveries=tuple(delivery_state(handler_id, record) for handler_id, record in records),
             )
 

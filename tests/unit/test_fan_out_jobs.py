@@ -52,6 +52,13 @@ def matching(count: int) -> Counter[int]:
     return Counter(i for i in range(1, count + 1) if i % 3 != 0)
 
 
+def matched_on_record(stores: Stores) -> list[int]:
+    """The handlers the event's detail lists as matched (with or without a delivery record)."""
+    found = stores.deliveries.event_deliveries(ACCOUNT, "ev1")
+    assert found is not None
+    return sorted(found.matched)
+
+
 def test_a_publish_within_the_inline_limit_fans_out_in_the_request(queues: RecordingQueues) -> None:
     published = publish(many(5), ACCOUNT, DEPLOYED)
     assert (published.matched, published.fan_out, jobs(queues)) == (4, "inline", [])
@@ -67,6 +74,7 @@ def test_a_publish_past_the_inline_limit_hands_one_job_to_the_fan_out_queue(queu
 
     run_fan_out(stores, jobs(queues)[0], "m-1", LATER)
     assert enqueued(queues) == matching(30)
+    assert matched_on_record(stores) == sorted(matching(30)), "GET /v1/events/{id} lists every one"
     again = publish(stores, ACCOUNT, DEPLOYED)
     assert (again.matched, again.fan_out, again.duplicate) == (20, "queued", True)
 
@@ -105,6 +113,7 @@ def test_a_job_that_crashed_midway_resumes_from_its_last_recorded_chunk(
     assert set(sent) == set(matching(30))
     assert [h for h, n in sent.items() if n > 1] == [9 + 1, 9 + 2]  # only the crashed chunk's, 10 and 11
     assert publish(stores, ACCOUNT, DEPLOYED).matched == 20
+    assert matched_on_record(stores) == sorted(matching(30)), "the crashed chunk is on record once"
 
 
 def test_a_stray_copy_of_a_job_enqueues_nothing_once_another_has_moved_on(queues: RecordingQueues) -> None:
