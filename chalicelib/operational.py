@@ -15,12 +15,13 @@ event, and its being disabled only reaches the account's inbox.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from chalicelib import clients
+from chalicelib import clients, services
 from chalicelib.delivery import notices
 from chalicelib.delivery.fanout import enqueue
 from chalicelib.delivery.safe_http import UnsafeTarget, check_target
@@ -112,6 +113,13 @@ def webhook_of(stores: Stores, account: str) -> Handler:
     return webhook
 
 
+def rotate_webhook_secret(stores: Stores, account: str) -> tuple[Handler, str]:
+    """A new signing secret for the operational webhook (the old one keeps signing for 24 h,
+    as a handler's does); answers the webhook and the new secret."""
+    webhook = webhook_of(stores, account)
+    return webhook, services.rotate_secret(stores, webhook.account, webhook.id)
+
+
 def remove_webhook(stores: Stores, account: str) -> None:
     if not stores.handlers.delete_handler(namespace_of(account), WEBHOOK_ID):
         raise NotFound("no operational webhook is registered")
@@ -151,11 +159,23 @@ def handler_disabled(stores: Stores, handler: Handler, reason: str, now: datetim
 
 
 def delivery_exhausted(
-    stores: Stores, handler: Handler, event: Event, result: SendResult, *, attempts: int, now: datetime
+    stores: Stores,
+    handler: Handler,
+    event: Event,
+    result: SendResult,
+    *,
+    attempts: int,
+    generation: int,
+    now: datetime,
 ) -> None:
-    """A delivery failed its last attempt and was dead-lettered."""
+    """A delivery (of its `generation`: each replay is one) failed its last attempt and was
+    dead-lettered. Its operational event's id is derived from the delivery, so the same
+    exhaustion told again (its batch's records failed to write and the attempt was made
+    again) is the same event: enqueued again, claimed once, and the same `webhook-id`."""
     if owner_of(handler.account) is not None:
         return
+    seed = f"delivery_exhausted|{handler.id}|{event.id}|{generation}"
+    digest = hashlib.sha256(seed.encode()).hexdigest()[:16]
     _emit(
         stores,
         handler,
@@ -172,6 +192,7 @@ def delivery_exhausted(
         body=f"Herald gave up delivering event {event.id} ({event.type}) to notification handler "
         f"{handler.id} after {attempts} attempts: {result.error}. Recover or replay it once fixed.",
         now=now,
+        event_id=f"{int(event.created_at.timestamp()):08x}{digest}",
     )
 
 
@@ -204,8 +225,10 @@ def _emit(
     title: str,
     body: str,
     now: datetime,
+    event_id: str | None = None,
 ) -> None:
-    """The inbox notice, then the event to the operational webhook if one is enabled. An
+    """The inbox notice, then the event (a new id unless given) to the operational webhook if
+    one is enabled. An
     event SQS refuses is parked in the deliveries DLQ; any other failure here is logged and
     never fails the delivery that raised the event."""
     try:
@@ -214,7 +237,11 @@ def _emit(
         if webhook is None or not webhook.is_enabled:
             return
         event = Event(
-            account=webhook.account, id=new_event_id(), type=kind, type_data=type_data, created_at=now
+            account=webhook.account,
+            id=event_id or new_event_id(),
+            type=kind,
+            type_data=type_data,
+            created_at=now,
         )
         stores.deliveries.put_event(event, int(now.timestamp()) + RETENTION_SECONDS)
         task = DeliveryTask(account=webhook.account, event_id=event.id, handler_id=webhook.id)

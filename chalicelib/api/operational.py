@@ -90,6 +90,21 @@ def get_operational_webhook(call: Call) -> Response:
 
 @api_route(
     bp,
+    PATH + "/rotate-secret",
+    methods=["POST"],
+    doc=RouteDoc(
+        "Rotate the operational webhook's signing secret (answered once; the old one keeps signing for 24 h)",
+        TAG,
+        {200: Data[OperationalWebhookOut], 404: ErrorBody},
+    ),
+)
+def rotate_operational_webhook_secret(call: Call) -> Response:
+    webhook, secret = operational.rotate_webhook_secret(call.stores, call.account)
+    return _answer(webhook, secret)
+
+
+@api_route(
+    bp,
     PATH,
     methods=["DELETE"],
     doc=RouteDoc("Remove the account's operational webhook", TAG, {204: None, 404: ErrorBody}),

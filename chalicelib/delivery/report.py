@@ -56,6 +56,7 @@ def attempted(
     *,
     status: AttemptStatus,
     attempt: int,
+    generation: int,
     noted: Noted | None,
     gave_up: bool,
     now: datetime,
@@ -86,6 +87,8 @@ def attempted(
     level = logging.WARNING if status == AttemptStatus.FAILED else logging.INFO
     logger.log(level, "delivery attempt", extra={"fields": fields})
     if gave_up:
-        operational.delivery_exhausted(stores, handler, event, result, attempts=attempt, now=now)
+        operational.delivery_exhausted(
+            stores, handler, event, result, attempts=attempt, generation=generation, now=now
+        )
     elif noted is not None and noted.recovered_from is not None:
         operational.handler_recovered(stores, handler, noted.recovered_from, now)

@@ -337,7 +337,16 @@ def _attempt(
         _disable_if_failing_too_long(stores, handler, noted.failing_since, now)
     gave_up = status == AttemptStatus.FAILED and result.outcome == Outcome.RETRY
     report.attempted(
-        stores, handler, event, result, status=status, attempt=attempt, noted=noted, gave_up=gave_up, now=now
+        stores,
+        handler,
+        event,
+        result,
+        status=status,
+        attempt=attempt,
+        generation=task.generation,
+        noted=noted,
+        gave_up=gave_up,
+        now=now,
     )
     next_attempt_at = now + timedelta(seconds=delay) if delay is not None else None
     return Verdict(

@@ -101,6 +101,26 @@ def test_a_disabled_handler_reaches_the_operational_webhook_signed(
     assert [n["type"] for n in inbox] == ["handler_disabled"]
 
 
+def test_a_rotated_secret_signs_alongside_the_old_one_for_a_day(
+    api: Any, auth: dict[str, str], receiver: Receiver, deliver: Any
+) -> None:
+    rotate = PATH + "/rotate-secret"
+    assert api.http.post(rotate, headers=auth).status_code == 404
+    old = put_webhook(api, auth, receiver.url("/ops")).json_body["data"]["secret"]
+    rotated = api.http.post(rotate, headers=auth)
+    assert rotated.status_code == 200, rotated.body
+    new = rotated.json_body["data"]["secret"]
+    assert new.startswith("whsec_") and new != old
+    assert api.http.get(PATH, headers=auth).json_body["data"]["secret"] == "****" + new[-4:]
+    create_handler(api, auth, receiver.url("/gone"))
+    receiver.script("/gone", Reply(410))
+    api.http.post("/v1/events", headers={**auth, **JSON}, body=json.dumps({"type": "deployment"}))
+    drain(deliver)
+    [request] = receiver.to("/ops")
+    for secret in (old, new):
+        assert Webhook(secret).verify(request.body, request.headers)["type"] == "handler_disabled"
+
+
 def test_a_failing_operational_webhook_raises_no_operational_event_about_itself(
     api: Any, auth: dict[str, str], receiver: Receiver, deliver: Any
 ) -> None:

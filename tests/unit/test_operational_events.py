@@ -14,7 +14,7 @@ from chalicelib import clients, operational
 from chalicelib.channels.base import WEBHOOK_SCHEDULE
 from chalicelib.delivery.safe_http import HttpResult
 from chalicelib.delivery.worker import Message, deliver_record
-from chalicelib.models.deliveries import AttemptStatus, DeliveryTask
+from chalicelib.models.deliveries import AttemptStatus, DeliveryTask, Outcome, SendResult
 from chalicelib.models.events import OPERATIONAL, Event
 from chalicelib.settings import get_settings
 from chalicelib.storage.stores import Stores
@@ -29,6 +29,7 @@ from tests.unit.test_worker import (
     UNAVAILABLE,
     already_attempted,
     given,
+    make_event,
     make_handler,
     records,
     task,
@@ -139,6 +140,25 @@ def test_the_attempt_past_the_retry_schedule_raises_delivery_exhausted(
         503,
     )
     assert inbox_types(stores) == ["delivery_exhausted"]
+
+
+def test_the_same_exhaustion_told_again_is_the_same_operational_event(
+    stores: Stores, queues: RecordingQueues
+) -> None:
+    """Told again when its batch's records failed to write; a replay's exhaustion is new."""
+    with_operational_webhook(stores)
+    handler, event = make_handler(), make_event()
+    failed = SendResult(Outcome.RETRY, http_status=503, error="HTTP 503")
+    for generation in (0, 0, 1):
+        operational.delivery_exhausted(
+            stores, handler, event, failed, attempts=8, generation=generation, now=NOW
+        )
+    first, again, replayed = (
+        DeliveryTask.model_validate_json(entry["MessageBody"]).event_id
+        for call in queues.made("SendMessageBatch")
+        for entry in call["Entries"]
+    )
+    assert first == again != replayed
 
 
 @pytest.mark.parametrize("answer", [UNAVAILABLE, BAD_REQUEST], ids=["a-retry", "a-permanent-failure"])
