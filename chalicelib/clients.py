@@ -69,9 +69,12 @@ def dead_letter(queue_name: str, body: str, reason: str) -> None:
     logger.warning("dead-lettered a message", extra={"fields": arrival})
 
 
-def reset() -> None:
-    """Forget every client (tests switch endpoints and credentials between runs)."""
+def reset(*, keep_session: bool = False) -> None:
+    """Forget every client (tests switch endpoints between runs: a new client reads them
+    again). `keep_session` keeps the session, whose credentials are read once, for a caller
+    whose credentials never change (the test suite, where a session costs more than a test)."""
     with _lock:
         _clients.clear()
-        _sessions.clear()
         _queue_urls.clear()
+        if not keep_session:
+            _sessions.clear()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +21,10 @@ _TABLE_KEYS = (
 _QUEUE_KEYS = ("VisibilityTimeout", "MessageRetentionPeriod")
 
 
+@functools.cache
 def _resources() -> dict[str, Any]:
+    """Read once: the template does not change while a process runs (tests create a table
+    per test)."""
     resources: dict[str, Any] = json.loads(INFRA_TEMPLATE.read_text())["Resources"]
     return resources
 

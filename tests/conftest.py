@@ -14,7 +14,7 @@ from botocore.loaders import Loader
 from chalicelib import apikeys, clients
 from chalicelib.settings import get_settings
 from chalicelib.storage.stores import Stores, get_stores
-from herald_local.bootstrap import ensure_table
+from herald_local.bootstrap import ensure_table, table_definition
 from herald_local.dynamodb_local import DynamoDBLocal, Unavailable
 
 TABLE = "herald-test"
@@ -96,9 +96,9 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
             monkeypatch.delenv(name)
     for name, value in _AWS_ENV.items():
         monkeypatch.setenv(name, value)
-    clients.reset()
+    clients.reset(keep_session=True)
     yield
-    clients.reset()
+    clients.reset(keep_session=True)
 
 
 _MOTO_REQUEST = threading.RLock()
@@ -118,8 +118,8 @@ def moto_aws(aws_env: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
             return process_request(stubber, request)
 
     monkeypatch.setattr(BotocoreStubber, "process_request", one_request_at_a_time)
-    with mock_aws():
-        ensure_table(clients.client("dynamodb"), TABLE)
+    with mock_aws():  # a fresh moto: its tables are ACTIVE as soon as they are created
+        clients.client("dynamodb").create_table(TableName=TABLE, **table_definition())
         clients.client("ses").verify_email_identity(EmailAddress=get_settings().email_sender)
         yield
 
@@ -144,7 +144,7 @@ def local_ddb(
     """A fresh table on DynamoDB Local (one per test, so tests never see each other)."""
     monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", dynamodb_local.endpoint)
     monkeypatch.setenv("HERALD_TABLE", f"{TABLE}-{next(_table_counter)}")
-    clients.reset()
+    clients.reset(keep_session=True)
     ensure_table(clients.client("dynamodb"), os.environ["HERALD_TABLE"])
     yield
     clients.client("dynamodb").delete_table(TableName=os.environ["HERALD_TABLE"])

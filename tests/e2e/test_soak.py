@@ -9,11 +9,11 @@ from bench.stackload import Api, Receivers, Table
 from tests.e2e.conftest import KEY, Stack
 
 SHORT = SoakConfig(
-    minutes=0.4,
-    sample_every=4,
-    burst_every=8,
-    check_every=8,
-    warmup=4,
+    minutes=0.25,
+    sample_every=3,
+    burst_every=6,
+    check_every=6,
+    warmup=3,
     drain=90,
     settle=20,
 )
