@@ -13,7 +13,7 @@ from chalicelib.api.pagination import page_request, paginated
 from chalicelib.channels.fields import check_http_url
 from chalicelib.errors import InvalidInput, NotFound
 from chalicelib.services import parse
-from chalicelib.storage import inbox, push
+from chalicelib.models import inbox, push
 
 bp = Blueprint(__name__)
 

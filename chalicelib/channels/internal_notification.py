@@ -11,7 +11,7 @@ from chalicelib.delivery.notices import new_notification
 from chalicelib.models.deliveries import Outcome, SendResult
 from chalicelib.models.events import Event
 from chalicelib.models.handlers import Handler
-from chalicelib.storage import inbox
+from chalicelib.models import inbox
 from chalicelib.storage.table import Cancelled
 
 if TYPE_CHECKING:

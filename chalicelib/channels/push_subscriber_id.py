@@ -22,7 +22,7 @@ from chalicelib.channels.render import render
 from chalicelib.models.deliveries import Outcome, SendResult
 from chalicelib.models.events import Event
 from chalicelib.models.handlers import Handler
-from chalicelib.storage import push
+from chalicelib.models import push
 from chalicelib.text import truncate
 
 if TYPE_CHECKING:

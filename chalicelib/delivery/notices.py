@@ -9,14 +9,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from chalicelib.storage.inbox import (
-    InboxStore,
-    Notification,
-    NotificationField,
-    day_of,
-    expiry_of,
-    notification_id,
-)
+from chalicelib.models.inbox import Notification, NotificationField, day_of, notification_id
+from chalicelib.storage.inbox import InboxStore, expiry_of
 from chalicelib.text import truncate
 
 MAX_TITLE = 300

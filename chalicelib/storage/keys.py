@@ -199,6 +199,13 @@ def push_sk(subscriber_id: str) -> str:
     return subscriber_id
 
 
+INBOX_UNREAD_PREFIX = "U#"
+INBOX_READ_PREFIX = "R#"
+INBOX_COUNTER_PREFIX = "CNT#"
+INBOX_ITEMS_LOW = INBOX_READ_PREFIX
+INBOX_ITEMS_HIGH = "U$"  # sorts right after every "U#..." key
+
+
 def inbox_sk(prefix: str, notification_id: str) -> str:
     """`U#<id>` (unread), `R#<id>` (read) or `CNT#<yyyymmdd>` (a day's counter)."""
     return f"{prefix}{notification_id}"

@@ -34,8 +34,8 @@ from chalicelib.storage.app_events import AppEventPage
 from chalicelib.storage.deliveries import AttemptPage, delivery_state, plan_batch_claim
 from chalicelib.storage.fan_outs import FanOutProgress
 from chalicelib.storage.handlers import HandlerPage, ScopeChunk
-from chalicelib.storage.inbox import Counts, InboxPage, Notification, Status
-from chalicelib.storage.push import PushSubscriber, subscriber_id
+from chalicelib.models.inbox import Counts, InboxPage, Notification, Status
+from chalicelib.models.push import PushSubscriber, subscriber_id
 from chalicelib.storage.stores import Stores
 from chalicelib.storage.table import RETENTION_SECONDS, ConditionFailed, Item
 

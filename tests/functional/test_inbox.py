@@ -17,7 +17,8 @@ from chalicelib.delivery.safe_http import SafeSender
 from chalicelib.models.deliveries import Outcome
 from chalicelib.models.events import Event
 from chalicelib.models.handlers import Handler
-from chalicelib.storage import inbox
+from chalicelib.models import inbox
+from chalicelib.storage.inbox import expiry_of
 from chalicelib.storage.stores import Stores, get_stores
 from chalicelib.storage.table import RETENTION_SECONDS
 from tests.functional.sqs_driver import drain
@@ -335,7 +336,7 @@ def test_an_item_and_its_day_counter_expire_together(moto_aws: None) -> None:
     written = datetime(2026, 3, 1, 23, 59, 59, tzinfo=UTC)
     note = notices.notify(get_stores().inbox, ACCOUNT, "t", "", kind="test", now=written)
     assert note.expires_at == int(datetime(2026, 3, 2, tzinfo=UTC).timestamp()) + RETENTION_SECONDS
-    assert inbox.expiry_of(note.day) == note.expires_at
+    assert expiry_of(note.day) == note.expires_at
     before = datetime.fromtimestamp(note.expires_at - 1, UTC)
     at = datetime.fromtimestamp(note.expires_at, UTC)
     assert get_stores().inbox.counts(ACCOUNT, before) == inbox.Counts(1, 1)

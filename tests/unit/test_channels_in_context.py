@@ -12,8 +12,8 @@ from chalicelib.channels import get_channel
 from chalicelib.delivery.safe_http import HttpResult
 from chalicelib.models.deliveries import Outcome
 from chalicelib.models.handlers import Handler
-from chalicelib.storage.inbox import Counts, notification_id
-from chalicelib.storage.push import PushSubscriber
+from chalicelib.models.inbox import Counts, notification_id
+from chalicelib.models.push import PushSubscriber
 from chalicelib.storage.stores import Stores
 from tests.fakes.delivery import RecordingMailer, RecordingSender, fake_context
 from tests.fakes.stores import memory_stores
