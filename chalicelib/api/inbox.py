@@ -12,8 +12,8 @@ from chalicelib.api.http import Call, api_route, json_response, query_param
 from chalicelib.api.pagination import page_request, paginated
 from chalicelib.channels.fields import check_http_url
 from chalicelib.errors import InvalidInput, NotFound
-from chalicelib.services import parse
 from chalicelib.models import inbox, push
+from chalicelib.services import parse
 
 bp = Blueprint(__name__)
 

@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING
 from chalicelib.channels.base import Channel
 from chalicelib.channels.render import render
 from chalicelib.delivery.notices import new_notification
+from chalicelib.models import inbox
 from chalicelib.models.deliveries import Outcome, SendResult
 from chalicelib.models.events import Event
 from chalicelib.models.handlers import Handler
-from chalicelib.models import inbox
 from chalicelib.storage.table import Cancelled
 
 if TYPE_CHECKING:

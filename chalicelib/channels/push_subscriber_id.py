@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING, Any
 
 from chalicelib.channels.base import CHAT_SCHEDULE, Channel, OutboundRequest
 from chalicelib.channels.render import render
+from chalicelib.models import push
 from chalicelib.models.deliveries import Outcome, SendResult
 from chalicelib.models.events import Event
 from chalicelib.models.handlers import Handler
-from chalicelib.models import push
 from chalicelib.text import truncate
 
 if TYPE_CHECKING:

@@ -32,13 +32,12 @@ from chalicelib.storage.table import RETENTION_SECONDS, ConditionFailed, Key, Re
 
 logger = logging.getLogger("herald.inbox")
 
+
 def expiry_of(day: str) -> int:
     """When the items written on `day` (and its counter) expire: the end of that UTC day
     plus the retention period."""
     start = datetime.strptime(day, "%Y%m%d").replace(tzinfo=UTC)
     return int((start + timedelta(days=1)).timestamp()) + RETENTION_SECONDS
-
-
 
 
 class InboxStore(Protocol):

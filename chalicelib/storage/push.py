@@ -16,6 +16,7 @@ from chalicelib.models.push import PushSubscriber, subscriber_id
 from chalicelib.storage import keys
 from chalicelib.storage.table import ConditionFailed, Key, Table
 
+
 class PushStore(Protocol):
     """An account's Web Push subscribers."""
 

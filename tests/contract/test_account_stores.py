@@ -9,9 +9,9 @@ import pytest
 
 from chalicelib import services
 from chalicelib.delivery.notices import new_notification
+from chalicelib.models import inbox
 from chalicelib.models.events import Event
 from chalicelib.models.handlers import Handler
-from chalicelib.models import inbox
 from chalicelib.storage.stores import Stores
 from chalicelib.storage.table import RETENTION_SECONDS, ConditionFailed
 from tests.commands import create_command

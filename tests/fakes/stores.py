@@ -29,13 +29,13 @@ from chalicelib.models.deliveries import (
 )
 from chalicelib.models.events import Event
 from chalicelib.models.handlers import Handler
+from chalicelib.models.inbox import Counts, InboxPage, Notification, Status
+from chalicelib.models.push import PushSubscriber, subscriber_id
 from chalicelib.storage import keys
 from chalicelib.storage.app_events import AppEventPage
 from chalicelib.storage.deliveries import AttemptPage, delivery_state, plan_batch_claim
 from chalicelib.storage.fan_outs import FanOutProgress
 from chalicelib.storage.handlers import HandlerPage, ScopeChunk
-from chalicelib.models.inbox import Counts, InboxPage, Notification, Status
-from chalicelib.models.push import PushSubscriber, subscriber_id
 from chalicelib.storage.stores import Stores
 from chalicelib.storage.table import RETENTION_SECONDS, ConditionFailed, Item
 

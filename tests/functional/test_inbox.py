@@ -14,10 +14,10 @@ from chalicelib.channels import get_channel
 from chalicelib.delivery import notices
 from chalicelib.delivery.context import delivery_context
 from chalicelib.delivery.safe_http import SafeSender
+from chalicelib.models import inbox
 from chalicelib.models.deliveries import Outcome
 from chalicelib.models.events import Event
 from chalicelib.models.handlers import Handler
-from chalicelib.models import inbox
 from chalicelib.storage.inbox import expiry_of
 from chalicelib.storage.stores import Stores, get_stores
 from chalicelib.storage.table import RETENTION_SECONDS
