@@ -120,6 +120,13 @@ class DynamoDBLocal:
         ]
 
     def start(self, progress: Callable[[str], None] | None = None) -> DynamoDBLocal:
+        self.launch(progress)
+        self.wait_ready()
+        return self
+
+    def launch(self, progress: Callable[[str], None] | None = None) -> None:
+        """Start the JVM without waiting for it (its boot takes seconds: a caller can start
+        other things meanwhile, then `wait_ready`)."""
         java = shutil.which("java")
         if java is None:
             raise Unavailable("Java is not installed; DynamoDB Local needs a Java runtime")
@@ -133,10 +140,8 @@ class DynamoDBLocal:
             stderr=subprocess.DEVNULL,
             start_new_session=self.own_session,
         )
-        self._wait_ready()
-        return self
 
-    def _wait_ready(self, timeout: float = 60.0) -> None:
+    def wait_ready(self, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._process is not None and self._process.poll() is not None:

@@ -179,8 +179,9 @@ class Dynamo:
     server: DynamoDBLocal | None = None
 
 
-def start_dynamodb(data: DataDir, port: int) -> Dynamo:
-    """DynamoDB Local with its data in `data`, the caller's own DynamoDB, or moto's."""
+def launch_dynamodb(data: DataDir, port: int) -> Dynamo:
+    """DynamoDB Local with its data in `data` (launched: `ready_dynamodb` waits for it), the
+    caller's own DynamoDB, or moto's."""
     mine = f"http://{HOST}:{port}"
     theirs = os.environ.get("AWS_ENDPOINT_URL_DYNAMODB")
     if theirs and theirs != mine:  # (a shell that sourced local.env exports ours: not "theirs")
@@ -191,15 +192,30 @@ def start_dynamodb(data: DataDir, port: int) -> Dynamo:
     say(f"starting DynamoDB Local on {mine} (data in {data.shown(data.dynamodb)})")
     server = DynamoDBLocal(port, db_path=data.dynamodb, max_heap_mb=DYNAMODB_HEAP_MB, own_session=True)
     try:
-        server.start(progress=say)
+        server.launch(progress=say)
     except Unavailable as exc:
-        warn(
-            f"{exc}. DynamoDB falls back to moto's, which keeps data in memory only (it is lost "
-            "at every stop) and is not faithful under concurrency. Install Java 17+ for "
-            "DynamoDB Local."
-        )
-        return Dynamo(None)
+        return _without_dynamodb_local(exc)
     return Dynamo(mine, server)
+
+
+def ready_dynamodb(dynamo: Dynamo) -> Dynamo:
+    """Once DynamoDB Local listens, the same; moto's if it never came up."""
+    if dynamo.server is None:
+        return dynamo
+    try:
+        dynamo.server.wait_ready()
+    except Unavailable as exc:
+        return _without_dynamodb_local(exc)
+    return dynamo
+
+
+def _without_dynamodb_local(reason: Unavailable) -> Dynamo:
+    warn(
+        f"{reason}. DynamoDB falls back to moto's, which keeps data in memory only (it is lost "
+        "at every stop) and is not faithful under concurrency. Install Java 17+ for "
+        "DynamoDB Local."
+    )
+    return Dynamo(None)
 
 
 def describe_data(data: DataDir, dynamo: Dynamo, table: str, created: bool) -> str:
@@ -408,11 +424,12 @@ class Ports:
 def start_aws(parts: Parts, ports: Ports, config: Config, url: str) -> str:
     """DynamoDB, moto, the resources, the key and local.env; returns the API key."""
     data = parts.data
-    dynamo = start_dynamodb(data, ports.dynamodb)
-    parts.dynamo = dynamo.server
-    exported = configure_environment(ports.aws, url, config, dynamo.endpoint)
-    parts.moto = MotoServer(HOST, ports.aws)
+    launched = launch_dynamodb(data, ports.dynamodb)
+    parts.dynamo = launched.server
+    parts.moto = MotoServer(HOST, ports.aws)  # while DynamoDB Local's JVM boots
     parts.moto.start()
+    dynamo = ready_dynamodb(launched)
+    exported = configure_environment(ports.aws, url, config, dynamo.endpoint)
     services = "SQS and SES" if dynamo.endpoint else "DynamoDB, SQS and SES"
     say(f"AWS endpoint (moto: {services}): {os.environ['AWS_ENDPOINT_URL']}")
 
