@@ -98,7 +98,11 @@ def ensure_resources(session: Any, settings: Settings) -> None:
     endpoints point."""
     ensure_table(session.client("dynamodb"), settings.table_name)
     ensure_email_sender(session, settings)
-    sqs = session.client("sqs")
+    ensure_queues(session.client("sqs"), settings)
+
+
+def ensure_queues(sqs: Any, settings: Settings) -> None:
+    """The deliveries, ingest and fan-out queues, each with its DLQ."""
     ensure_queue(sqs, settings.deliveries_queue, settings.deliveries_dlq)
     ensure_queue(sqs, settings.ingest_queue, settings.ingest_dlq, "IngestQueue")
     ensure_queue(sqs, settings.fan_out_queue, settings.fan_out_dlq, "FanOutQueue")

@@ -190,15 +190,12 @@ def receiver() -> Iterator[Any]:
 @pytest.fixture
 def stack(moto_aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """moto with Herald's table and queues; private targets allowed so tests can use 127.0.0.1."""
-    import boto3
-
     from chalicelib.delivery.context import reset_sender
-    from chalicelib.settings import get_settings
-    from herald_local.bootstrap import ensure_resources
+    from herald_local.bootstrap import ensure_queues
 
     monkeypatch.setenv("HERALD_ALLOW_PRIVATE_TARGETS", "1")
     monkeypatch.setenv("HERALD_REPORT_BATCH_ITEM_FAILURES", "1")
     reset_sender()
-    ensure_resources(boto3.session.Session(), get_settings())
+    ensure_queues(clients.client("sqs"), get_settings())  # moto_aws made the table and SES sender
     yield
     reset_sender()
