@@ -1,7 +1,7 @@
 // The portal: one account's handlers, their attempts and events, charts and inbox, drawn from
 // Herald's JSON API with the portal link's token. Views are chosen by the URL's fragment.
 
-import { api, everyPage, forgetToken, takeToken, unauthorized } from "./api.js";
+import { api, ApiError, everyPage, forgetToken, takeToken, unauthorized } from "./api.js";
 import { healthChart, legend, sumHours } from "./chart.js";
 import { append, confirmAction, h, percent, replace, say, when } from "./dom.js";
 import { handlerForm, TYPES } from "./form.js";
@@ -36,13 +36,13 @@ async function limited(task) {
   try { return await task(); } finally { inFlight--; waiting.shift()?.(); }
 }
 
+/** Each handler's stats, asked once per view (its rows and its chart share them). */
 const statsCache = new Map();
 
 function stats(id, hours) {
   const key = `${id}/${hours}`;
   if (!statsCache.has(key)) {
     statsCache.set(key, limited(() => api("GET", `notification-handlers/${id}/stats?hours=${hours}`)).then((a) => a.data));
-    setTimeout(() => statsCache.delete(key), 15000);
   }
   return statsCache.get(key);
 }
@@ -301,12 +301,13 @@ async function inboxView() {
 // --- routing --------------------------------------------------------------------------------
 
 function failed(error) {
-  if (error?.status === 401) return;
-  console.error(error);
+  if (error?.status === 401) return;  // the page says the link no longer works
+  if (!(error instanceof ApiError)) console.error(error);  // a bug of the page, not a refusal
   say(error.message || String(error), "error");
 }
 
 async function route() {
+  statsCache.clear();
   const [view, arg] = location.hash.slice(1).split("/");
   for (const link of document.querySelectorAll("nav a")) {
     const current = link.dataset.view === (["handler", "new", "edit", ""].includes(view) ? "handlers" : view === "event" ? "events" : view);
