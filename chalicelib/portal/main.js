@@ -15,7 +15,11 @@ function heading(text) {
   return h("h2", { tabindex: "-1" }, text);
 }
 
+/** The fragment whose view is being drawn: a slow answer for a view left since draws nothing. */
+let routedHash = "";
+
 function show(...children) {
+  if (location.hash !== routedHash) return;
   replace(main, ...children);
   main.querySelector("h2")?.focus();
 }
@@ -308,6 +312,7 @@ function failed(error) {
 
 async function route() {
   statsCache.clear();
+  routedHash = location.hash;
   const [view, arg] = location.hash.slice(1).split("/");
   for (const link of document.querySelectorAll("nav a")) {
     const current = link.dataset.view === (["handler", "new", "edit", ""].includes(view) ? "handlers" : view === "event" ? "events" : view);
@@ -329,6 +334,7 @@ async function route() {
 
 function openHandler(id, secret) {
   history.pushState(null, "", `#handler/${id}`);
+  routedHash = location.hash;
   handlerView(id, secret).catch(failed);
 }
 
