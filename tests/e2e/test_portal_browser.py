@@ -16,23 +16,15 @@ from typing import Any
 import pytest
 import requests
 
-from chalicelib.vapid import generate_vapid_keys
 from tests.e2e.conftest import BIN, ROOT, Stack, auth, clean_env
+from tests.e2e.destinations import loopback_stack_env, settings_of_every_type
 from tests.functional.test_push import Browser
 from tests.receiver import Receiver, Reply
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 
 RECEIVER = Receiver()  # started at import: the stack's environment needs its URL
-VAPID_PRIVATE, _ = generate_vapid_keys()
-STACK_ENV = {
-    "HERALD_TELEGRAM_API_URL": RECEIVER.url("/telegram"),
-    "HERALD_X_API_URL": RECEIVER.url("/x"),
-    "HERALD_EMAIL_CONFIRMATION": "0",
-    "HERALD_VAPID_PRIVATE_KEY": VAPID_PRIVATE,
-    "HERALD_RATE_LIMIT_PER_MINUTE": "0",
-    "HERALD_PUBLIC_RATE_LIMIT_PER_MINUTE": "0",
-}
+STACK_ENV = {**loopback_stack_env(RECEIVER), "HERALD_PUBLIC_RATE_LIMIT_PER_MINUTE": "0"}
 SHOTS = ROOT / "build" / "screenshots"
 HOSTILE = '<script>window.__pwned=1</script><img src=x onerror="window.__pwned=1"> \'quoted\' "twice"'
 
@@ -167,23 +159,7 @@ def every_type_settings(stack: Stack) -> dict[str, dict[str, str]]:
         timeout=30,
     )
     assert subscribed.status_code == 201, subscribed.text
-    return {
-        "email": {"email": "ops@example.com"},
-        "webhook": {"webhook": RECEIVER.url("/webhook")},
-        "slack": {"slack": RECEIVER.url("/slack")},
-        "discord": {"discord": RECEIVER.url("/discord")},
-        "telegram": {"telegram": "123:secret", "telegram_chat_id": "42"},
-        "microsoft_teams": {"microsoft_teams": RECEIVER.url("/teams")},
-        "google_chat": {"google_chat": RECEIVER.url("/chat")},
-        "x": {
-            "x_consumer_key": "ck",
-            "x_consumer_secret": "cs",
-            "x_access_token": "at",
-            "x_access_token_secret": "as",
-        },
-        "internal_notification": {},
-        "push_subscriber_id": {"push_subscriber_id": subscribed.json()["data"]["id"]},
-    }
+    return settings_of_every_type(RECEIVER, subscribed.json()["data"]["id"])
 
 
 RECEIVING = {"webhook", "internal_notification"}
