@@ -43,16 +43,17 @@ function typeFields(type, settings) {
   }));
 }
 
-/** The body the API takes: every field of the form by its name; empty optional ones left out. */
+/** The body the API takes, by the API's field names: a new handler's filled fields, or the
+ * fields an edit changed (a PATCH keeps the others, masked credentials included). */
 function bodyOf(form, type, editing) {
-  const body = {};
-  for (const input of form.querySelectorAll("input, select")) {
-    if (!input.name) continue;
-    if (input.type === "checkbox") body[input.name] = input.checked;
-    else if (input.value !== "" || (editing && input.name === "app" && input.defaultValue)) body[input.name] = input.value;
+  const body = editing ? {} : { type };
+  for (const input of form.querySelectorAll("input")) {
+    if (input.type === "checkbox") {
+      if (!editing || input.checked !== input.defaultChecked) body[input.name] = input.checked;
+    } else if (editing ? input.value !== input.defaultValue : input.value !== "") {
+      body[input.name] = input.value;
+    }
   }
-  if (editing) delete body.type;
-  else body.type = type;
   return body;
 }
 

@@ -113,6 +113,7 @@ def link(local_stack: Stack) -> str:
 @pytest.fixture(scope="module")
 def portal(browser: Any, link: str) -> Iterator[Portal]:
     tab = Portal(browser, link, viewport={"width": 1280, "height": 900})
+    tab.context.grant_permissions(["clipboard-read", "clipboard-write"])
     yield tab
     tab.close()
 
@@ -240,6 +241,33 @@ def test_a_test_send_shows_its_outcome_at_once(portal: Portal, local_stack: Stac
     assert "HTTP 500" in outcome.inner_text()
     page.get_by_role("button", name="Send test").click()
     outcome.get_by_text("Test delivered").wait_for()
+
+
+def test_a_handler_is_edited_disabled_rotated_and_deleted(portal: Portal, local_stack: Stack) -> None:
+    page = portal.page
+    page.goto(page.url.split("#")[0] + f"#handler/{handler_id_named(local_stack, 'slack handler')}")
+    page.get_by_role("link", name="Edit").click()
+    page.locator("#field-name").fill("slack, renamed")
+    page.get_by_role("button", name="Save").click()
+    page.get_by_role("heading", name="slack, renamed").wait_for()
+    page.get_by_role("button", name="Enable").click()
+    page.get_by_role("button", name="Disable").wait_for()
+    assert page.locator(".facts").get_by_text("enabled", exact=True).count() == 1
+    page.get_by_role("button", name="Delete").click()
+    page.get_by_role("button", name="Cancel").click()
+    page.goto(page.url.split("#")[0] + f"#handler/{handler_id_named(local_stack, 'webhook handler')}")
+    page.get_by_role("button", name="Rotate secret").click()
+    secret = page.locator("#secret").inner_text()
+    assert secret.startswith("whsec_")
+    page.get_by_role("button", name="Copy").click()
+    page.get_by_text("Secret copied.").wait_for()
+    assert page.evaluate("navigator.clipboard.readText()") == secret
+    page.goto(page.url.split("#")[0] + f"#handler/{handler_id_named(local_stack, 'slack, renamed')}")
+    page.get_by_role("button", name="Delete").click()
+    page.locator("#confirm").get_by_role("button", name="Delete").click()
+    page.get_by_role("heading", name="Handlers").wait_for()
+    page.get_by_text("9 of 9 handlers").wait_for()
+    assert portal.dialogs == []
 
 
 def test_the_inbox_counts_unread_and_marks_read(portal: Portal) -> None:
