@@ -144,3 +144,21 @@ def test_stats_count_attempts_per_hour_by_outcome_and_latency(api: Any, auth: di
     last = stats["per_hour"][-1]
     assert (last["delivered"], last["failed"], last["median_ms"], last["max_ms"]) == (2, 1, 40, 90)
     assert api.http.get(f"/notification-handlers/{handler_id}/stats?hours=5", headers=auth).status_code == 400
+
+
+def test_the_cli_prints_a_working_link_for_any_account(
+    api: Any, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chalicelib import cli
+
+    assert cli.main(["portal-link", "--account", "globex", "--url", "https://herald.example.com/"]) == 0
+    printed = capsys.readouterr()
+    url = printed.out.strip()
+    assert url.startswith("https://herald.example.com/portal#token=hp_")
+    assert "account globex; works until" in printed.err
+    token = url.split("#token=", 1)[1]
+    assert api.http.get("/notification-handlers", headers=bearer(token)).status_code == 200
+    monkeypatch.delenv("HERALD_PUBLIC_URL")
+    monkeypatch.delenv("HERALD_URL", raising=False)
+    assert cli.main(["portal-link", "--account", "globex"]) == 2
+    assert "give --url" in capsys.readouterr().err
