@@ -72,6 +72,8 @@ class Settings:
     portal_session_seconds: int
     """How long a portal link's token works."""
     portal_frame_ancestors: str
+    portal_rate_limit_per_minute: int
+    """Requests a minute per portal link: one person's page, whose views ask for a few dozen."""
     """The CSP `frame-ancestors` sources allowed to embed the portal (`'none'`: no frame)."""
 
 
@@ -161,4 +163,5 @@ def get_settings() -> Settings:
         report_batch_item_failures=_flag("HERALD_REPORT_BATCH_ITEM_FAILURES"),
         portal_session_seconds=int(os.environ.get("HERALD_PORTAL_SESSION_SECONDS", "3600")),
         portal_frame_ancestors=_frame_ancestors(),
+        portal_rate_limit_per_minute=int(os.environ.get("HERALD_PORTAL_RATE_LIMIT_PER_MINUTE", "600")),
     )

@@ -129,7 +129,8 @@ def api_route(
                     )
                     account, via_portal = principal.account, principal.portal
                     logs.bind(account=account)
-                    quota = ratelimit.check(stores.rates, "key:" + principal.key_id, ratelimit.key_limit())
+                    limit = ratelimit.portal_limit() if principal.portal else ratelimit.key_limit()
+                    quota = ratelimit.check(stores.rates, "key:" + principal.key_id, limit)
                 response = view(Call(request, account, stores, via_portal), **params)
             except ratelimit.RateLimited as limited:
                 response = render_error(limited)

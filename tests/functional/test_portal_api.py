@@ -162,3 +162,13 @@ def test_the_cli_prints_a_working_link_for_any_account(
     monkeypatch.delenv("HERALD_URL", raising=False)
     assert cli.main(["portal-link", "--account", "globex"]) == 2
     assert "give --url" in capsys.readouterr().err
+
+
+def test_a_portal_link_has_a_rate_limit_of_its_own(
+    api: Any, auth: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HERALD_RATE_LIMIT_PER_MINUTE", "2")
+    monkeypatch.setenv("HERALD_PORTAL_RATE_LIMIT_PER_MINUTE", "3")
+    token = new_link(api, auth)["token"]
+    statuses = [api.http.get("/notification-handlers", headers=bearer(token)).status_code for _ in range(4)]
+    assert statuses == [200, 200, 200, 429]
