@@ -257,6 +257,7 @@ async function eventsView() {
 async function eventView(eventId) {
   const event = (await api("GET", `v1/events/${encodeURIComponent(eventId)}`)).data;
   const { deliveries, ...payload } = event;
+  const names = new Map((state.handlers || []).map((handler) => [handler.id, handler.name]));
   const replay = (handlerId) => async (click) => {
     click.target.disabled = true;
     try {
@@ -271,7 +272,7 @@ async function eventView(eventId) {
     deliveries.length === 0 ? h("p", {}, "It matched no handler.") : h("table", { class: "deliveries" },
       h("thead", {}, h("tr", {}, ...["Handler", "Status", "Attempts", "HTTP", "Error", "Next attempt", ""].map((t) => h("th", { scope: "col" }, t)))),
       h("tbody", {}, ...deliveries.map((d) => h("tr", {},
-        h("td", { "data-label": "Handler" }, h("a", { href: `#handler/${d.handler_id}` }, `#${d.handler_id}`)),
+        h("td", { "data-label": "Handler" }, h("a", { href: `#handler/${d.handler_id}` }, names.get(d.handler_id) || `#${d.handler_id}`)),
         h("td", { "data-label": "Status" }, h("span", { class: `pill ${d.status}` }, d.status), d.dead_lettered ? " (dead-lettered)" : ""),
         h("td", { "data-label": "Attempts" }, d.attempts, d.replays ? ` (${d.replays} replays)` : ""),
         h("td", { "data-label": "HTTP" }, d.http_status ?? "–"),
@@ -279,7 +280,8 @@ async function eventView(eventId) {
         h("td", { "data-label": "Next attempt" }, d.next_attempt_at ? when(d.next_attempt_at) : ""),
         h("td", {}, h("button", { type: "button", onclick: replay(d.handler_id), "aria-label": `Replay to handler ${d.handler_id}` }, "Replay")))))),
     h("h3", {}, "Payload"),
-    h("pre", { class: "payload", tabindex: "0", "aria-label": "The event as delivered" }, JSON.stringify(payload, null, 2)));
+    h("p", { class: "hint" }, "The event as published; each destination receives it in its own format."),
+    h("pre", { class: "payload", tabindex: "0", "aria-label": "The event as published" }, JSON.stringify(payload, null, 2)));
 }
 
 // --- the inbox ------------------------------------------------------------------------------

@@ -118,6 +118,13 @@ def portal(browser: Any, link: str) -> Iterator[Portal]:
     tab.close()
 
 
+def visit(page: Any, fragment: str, heading: str, *, exact: bool = True) -> None:
+    """Opens a view of the portal and waits for its heading: the view before it is still
+    on the page until the new one has its answers."""
+    page.goto(page.url.split("#")[0] + fragment)
+    page.get_by_role("heading", name=heading, exact=exact).wait_for()
+
+
 def handler_id_named(stack: Stack, name: str) -> int:
     url = f"{stack.url}/notification-handlers?results_per_page=100"
     listed = requests.get(url, headers=auth(), timeout=30)
@@ -137,7 +144,7 @@ def test_a_link_from_the_cli_opens_the_handlers_and_leaves_no_token_in_the_addre
 
 def test_a_refusal_of_the_api_is_shown_beside_its_field(portal: Portal, local_stack: Stack) -> None:
     page = portal.page
-    page.goto(page.url.split("#")[0] + "#new")
+    visit(page, "#new", "New handler")
     page.locator("#field-type").select_option("webhook")
     page.locator("#field-name").fill("broken")
     page.locator("#field-webhook").fill("not a url")
@@ -170,7 +177,7 @@ RECEIVING = {"webhook", "internal_notification"}
 def test_a_handler_of_every_type_is_created_through_the_form(portal: Portal, local_stack: Stack) -> None:
     page = portal.page
     for kind, settings in every_type_settings(local_stack).items():
-        page.goto(page.url.split("#")[0] + "#new")
+        visit(page, "#new", "New handler")
         page.locator("#field-type").select_option(kind)
         page.locator("#field-name").fill(f"{kind} handler")
         for name, value in settings.items():
@@ -183,7 +190,7 @@ def test_a_handler_of_every_type_is_created_through_the_form(portal: Portal, loc
         page.get_by_role("heading", name=f"{kind} handler").wait_for()
         if kind == "webhook":
             assert page.locator("#secret").inner_text().startswith("whsec_")
-    page.goto(page.url.split("#")[0] + "#handlers")
+    visit(page, "#handlers", "Handlers")
     page.get_by_text("10 of 10 handlers").wait_for()
     page.get_by_label("State", exact=True).select_option("disabled")
     page.get_by_text("8 of 10 handlers").wait_for()
@@ -204,7 +211,7 @@ def test_a_published_event_shows_its_delivery_as_text_and_replays(portal: Portal
     event_id = published.json()["id"]
     assert published.json()["matched"] == len(RECEIVING), published.text
     wait_for(lambda: RECEIVER.to("/webhook"))
-    page.goto(page.url.split("#")[0] + f"#handler/{hook}")
+    visit(page, f"#handler/{hook}", "webhook handler")
 
     def attempts_charted() -> int:
         page.reload()
@@ -224,9 +231,9 @@ def test_a_published_event_shows_its_delivery_as_text_and_replays(portal: Portal
     portal.shot("event")
     page.get_by_role("button", name=f"Replay to handler {hook}").click()
     wait_for(lambda: len(RECEIVER.to("/webhook")) >= 2)
-    page.goto(page.url.split("#")[0] + f"#event/{event_id}")
+    visit(page, f"#event/{event_id}", "Event deployment")
     page.get_by_text("(1 replays)").wait_for()
-    page.goto(page.url.split("#")[0] + f"#handler/{hook}")
+    visit(page, f"#handler/{hook}", "webhook handler")
     wait_for(lambda: attempts_charted() > before, every=1.0)
     portal.shot("handler")
 
@@ -234,7 +241,7 @@ def test_a_published_event_shows_its_delivery_as_text_and_replays(portal: Portal
 def test_a_test_send_shows_its_outcome_at_once(portal: Portal, local_stack: Stack) -> None:
     page = portal.page
     RECEIVER.script("/webhook", Reply(500))
-    page.goto(page.url.split("#")[0] + f"#handler/{handler_id_named(local_stack, 'webhook handler')}")
+    visit(page, f"#handler/{handler_id_named(local_stack, 'webhook handler')}", "webhook handler")
     page.get_by_role("button", name="Send test").click()
     outcome = page.locator("#test-outcome")
     outcome.get_by_text("Test failed").wait_for()
@@ -245,7 +252,7 @@ def test_a_test_send_shows_its_outcome_at_once(portal: Portal, local_stack: Stac
 
 def test_a_handler_is_edited_disabled_rotated_and_deleted(portal: Portal, local_stack: Stack) -> None:
     page = portal.page
-    page.goto(page.url.split("#")[0] + f"#handler/{handler_id_named(local_stack, 'slack handler')}")
+    visit(page, f"#handler/{handler_id_named(local_stack, 'slack handler')}", "slack handler")
     page.get_by_role("link", name="Edit").click()
     page.locator("#field-name").fill("slack, renamed")
     page.get_by_role("button", name="Save").click()
@@ -255,14 +262,14 @@ def test_a_handler_is_edited_disabled_rotated_and_deleted(portal: Portal, local_
     assert page.locator(".facts").get_by_text("enabled", exact=True).count() == 1
     page.get_by_role("button", name="Delete").click()
     page.get_by_role("button", name="Cancel").click()
-    page.goto(page.url.split("#")[0] + f"#handler/{handler_id_named(local_stack, 'webhook handler')}")
+    visit(page, f"#handler/{handler_id_named(local_stack, 'webhook handler')}", "webhook handler")
     page.get_by_role("button", name="Rotate secret").click()
     secret = page.locator("#secret").inner_text()
     assert secret.startswith("whsec_")
     page.get_by_role("button", name="Copy").click()
     page.get_by_text("Secret copied.").wait_for()
     assert page.evaluate("navigator.clipboard.readText()") == secret
-    page.goto(page.url.split("#")[0] + f"#handler/{handler_id_named(local_stack, 'slack, renamed')}")
+    visit(page, f"#handler/{handler_id_named(local_stack, 'slack, renamed')}", "slack, renamed")
     page.get_by_role("button", name="Delete").click()
     page.locator("#confirm").get_by_role("button", name="Delete").click()
     page.get_by_role("heading", name="Handlers").wait_for()
@@ -272,7 +279,7 @@ def test_a_handler_is_edited_disabled_rotated_and_deleted(portal: Portal, local_
 
 def test_the_inbox_counts_unread_and_marks_read(portal: Portal) -> None:
     page = portal.page
-    page.goto(page.url.split("#")[0] + "#inbox")
+    visit(page, "#inbox", "Inbox (", exact=False)
 
     def unread() -> bool:
         page.reload()
@@ -311,7 +318,7 @@ def test_an_expired_link_says_so(browser: Any, local_stack: Stack) -> None:
 
 def test_the_keyboard_reaches_the_form(portal: Portal) -> None:
     page = portal.page
-    page.goto(page.url.split("#")[0] + "#handlers")
+    visit(page, "#handlers", "Handlers")
     page.get_by_role("link", name="New handler").wait_for()
     page.locator("body").focus()
     for _ in range(10):
