@@ -250,6 +250,28 @@ def test_a_test_send_shows_its_outcome_at_once(portal: Portal, local_stack: Stac
     outcome.get_by_text("Test delivered").wait_for()
 
 
+def test_a_failed_delivery_is_recovered_from_the_page(portal: Portal, local_stack: Stack) -> None:
+    page = portal.page
+    RECEIVER.script("/webhook", Reply(400))
+    sent_before = len(RECEIVER.to("/webhook"))
+    published = requests.post(
+        f"{local_stack.url}/v1/events", json={"type": "deployment"}, headers=auth(), timeout=30
+    )
+    assert published.status_code == 202, published.text
+    visit(page, f"#handler/{handler_id_named(local_stack, 'webhook handler')}", "webhook handler")
+
+    page.get_by_label("Status", exact=True).select_option("failed")
+
+    def failed_attempt_listed() -> bool:
+        page.get_by_role("button", name="Refresh").click()
+        return page.locator(".attempts tr", has=page.locator(".pill.failed"), has_text="400").count() > 0
+
+    wait_for(failed_attempt_listed, every=1.0)
+    page.get_by_role("button", name="Recover").click()
+    page.get_by_text("1 failed deliveries queued again.").wait_for()
+    wait_for(lambda: len(RECEIVER.to("/webhook")) >= sent_before + 2)
+
+
 def test_a_handler_is_edited_disabled_rotated_and_deleted(portal: Portal, local_stack: Stack) -> None:
     page = portal.page
     visit(page, f"#handler/{handler_id_named(local_stack, 'slack handler')}", "slack handler")
@@ -283,6 +305,7 @@ def test_the_inbox_counts_unread_and_marks_read(portal: Portal) -> None:
 
     def unread() -> bool:
         page.reload()
+        page.get_by_role("heading", name="Inbox (").wait_for()
         return page.get_by_role("button", name="Mark as read").count() > 0
 
     wait_for(unread, every=1.0)
