@@ -79,19 +79,17 @@ def content_security_policy() -> str:
 
 
 @functools.cache
-def _asset(name: str) -> bytes | None:
-    path = FILES / name
-    if path.suffix not in ASSET_TYPES or path.parent != FILES or not path.is_file():
-        return None
-    return path.read_bytes()
+def _assets() -> dict[str, bytes]:
+    """The page's modules and style sheet by name, read once per container."""
+    return {path.name: path.read_bytes() for path in FILES.iterdir() if path.suffix in ASSET_TYPES}
 
 
 @functools.cache
 def assets_version() -> str:
     """One hash of every asset: a new release gets new URLs, so each can be cached for good."""
     digest = hashlib.sha256()
-    for path in sorted(FILES.iterdir()):
-        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    for name, body in sorted(_assets().items()):
+        digest.update(name.encode() + b"\0" + body)
     return digest.hexdigest()[:12]
 
 
@@ -146,7 +144,7 @@ def page(call: Call) -> Response:
     doc=RouteDoc("A module or style sheet of the portal", TAG, {}),
 )
 def asset(call: Call, version: str, name: str) -> Response:
-    body = _asset(name)
+    body = _assets().get(name)
     if body is None or version != assets_version():
         raise NotFound(f"no portal asset {name!r} in this release")
     return Response(
