@@ -16,6 +16,7 @@ from chalicelib.api import (
     openapi,
     operational,
     platforms,
+    portal,
 )
 from chalicelib.settings import DELIVERIES_QUEUE, FANOUT_QUEUE, INGEST_QUEUE
 
@@ -29,6 +30,7 @@ app.register_blueprint(platforms.bp)
 app.register_blueprint(notifiers.bp)
 app.register_blueprint(app_notifications.bp)
 app.register_blueprint(operational.bp)
+app.register_blueprint(portal.bp)
 app.register_blueprint(openapi.bp)
 fallback.register(app)  # after every face: it answers what none of them serves
 

@@ -21,6 +21,7 @@ PARTS: list[tuple[str, str]] = [
     ("scale", "bench.scale"),
     ("api", "bench.api"),
     ("package", "bench.package"),
+    ("portal", "bench.portal"),
 ]
 RESULTS = Path(__file__).resolve().parent / "results.json"
 

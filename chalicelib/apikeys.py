@@ -13,15 +13,18 @@ import re
 import secrets
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from chalicelib import ratelimit
 from chalicelib.errors import Unauthorized
 from chalicelib.settings import get_settings
+from chalicelib.storage.accounts import PortalSession
 from chalicelib.storage.stores import Stores
 
 KEY_PREFIX = "hk_"
+PORTAL_PREFIX = "hp_"
+"""A portal link's token: random like a key, stored hashed like a key, but it expires."""
 _ACCOUNT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}\Z")
 _CREDENTIAL = r"[A-Za-z0-9._~+/-]+=*"
 """RFC 6750's b64token: no space and no comma, so two credentials never pass for one."""
@@ -71,6 +74,8 @@ class Principal:
 
     account: str
     key_id: str
+    portal: bool = False
+    """Behind a portal link's token: may use the account's API, may not make more links."""
 
 
 def authenticate(stores: Stores, authorization: str | None, source: str | None = None) -> Principal:
@@ -83,6 +88,8 @@ def authenticate(stores: Stores, authorization: str | None, source: str | None =
     if bearer is None:
         raise Unauthorized("the Authorization header must be 'Bearer <api key>', with one credential")
     credential = bearer.group(1)
+    if credential.startswith(PORTAL_PREFIX):
+        return principal_of_portal_token(stores, credential, source)
     if credential.count(".") == 2 and not credential.startswith(KEY_PREFIX):
         return principal_of_token(stores, credential, source)
     return Principal(account_of_key(stores, credential, source), key_id_of(credential))
@@ -163,3 +170,32 @@ def principal_of_token(stores: Stores, token: str, source: str | None = None) ->
     if item is None or item.get("revoked") or item.get("account") != claims["sub"]:
         raise Unauthorized("the API key behind this token was revoked")
     return Principal(str(claims["sub"]), key_id)
+
+
+def create_portal_session(stores: Stores, account: str, now: datetime) -> tuple[str, datetime]:
+    """A new portal token for `account` and when it expires; only its hash is stored."""
+    check_account_name(account)
+    token = PORTAL_PREFIX + secrets.token_urlsafe(32)
+    digest = key_hash(token)
+    expires_at = (now + timedelta(seconds=get_settings().portal_session_seconds)).replace(microsecond=0)
+    stores.portal_sessions.put_portal_session(digest[:16], PortalSession(digest, account, expires_at), now)
+    return token, expires_at
+
+
+PORTAL_EXPIRED = "this portal link has expired: ask the app you came from for a new one"
+
+
+def principal_of_portal_token(stores: Stores, token: str, source: str | None = None) -> Principal:
+    """The account of a live portal token. Not cached: a session is one GetItem, and its
+    expiry must hold to the second. An unknown token counts as a failed authentication."""
+    digest = key_hash(token)
+    if source is not None:
+        ratelimit.refuse_failing_address(stores.rates, source)
+    session = stores.portal_sessions.get_portal_session(digest[:16])
+    if session is None or not hmac.compare_digest(session.token_hash, digest):
+        if source is not None:
+            ratelimit.count_failure(stores.rates, source)
+        raise Unauthorized("invalid portal link: ask the app you came from for a new one")
+    if session.expires_at <= datetime.now(UTC):
+        raise Unauthorized(PORTAL_EXPIRED)
+    return Principal(session.account, "portal:" + digest[:16], portal=True)

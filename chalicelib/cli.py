@@ -44,6 +44,27 @@ def _keys_revoke(args: argparse.Namespace) -> int:
     return 1
 
 
+def _portal_link(args: argparse.Namespace) -> int:
+    """A portal link made with the table directly, as `keys create` is: no API key needed."""
+    from datetime import UTC, datetime
+
+    from chalicelib.api.portal import portal_url
+
+    root = (args.url or get_settings().public_url or os.environ.get("HERALD_URL") or "").rstrip("/")
+    if not root:
+        print(f"herald: give --url or set HERALD_URL; {LOCAL_STACK_HINT}", file=sys.stderr)
+        return 2
+    try:
+        token, expires_at = apikeys.create_portal_session(get_stores(), args.account, datetime.now(UTC))
+    except ValueError as exc:
+        print(f"herald: {exc}", file=sys.stderr)
+        return 2
+    print(portal_url(root, token))
+    until = expires_at.isoformat(timespec="seconds")
+    print(f"(account {args.account}; works until {until})", file=sys.stderr)
+    return 0
+
+
 def _dlq_redrive(args: argparse.Namespace) -> int:
     from chalicelib.delivery.redrive import redrive
 
@@ -138,6 +159,10 @@ def parser() -> argparse.ArgumentParser:
     revoke = keys.add_parser("revoke", help="revoke a key, given the key or its id")
     revoke.add_argument("key")
     revoke.set_defaults(run=_keys_revoke, aws=("dynamodb",))
+    link = commands.add_parser("portal-link", help="a short-lived link to an account's delivery portal")
+    link.add_argument("--account", required=True)
+    link.add_argument("--url", help="Herald's base URL (default: $HERALD_PUBLIC_URL, else $HERALD_URL)")
+    link.set_defaults(run=_portal_link, aws=("dynamodb",))
     dlq = commands.add_parser("dlq", help="the deliveries dead-letter queue").add_subparsers(
         dest="action", required=True
     )

@@ -89,6 +89,13 @@ class Unauthorized(HeraldError):
     title = "Unauthorized"
 
 
+class Forbidden(HeraldError):
+    """The caller is known but may not do this (a portal token making portal links)."""
+
+    status = 403
+    title = "Forbidden"
+
+
 class NotFound(HeraldError):
     status = 404
     title = "Not found"

@@ -118,6 +118,10 @@ def key_limit() -> int:
     return get_settings().rate_limit_per_minute
 
 
+def portal_limit() -> int:
+    return get_settings().portal_rate_limit_per_minute
+
+
 def public_limit() -> int:
     return get_settings().public_rate_limit_per_minute
 

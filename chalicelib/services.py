@@ -16,7 +16,14 @@ from chalicelib.delivery.signing import new_secret
 from chalicelib.errors import Contended, InvalidInput, NotFound
 from chalicelib.models.addresses import check_email_list, comma_separated, email_addresses
 from chalicelib.models.commands import CreateHandler, UpdateHandler
-from chalicelib.models.deliveries import Confirmation, Outcome
+from chalicelib.models.deliveries import (
+    Attempt,
+    AttemptStatus,
+    Confirmation,
+    DeliveryStats,
+    HourOfAttempts,
+    Outcome,
+)
 from chalicelib.models.events import new_event_id
 from chalicelib.models.handlers import (
     URL_FIELDS,
@@ -318,6 +325,50 @@ def list_attempts(
     top = stores.handlers.attempt_count(handler.account, handler.id)
     return stores.deliveries.list_attempts(
         handler.account, handler.id, top, page, per_page, status=status, event_id=event_id
+    )
+
+
+def delivery_stats(stores: Stores, handler: Handler, hours: int, now: datetime) -> DeliveryStats:
+    """The handler's attempts of the last `hours` whole hours (and this one) per hour, by
+    outcome and latency: read from its attempt log, so the cost is the window's attempts."""
+    this_hour = now.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    since = this_hour - timedelta(hours=hours - 1)
+    top = stores.handlers.attempt_count(handler.account, handler.id)
+    attempts = stores.deliveries.attempts_since(handler.account, handler.id, top, since)
+    by_hour: dict[int, list[Attempt]] = {}
+    for attempt in attempts:
+        hour = int((attempt.at.astimezone(UTC) - since).total_seconds() // 3600)
+        by_hour.setdefault(hour, []).append(attempt)
+    return DeliveryStats(
+        handler_id=handler.id,
+        hours=hours,
+        attempts=len(attempts),
+        delivered=sum(a.status == AttemptStatus.DELIVERED for a in attempts),
+        success_rate=_success_rate(attempts),
+        last_attempt_at=attempts[0].at.isoformat(timespec="seconds") if attempts else None,
+        last_status=attempts[0].status if attempts else None,
+        per_hour=[_hour_of(since + timedelta(hours=n), by_hour.get(n, [])) for n in range(hours)],
+    )
+
+
+def _success_rate(attempts: list[Attempt]) -> float | None:
+    sent = [a for a in attempts if a.status != AttemptStatus.SKIPPED]
+    if not sent:
+        return None
+    return round(sum(a.status == AttemptStatus.DELIVERED for a in sent) / len(sent), 4)
+
+
+def _hour_of(start: datetime, attempts: list[Attempt]) -> HourOfAttempts:
+    durations = sorted(a.duration_ms for a in attempts if a.status != AttemptStatus.SKIPPED)
+    statuses = [a.status for a in attempts]
+    return HourOfAttempts(
+        hour=start.isoformat(timespec="seconds"),
+        delivered=statuses.count(AttemptStatus.DELIVERED),
+        retrying=statuses.count(AttemptStatus.RETRYING),
+        failed=statuses.count(AttemptStatus.FAILED),
+        skipped=statuses.count(AttemptStatus.SKIPPED),
+        median_ms=durations[len(durations) // 2] if durations else None,
+        max_ms=durations[-1] if durations else None,
     )
 
 

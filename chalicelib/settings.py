@@ -7,6 +7,7 @@ local stack can change the environment per call and Lambda pays nothing at cold 
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -68,6 +69,12 @@ class Settings:
     token_ttl_seconds: int
     x_api_url: str
     report_batch_item_failures: bool
+    portal_session_seconds: int
+    """How long a portal link's token works."""
+    portal_frame_ancestors: str
+    portal_rate_limit_per_minute: int
+    """Requests a minute per portal link: one person's page, whose views ask for a few dozen."""
+    """The CSP `frame-ancestors` sources allowed to embed the portal (`'none'`: no frame)."""
 
 
 def _flag(name: str) -> bool:
@@ -105,6 +112,22 @@ def _is_link_root(raw: str) -> bool:
     )
 
 
+_FRAME_SOURCE = re.compile(r"'none'|'self'|https?://(\*\.)?[A-Za-z0-9.-]+(:\d{1,5})?\Z")
+
+
+def _frame_ancestors() -> str:
+    """HERALD_PORTAL_FRAME_ANCESTORS: space-separated origins (or `'self'`, `'none'`) that may
+    frame the portal; anything else could smuggle another directive into its CSP."""
+    raw = os.environ.get("HERALD_PORTAL_FRAME_ANCESTORS", "").strip() or "'none'"
+    sources = raw.split()
+    if not all(_FRAME_SOURCE.fullmatch(source) for source in sources):
+        raise ConfigurationError(
+            f"HERALD_PORTAL_FRAME_ANCESTORS={raw!r}: give space-separated origins such as "
+            "https://dashboard.example.com, or 'self' or 'none'"
+        )
+    return " ".join(sources)
+
+
 def get_settings() -> Settings:
     deliveries = _deliveries_queue()
     ingest = _ingest_queue()
@@ -138,4 +161,7 @@ def get_settings() -> Settings:
         telegram_api_url=os.environ.get("HERALD_TELEGRAM_API_URL", "https://api.telegram.org").rstrip("/"),
         x_api_url=os.environ.get("HERALD_X_API_URL", "https://api.x.com").rstrip("/"),
         report_batch_item_failures=_flag("HERALD_REPORT_BATCH_ITEM_FAILURES"),
+        portal_session_seconds=int(os.environ.get("HERALD_PORTAL_SESSION_SECONDS", "3600")),
+        portal_frame_ancestors=_frame_ancestors(),
+        portal_rate_limit_per_minute=int(os.environ.get("HERALD_PORTAL_RATE_LIMIT_PER_MINUTE", "600")),
     )

@@ -19,6 +19,7 @@ from chalicelib.models.deliveries import (
     AttemptOut,
     AttemptStatus,
     Confirmation,
+    DeliveryStats,
     Outcome,
     RecoverIn,
     RecoverOut,
@@ -196,6 +197,30 @@ def list_deliveries(call: Call, handler_id: str) -> Response:
     )
     data = [attempt.public().model_dump(mode="json") for attempt in result.attempts]
     return json_response(paginated(call.request, data, result.total, page, filters))
+
+
+STATS_WINDOWS = (24, 168)
+"""The windows a chart offers: the last day and the last week, hour by hour."""
+
+
+@api_route(
+    bp,
+    "/notification-handlers/{handler_id}/stats",
+    methods=["GET"],
+    doc=RouteDoc(
+        "Attempts per hour by outcome and latency, over the last 24 or 168 hours",
+        TAG,
+        {200: Data[DeliveryStats]},
+        query=(QueryParam("hours", {"type": "integer", "enum": list(STATS_WINDOWS), "default": 24}),),
+    ),
+)
+def delivery_stats(call: Call, handler_id: str) -> Response:
+    handler = services.get_handler(call.stores, call.account, handler_number(handler_id))
+    hours = query_param(call.request, "hours") or "24"
+    if hours not in {str(window) for window in STATS_WINDOWS}:
+        raise InvalidInput("hours", f"must be one of {', '.join(map(str, STATS_WINDOWS))}")
+    stats = services.delivery_stats(call.stores, handler, int(hours), datetime.now(UTC))
+    return json_response({"data": stats.model_dump(mode="json")})
 
 
 RECOVER_WINDOW = timedelta(hours=24)

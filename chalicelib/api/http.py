@@ -31,6 +31,8 @@ class Call:
     request: Request
     account: str
     stores: Stores
+    via_portal: bool = False
+    """The caller holds a portal link's token rather than an API key."""
 
     def body(self) -> dict[str, Any]:
         return parse_body(self.request)
@@ -117,6 +119,7 @@ def api_route(
             try:
                 stores = get_stores()
                 _refuse_repeated_authorization(request)
+                via_portal = False
                 if public:
                     account = ""
                     quota = ratelimit.check(stores.rates, caller_address(request), ratelimit.public_limit())
@@ -124,10 +127,11 @@ def api_route(
                     principal = apikeys.authenticate(
                         stores, request.headers.get("authorization"), source=caller_address(request)
                     )
-                    account = principal.account
+                    account, via_portal = principal.account, principal.portal
                     logs.bind(account=account)
-                    quota = ratelimit.check(stores.rates, "key:" + principal.key_id, ratelimit.key_limit())
-                response = view(Call(request, account, stores), **params)
+                    limit = ratelimit.portal_limit() if principal.portal else ratelimit.key_limit()
+                    quota = ratelimit.check(stores.rates, "key:" + principal.key_id, limit)
+                response = view(Call(request, account, stores, via_portal), **params)
             except ratelimit.RateLimited as limited:
                 response = render_error(limited)
                 response.headers.update(limited.headers())

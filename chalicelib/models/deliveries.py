@@ -102,6 +102,33 @@ class AttemptOut(BaseModel):
     datetime: str
 
 
+class HourOfAttempts(BaseModel):
+    """One hour of a handler's attempts by outcome, and their latency."""
+
+    hour: str
+    """The hour's start, ISO 8601 UTC."""
+    delivered: int = 0
+    retrying: int = 0
+    failed: int = 0
+    skipped: int = 0
+    median_ms: int | None = None
+    max_ms: int | None = None
+
+
+class DeliveryStats(BaseModel):
+    """`GET /notification-handlers/{id}/stats`: the handler's health over a window."""
+
+    handler_id: int
+    hours: int
+    attempts: int
+    delivered: int
+    success_rate: float | None
+    """Delivered attempts over attempts that were sent (skipped ones are not), or None."""
+    last_attempt_at: str | None
+    last_status: AttemptStatus | None
+    per_hour: list[HourOfAttempts]
+
+
 class TestOutcome(BaseModel):
     """The answer of a test notification."""
 

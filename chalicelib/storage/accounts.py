@@ -1,8 +1,10 @@
-"""What belongs to an account rather than to one handler: API keys, rate windows, apps."""
+"""What belongs to an account rather than to one handler: API keys, portal sessions, rate
+windows, apps."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Protocol
 
 from chalicelib.storage import keys
@@ -21,6 +23,25 @@ class ApiKeyStore(Protocol):
     def revoke_api_key(self, key_id: str, revoked_at: datetime) -> bool:
         """False if there is no such key."""
         ...
+
+
+@dataclass(frozen=True)
+class PortalSession:
+    """A portal link's token, as stored: its SHA-256 (never the token), account and end."""
+
+    token_hash: str
+    account: str
+    expires_at: datetime
+
+
+class PortalSessionStore(Protocol):
+    """Portal sessions by id; DynamoDB's TTL deletes them some time after they expire."""
+
+    def put_portal_session(self, session_id: str, session: PortalSession, created_at: datetime) -> None:
+        """ConditionFailed if the id is taken."""
+        ...
+
+    def get_portal_session(self, session_id: str) -> PortalSession | None: ...
 
 
 class RateStore(Protocol):
@@ -87,6 +108,30 @@ class DynamoApiKeyStore:
         except ConditionFailed:
             return False
         return True
+
+
+class DynamoPortalSessionStore:
+    def __init__(self, table: Table) -> None:
+        self.table = table
+
+    def put_portal_session(self, session_id: str, session: PortalSession, created_at: datetime) -> None:
+        item = {
+            "PK": keys.portal_session_pk(session_id),
+            "SK": keys.portal_session_sk(),
+            "token_hash": session.token_hash,
+            "account": session.account,
+            "created_at": created_at.isoformat(),
+            "expires_at": int(session.expires_at.timestamp()),
+        }
+        self.table.put(item, condition="attribute_not_exists(PK)")
+
+    def get_portal_session(self, session_id: str) -> PortalSession | None:
+        key = (keys.portal_session_pk(session_id), keys.portal_session_sk())
+        item = self.table.get(key, consistent=False)
+        if item is None:
+            return None
+        expires_at = datetime.fromtimestamp(int(item["expires_at"]), UTC)
+        return PortalSession(str(item["token_hash"]), str(item["account"]), expires_at)
 
 
 class DynamoRateStore:

@@ -20,6 +20,7 @@
 | inbox             | INBOX#<account>    | U#/R#<id>, CNT#<day> | unread/read notifications, day counters |
 | email confirmation | CONFIRM#<token>   | CONFIRM              | account, handler id, address, TTL      |
 | rate window       | RATE#<subject>     | RATE                 | w<minute> hit counts, TTL              |
+| portal session    | PORTAL#<id>        | PORTAL               | sha256 of the token, account, TTL      |
 | push subscriber   | PUSH#<account>     | <subscriber id>      | browser subscription (endpoint, keys)  |
 | destination pace  | DEST#<digest>      | PACE                 | next_ms: a destination's next free send |
 |                   |                    |                      | slot (its rate limit), TTL             |
@@ -181,6 +182,14 @@ def destination_pk(digest: str) -> str:
 
 def destination_sk() -> str:
     return "PACE"
+
+
+def portal_session_pk(session_id: str) -> str:
+    return f"PORTAL#{session_id}"
+
+
+def portal_session_sk() -> str:
+    return "PORTAL"
 
 
 def rate_pk(subject: str) -> str:

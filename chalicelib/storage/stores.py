@@ -16,7 +16,9 @@ from chalicelib.storage.accounts import (
     AppStore,
     DynamoApiKeyStore,
     DynamoAppStore,
+    DynamoPortalSessionStore,
     DynamoRateStore,
+    PortalSessionStore,
     RateStore,
 )
 from chalicelib.storage.app_events import AppEventStore, DynamoAppEventStore
@@ -33,6 +35,7 @@ from chalicelib.storage.table import Table
 @dataclass(frozen=True)
 class Stores:
     api_keys: ApiKeyStore
+    portal_sessions: PortalSessionStore
     rates: RateStore
     apps: AppStore
     handlers: HandlerStore
@@ -50,6 +53,7 @@ def dynamo_stores(table_name: str, client: Any = None) -> Stores:
     table = Table(table_name, client)
     return Stores(
         api_keys=DynamoApiKeyStore(table),
+        portal_sessions=DynamoPortalSessionStore(table),
         rates=DynamoRateStore(table),
         apps=DynamoAppStore(table),
         handlers=DynamoHandlerStore(table),

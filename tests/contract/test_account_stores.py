@@ -12,6 +12,7 @@ from chalicelib.delivery.notices import new_notification
 from chalicelib.models import inbox
 from chalicelib.models.events import Event
 from chalicelib.models.handlers import Handler
+from chalicelib.storage.accounts import PortalSession
 from chalicelib.storage.stores import Stores
 from chalicelib.storage.table import RETENTION_SECONDS, ConditionFailed
 from tests.commands import create_command
@@ -33,6 +34,17 @@ def test_an_api_key_is_stored_once_and_revoked_once_it_exists(stores: Stores) ->
     assert (revoked["revoked"], revoked["revoked_at"]) == (True, MOMENT.isoformat())
     assert stores.api_keys.revoke_api_key("k2", MOMENT) is False
     assert stores.api_keys.get_api_key("k2") is None
+
+
+def test_a_portal_session_is_stored_once_and_read_back_to_the_second(stores: Stores) -> None:
+    session = PortalSession("hash", ACME, MOMENT + timedelta(hours=1, microseconds=250))
+    stores.portal_sessions.put_portal_session("s1", session, MOMENT)
+    with pytest.raises(ConditionFailed):
+        stores.portal_sessions.put_portal_session("s1", PortalSession("other", "globex", MOMENT), MOMENT)
+    assert stores.portal_sessions.get_portal_session("s1") == PortalSession(
+        "hash", ACME, MOMENT + timedelta(hours=1)
+    )
+    assert stores.portal_sessions.get_portal_session("s2") is None
 
 
 def test_rate_windows_count_this_and_last_minute_and_take_a_hit_back(stores: Stores) -> None:

@@ -8,20 +8,13 @@ from typing import Any
 import boto3
 import requests
 
-from chalicelib.vapid import generate_vapid_keys
 from tests.e2e.conftest import Stack, auth
+from tests.e2e.destinations import loopback_stack_env, settings_of_every_type
 from tests.functional.test_push import Browser
 from tests.receiver import Receiver, Reply
 
 RECEIVER = Receiver()  # started at import: the stack's environment needs its URL
-VAPID_PRIVATE, _ = generate_vapid_keys()
-STACK_ENV = {
-    "HERALD_TELEGRAM_API_URL": RECEIVER.url("/telegram"),
-    "HERALD_X_API_URL": RECEIVER.url("/x"),
-    "HERALD_EMAIL_CONFIRMATION": "0",
-    "HERALD_VAPID_PRIVATE_KEY": VAPID_PRIVATE,
-    "HERALD_RATE_LIMIT_PER_MINUTE": "0",
-}
+STACK_ENV = loopback_stack_env(RECEIVER)
 RECEIVER.script("/x/2/tweets", Reply(201, {"data": {"id": "1", "text": "ok"}}))
 RECEIVER.script("/telegram/bot123:secret/sendMessage", Reply(200, {"ok": True, "result": {}}))
 RECEIVER.script("/teams", Reply(202))
@@ -47,23 +40,7 @@ def test_one_event_reaches_a_handler_of_every_type(local_stack: Stack) -> None:
         timeout=30,
     )
     assert subscribed.status_code == 201, subscribed.text
-    handlers = {
-        "email": {"email": "ops@example.com"},
-        "webhook": {"webhook": RECEIVER.url("/webhook")},
-        "slack": {"slack": RECEIVER.url("/slack")},
-        "discord": {"discord": RECEIVER.url("/discord")},
-        "microsoft_teams": {"microsoft_teams": RECEIVER.url("/teams")},
-        "google_chat": {"google_chat": RECEIVER.url("/chat")},
-        "telegram": {"telegram": "123:secret", "telegram_chat_id": "42"},
-        "x": {
-            "x_consumer_key": "ck",
-            "x_consumer_secret": "cs",
-            "x_access_token": "at",
-            "x_access_token_secret": "as",
-        },
-        "internal_notification": {},
-        "push_subscriber_id": {"push_subscriber_id": subscribed.json()["data"]["id"]},
-    }
+    handlers = settings_of_every_type(RECEIVER, subscribed.json()["data"]["id"])
     for kind, settings in handlers.items():
         created = requests.post(
             f"{base}/notification-handlers",

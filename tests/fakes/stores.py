@@ -11,6 +11,7 @@ import math
 import threading
 import uuid
 from collections.abc import Collection, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -32,6 +33,7 @@ from chalicelib.models.handlers import Handler
 from chalicelib.models.inbox import Counts, InboxPage, Notification, Status
 from chalicelib.models.push import PushSubscriber, subscriber_id
 from chalicelib.storage import keys
+from chalicelib.storage.accounts import PortalSession
 from chalicelib.storage.app_events import AppEventPage
 from chalicelib.storage.deliveries import AttemptPage, delivery_state, plan_batch_claim
 from chalicelib.storage.fan_outs import FanOutProgress
@@ -71,6 +73,23 @@ class MemoryApiKeyStore:
                 return False
             self._keys[key_id] |= {"revoked": True, "revoked_at": revoked_at.isoformat()}
             return True
+
+
+class MemoryPortalSessionStore:
+    def __init__(self, lock: threading.RLock) -> None:
+        self._lock = lock
+        self._sessions: dict[str, PortalSession] = {}
+
+    def put_portal_session(self, session_id: str, session: PortalSession, created_at: datetime) -> None:
+        with self._lock:
+            if session_id in self._sessions:
+                raise ConditionFailed("session id taken")
+            whole_seconds = session.expires_at.replace(microsecond=0)  # as the item's TTL keeps it
+            self._sessions[session_id] = replace(session, expires_at=whole_seconds)
+
+    def get_portal_session(self, session_id: str) -> PortalSession | None:
+        with self._lock:
+            return self._sessions.get(session_id)
 
 
 class MemoryRateStore:
@@ -721,6 +740,7 @@ def memory_stores() -> Stores:
     deliveries = MemoryDeliveryStore(lock, handlers)
     return Stores(
         api_keys=MemoryApiKeyStore(lock),
+        portal_sessions=MemoryPortalSessionStore(lock),
         rates=MemoryRateStore(lock),
         apps=MemoryAppStore(lock),
         handlers=handlers,

@@ -362,7 +362,10 @@ def test_secrets_reach_every_function_by_reference_only(packaged: Packaged) -> N
 def test_lambda_zip_is_small_and_carries_no_dev_or_runtime_packages(packaged: Packaged) -> None:
     path = packaged.out / "deployment.zip"
     with zipfile.ZipFile(path) as archive:
-        tops = {name.split("/", 1)[0] for name in archive.namelist()}
+        names = set(archive.namelist())
+    tops = {name.split("/", 1)[0] for name in names}
+    portal = {f"chalicelib/portal/{name}" for name in ("index.html", "main.js", "portal.css")}
+    assert portal <= names, "the portal's page and assets ship in the Lambda package"
     distributions = {re.split(r"[-.]", top, maxsplit=1)[0].lower() for top in tops}
     assert not distributions & {"boto3", "botocore", "s3transfer", "moto", "pytest", "_pytest"}
     assert not tops & {"herald_local", "tests", "infra", "bench"}
