@@ -78,17 +78,17 @@ class MemoryRateStore:
         self._lock = lock
         self._hits: dict[str, dict[int, int]] = {}
 
-    def hit_rate_window(self, subject: str, window: int, expires_at: int) -> tuple[int, int]:
+    def add_hits(self, subject: str, window: int, count: int, expires_at: int) -> tuple[int, int]:
         with self._lock:
             windows = self._hits.setdefault(subject, {})
-            windows[window] = windows.get(window, 0) + 1
+            windows[window] = windows.get(window, 0) + count
             windows.pop(window - 2, None)
             return windows[window], windows.get(window - 1, 0)
 
-    def take_back_hit(self, subject: str, window: int) -> None:
+    def take_back_hits(self, subject: str, window: int, count: int) -> None:
         with self._lock:
             windows = self._hits.setdefault(subject, {})
-            windows[window] = windows.get(window, 0) - 1
+            windows[window] = windows.get(window, 0) - count
 
     def rate_window(self, subject: str, window: int) -> tuple[int, int]:
         with self._lock:
