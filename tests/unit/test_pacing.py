@@ -62,7 +62,7 @@ def test_a_burst_above_the_rate_is_held_back_with_its_slots_and_no_attempt_count
     slots = [json.loads(entry["MessageBody"])["not_before"] for entry in held["Entries"]]
     assert slots == [NOW_MS + 1000 * n for n in range(1, 5)]
     assert [record_of(stores, t).get("attempts") for t in tasks] == [1, None, None, None, None]
-    assert queues.made("ChangeMessageVisibility") == []
+    assert queues.visibility_changes() == []
 
 
 def test_a_held_delivery_goes_at_its_slot_without_taking_another(
