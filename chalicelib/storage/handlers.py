@@ -570,7 +570,8 @@ class DynamoHandlerStore:
     ) -> Noted | None:
         """One UpdateItem for them all. If one was delivered it sets last_datetime and clears
         failing_since (answering the item as it was, to learn whether it ended a run of
-        failures); else a failure starts the failing_since clock if it is not running."""
+        failures: only the attributes it changes come back, not the whole item); else a failure
+        starts the failing_since clock if it is not running."""
         delivered = AttemptStatus.DELIVERED in statuses
         if delivered:
             expression = "ADD attempt_seq :count SET last_datetime = :now REMOVE failing_since"
@@ -587,7 +588,7 @@ class DynamoHandlerStore:
                 expression,
                 condition="attribute_exists(SK)",
                 values=values,
-                returns="ALL_OLD" if delivered else "UPDATED_NEW",
+                returns="UPDATED_OLD" if delivered else "UPDATED_NEW",
             )
         except ConditionFailed:
             return None
