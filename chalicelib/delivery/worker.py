@@ -210,7 +210,9 @@ def _number(stores: Stores, attempted: list[Verdict | Sent]) -> list[Verdict]:
         if isinstance(outcome, Sent):
             by_handler.setdefault((outcome.handler.account, outcome.handler.id), []).append(outcome)
     recorded: dict[int, Verdict] = {}
-    for verdicts in _get_workers().map(lambda sent: _record_attempts(stores, sent), by_handler.values()):
+    for verdicts in _get_workers().map(
+        lambda attempts: _record_attempts(stores, attempts), by_handler.values()
+    ):
         recorded |= verdicts
     return [recorded[id(outcome)] if isinstance(outcome, Sent) else outcome for outcome in attempted]
 
