@@ -18,6 +18,7 @@ from typing import Any
 PARTS: list[tuple[str, str]] = [
     ("pagination", "bench.pagination"),
     ("delivery", "bench.delivery"),
+    ("cpu", "bench.cpu"),
     ("scale", "bench.scale"),
     ("api", "bench.api"),
     ("package", "bench.package"),

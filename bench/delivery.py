@@ -35,13 +35,12 @@ FANOUT_ACCOUNT = "fanout"
 
 def run() -> dict[str, Any]:
     with local_aws():
-        from chalicelib import clients
-        from chalicelib.settings import get_settings
-        from herald_local.bootstrap import ensure_queue, ensure_table
+        import boto3
 
-        settings = get_settings()
-        ensure_table(clients.client("dynamodb"), settings.table_name)
-        ensure_queue(clients.client("sqs"), settings.deliveries_queue, settings.deliveries_dlq)
+        from chalicelib.settings import get_settings
+        from herald_local.bootstrap import ensure_resources
+
+        ensure_resources(boto3.session.Session(), get_settings())  # the fan-out below queues a job
         receiver = SlowReceiver(RECEIVER_DELAY)
         slow_receiver = SlowReceiver(SLOW_RECEIVER_DELAY)
         try:

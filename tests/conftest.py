@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from botocore.loaders import Loader
 
-from chalicelib import apikeys, clients
+from chalicelib import apikeys, clients, ratelimit
 from chalicelib.settings import get_settings
 from chalicelib.storage.stores import Stores, get_stores
 from herald_local.bootstrap import ensure_table, table_definition
@@ -97,6 +97,7 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     for name, value in _AWS_ENV.items():
         monkeypatch.setenv(name, value)
     clients.reset(keep_session=True)
+    ratelimit.forget_leases()
     yield
     clients.reset(keep_session=True)
 

@@ -89,6 +89,11 @@ class Channel:
             return SendRate(handler.rate_limit_per_second)
         return self.platform_rate(handler)
 
+    def shared_limits(self, handler: Handler) -> dict[str, SendRate]:
+        """Limits the platform counts across destinations (Telegram's per bot), by what
+        they count; a delivery waits for the latest of its slots. None by default."""
+        return {}
+
     def render(self, event: Event, handler: Handler, context: DeliveryContext) -> OutboundRequest:
         """The request for `event`, from the context's clock and settings only (no I/O)."""
         raise NotImplementedError

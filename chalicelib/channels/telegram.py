@@ -34,8 +34,15 @@ if TYPE_CHECKING:
     from chalicelib.delivery.context import DeliveryContext
     from chalicelib.delivery.safe_http import HttpResult
 
+BOT_RATE = SendRate(30)
+"""Telegram's limit per bot over all its chats (its Bot FAQ: "no more than 30 messages per second")."""
 TEXT_LIMIT = 4096
 """Telegram counts after parsing the HTML; we count the markup too, which is stricter."""
+
+
+def _bot_id(handler: Handler) -> str:
+    """The token's public half: the bot's id (the half after ':' is the secret)."""
+    return handler.settings.get("telegram", "").partition(":")[0]
 
 
 def escape(text: str) -> str:
@@ -70,8 +77,11 @@ class TelegramChannel(ChatChannel):
 
     def destination(self, handler: Handler) -> str:
         """Telegram limits each bot per chat: the bot's id (the token's public half) and the chat."""
-        bot = handler.settings.get("telegram", "").partition(":")[0]
-        return f"{bot}/{handler.settings.get('telegram_chat_id', '')}"
+        return f"{_bot_id(handler)}/{handler.settings.get('telegram_chat_id', '')}"
+
+    def shared_limits(self, handler: Handler) -> dict[str, SendRate]:
+        """And each bot across all its chats: about 30 messages a second."""
+        return {f"bot {_bot_id(handler)}": BOT_RATE}
 
     def platform_rate(self, handler: Handler) -> SendRate | None:
         """One message a second to a chat; a group (negative id) takes 20 a minute."""

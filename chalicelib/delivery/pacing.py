@@ -30,17 +30,28 @@ MAX_SQS_DELAY_SECONDS = 900
 
 def destination_id(handler: Handler) -> str:
     """The digest naming the handler's destination in the table (never a URL or token)."""
-    named = f"{handler.type}\n{get_channel(handler.type).destination(handler)}"
-    return hashlib.sha256(named.encode()).hexdigest()[:32]
+    return _digest(handler.type, get_channel(handler.type).destination(handler))
+
+
+def _digest(channel: str, counted: str) -> str:
+    return hashlib.sha256(f"{channel}\n{counted}".encode()).hexdigest()[:32]
 
 
 def reserve(stores: Stores, handler: Handler, now_ms: int) -> int | None:
-    """The slot (epoch ms) the handler's next delivery may go at; None if it is unpaced."""
-    rate = get_channel(handler.type).rate_for(handler)
-    if rate is None:
+    """The slot (epoch ms) the handler's next delivery may go at: the latest of its
+    destination's slot and those of the limits its platform shares across destinations
+    (a Telegram bot's); None if it is unpaced."""
+    channel = get_channel(handler.type)
+    rate = channel.rate_for(handler)
+    limits = {destination_id(handler): rate} if rate is not None else {}
+    limits |= {
+        _digest(handler.type, counted): shared for counted, shared in channel.shared_limits(handler).items()
+    }
+    if not limits:
         return None
-    return stores.destinations.reserve_slot(
-        destination_id(handler), interval_ms=rate.interval_ms, burst=rate.burst, now_ms=now_ms
+    return max(
+        stores.destinations.reserve_slot(key, interval_ms=limit.interval_ms, burst=limit.burst, now_ms=now_ms)
+        for key, limit in limits.items()
     )
 
 

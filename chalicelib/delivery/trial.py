@@ -44,7 +44,7 @@ def send_test(
     event = test_event(handler, now, app_id, user)
     result = get_channel(handler.type).deliver(event, handler, context)
     status = AttemptStatus.DELIVERED if result.outcome == Outcome.SENT else AttemptStatus.FAILED
-    noted = stores.handlers.note_attempt(handler, status, now)
+    noted = stores.handlers.note_attempts(handler, [status], now)
     if noted is not None:
         stores.deliveries.log_attempt(
             handler.account,

@@ -27,8 +27,10 @@ from chalicelib.models.deliveries import (
     AttemptStatus,
     Claim,
     DeliveryTask,
+    Noted,
     Outcome,
     Prefetched,
+    SendResult,
     Settlement,
 )
 from chalicelib.models.events import Event
@@ -91,6 +93,23 @@ class Verdict:
 
 _AFTER_LEASE = Verdict(retry=True, delay=LEASE_SECONDS)
 """Try again once the lease (if one was taken) has lapsed."""
+
+
+@dataclass(frozen=True)
+class Sent:
+    """An attempt made and not yet numbered: the batch numbers each handler's attempts
+    together (one UpdateItem per handler, not per delivery), then records them."""
+
+    task: DeliveryTask
+    handler: Handler
+    event: Event
+    result: SendResult
+    attempt: int
+    status: AttemptStatus
+    delay: int | None
+    now: datetime
+    message_id: str | None = None
+    """Its SQS message's, for the attempt's log line."""
 
 
 @dataclass(frozen=True)
@@ -171,17 +190,82 @@ def deliver_batch(records: list[dict[str, Any]]) -> dict[str, list[dict[str, str
     context = delivery_context(get_stores(), now=_now)
     now_ms = int(_now().timestamp() * 1000)
     messages, known = _prepare(context.stores, records, now_ms)
-    attempted = _get_workers().map(lambda message: _safely(context, message, known, now_ms), messages)
-    verdicts = _settle(context.stores, list(attempted))
+    attempted = list(_get_workers().map(lambda message: _safely(context, message, known, now_ms), messages))
+    verdicts = _settle(context.stores, _number(context.stores, attempted))
     verdicts = _hold_back(records, messages, verdicts, now_ms)
-    failures = []
-    for record, verdict in zip(records, verdicts, strict=True):
-        if verdict.dead_letter is not None:
-            dead_letter(record["body"], verdict.dead_letter)
-        if verdict.retry:
-            _delay_redelivery(record, verdict.delay)
-            failures.append({"itemIdentifier": record["messageId"]})
-    return {"batchItemFailures": failures}
+    pairs = list(zip(records, verdicts, strict=True))
+    parked = [(record["body"], v.dead_letter) for record, v in pairs if v.dead_letter is not None]
+    if parked:
+        clients.dead_letters(get_settings().deliveries_dlq, parked)
+    retried = [(record, v.delay) for record, v in pairs if v.retry]
+    _delay_redeliveries(retried)
+    return {"batchItemFailures": [{"itemIdentifier": record["messageId"]} for record, _ in retried]}
+
+
+def _number(stores: Stores, attempted: list[Verdict | Sent]) -> list[Verdict]:
+    """Number the batch's attempts, one UpdateItem per handler (on the pool, at once), and
+    turn each into its verdict."""
+    by_handler: dict[tuple[str, int], list[Sent]] = {}
+    for outcome in attempted:
+        if isinstance(outcome, Sent):
+            by_handler.setdefault((outcome.handler.account, outcome.handler.id), []).append(outcome)
+    recorded: dict[int, Verdict] = {}
+    for verdicts in _get_workers().map(
+        lambda attempts: _record_attempts(stores, attempts), by_handler.values()
+    ):
+        recorded |= verdicts
+    return [recorded[id(outcome)] if isinstance(outcome, Sent) else outcome for outcome in attempted]
+
+
+def _record_attempts(stores: Stores, attempts: list[Sent]) -> dict[int, Verdict]:
+    """Number one handler's attempts of the batch together, then each one's verdict (by
+    the id of its Sent). Where that fails, as where a send fails, the attempt is retried at
+    once (the receivers dedupe on webhook-id)."""
+    handler, now = attempts[0].handler, max(sent.now for sent in attempts)
+    try:
+        noted = stores.handlers.note_attempts(handler, [sent.status for sent in attempts], now)
+        gone = next((sent.result for sent in attempts if sent.result.outcome == Outcome.GONE), None)
+        if gone is not None:
+            reason = f"the destination answered HTTP {gone.http_status}: it no longer exists"
+            disable(stores, handler, reason, now)
+        elif noted is not None and all(sent.status != AttemptStatus.DELIVERED for sent in attempts):
+            _disable_if_failing_too_long(stores, handler, noted.failing_since, now)
+    except Exception:
+        logger.exception(
+            "recording %d attempts to handler %s failed; retrying them", len(attempts), handler.id
+        )
+        return {id(sent): _interrupted(stores, sent) for sent in attempts}
+    verdicts = {}
+    for index, sent in enumerate(attempts):
+        try:
+            verdicts[id(sent)] = _verdict(stores, sent, _noted_for(noted, attempts, index))
+        except Exception:
+            logger.exception("reporting message %s failed; it will be retried", sent.message_id)
+            verdicts[id(sent)] = _interrupted(stores, sent)
+    return verdicts
+
+
+def _interrupted(stores: Stores, sent: Sent) -> Verdict:
+    """Let the retry claim it at once instead of waiting out the lease."""
+    with contextlib.suppress(Exception):
+        stores.deliveries.finish_delivery(sent.task, AttemptStatus.RETRYING, "interrupted; retrying")
+    return _AFTER_LEASE
+
+
+def _noted_for(noted: Noted | None, attempts: list[Sent], index: int) -> Noted | None:
+    """The `index`th attempt's number; only the first delivered one ended a run of failures."""
+    if noted is None:
+        return None
+    first_delivered = (
+        next(i for i, sent in enumerate(attempts) if sent.status == AttemptStatus.DELIVERED)
+        if noted.recovered_from
+        else None
+    )
+    return replace(
+        noted,
+        seq=noted.seq + index,
+        recovered_from=noted.recovered_from if index == first_delivered else None,
+    )
 
 
 def _hold_back(
@@ -224,14 +308,18 @@ def _settle(stores: Stores, verdicts: list[Verdict]) -> list[Verdict]:
     return verdicts
 
 
-def _safely(context: DeliveryContext, message: Message, known: Prefetched | None, now_ms: int) -> Verdict:
+def _safely(
+    context: DeliveryContext, message: Message, known: Prefetched | None, now_ms: int
+) -> Verdict | Sent:
     if message.held_at(now_ms):
         return Verdict(retry=False, hold_until=message.slot)
     try:
         if message.slot is not None and message.slot > now_ms:
             time.sleep((message.slot - now_ms) / 1000)  # under a second: not worth a trip to SQS
-        with logs.bound(sqs_message_id=message.record.get("messageId")):
-            return deliver_record(context, message, known)
+        message_id = message.record.get("messageId")
+        with logs.bound(sqs_message_id=message_id):
+            outcome = _send_record(context, message, known)
+        return replace(outcome, message_id=message_id) if isinstance(outcome, Sent) else outcome
     except Exception:
         # DynamoDB throttling, SQS hiccups...: the message comes back after its
         # visibility timeout and the lease (if taken) has lapsed by then.
@@ -240,6 +328,12 @@ def _safely(context: DeliveryContext, message: Message, known: Prefetched | None
 
 
 def deliver_record(context: DeliveryContext, message: Message, known: Prefetched | None) -> Verdict:
+    """One message from its claim to its verdict, its attempt numbered on its own."""
+    return _number(context.stores, [_send_record(context, message, known)])[0]
+
+
+def _send_record(context: DeliveryContext, message: Message, known: Prefetched | None) -> Verdict | Sent:
+    """Claim and send one message: its verdict if nothing was sent, else the attempt."""
     stores = context.stores
     task, claim = message.task, message.claim
     if task is None:
@@ -269,7 +363,7 @@ def _deliver_claimed(
     *,
     attempt: int,
     now: datetime,
-) -> Verdict:
+) -> Verdict | Sent:
     handler, event = _handler_and_event(context.stores, task, known)
     if handler is None or not handler.is_enabled:
         skipped = Settlement(task, AttemptStatus.SKIPPED, attempt, error="handler deleted or disabled")
@@ -306,7 +400,7 @@ def _attempt(
     *,
     attempt: int,
     now: datetime,
-) -> Verdict:
+) -> Sent:
     channel = get_channel(handler.type)
     result = channel.deliver(event, handler, context)
     if result.retry_after is not None:
@@ -322,36 +416,44 @@ def _attempt(
         status = AttemptStatus.RETRYING
     else:
         status = AttemptStatus.FAILED
-    stores = context.stores
-    noted = stores.handlers.note_attempt(handler, status, now)
+    return Sent(task, handler, event, result, attempt, status, delay, now)
+
+
+def _verdict(stores: Stores, sent: Sent, noted: Noted | None) -> Verdict:
+    """Report a numbered attempt (its log line, operational events) and say what becomes
+    of its message and what the batch writes for it."""
+    task, handler, event, result, status, now = (
+        sent.task,
+        sent.handler,
+        sent.event,
+        sent.result,
+        sent.status,
+        sent.now,
+    )
+    attempt = sent.attempt
     log = (
         None
         if noted is None
         else attempt_log(event, result, seq=noted.seq, attempt=attempt, status=status, now=now)
     )
-    if result.outcome == Outcome.GONE:
-        disable(
-            stores, handler, f"the destination answered HTTP {result.http_status}: it no longer exists", now
-        )
-    elif status != AttemptStatus.DELIVERED and noted is not None:
-        _disable_if_failing_too_long(stores, handler, noted.failing_since, now)
     gave_up = status == AttemptStatus.FAILED and result.outcome == Outcome.RETRY
-    report.attempted(
-        stores,
-        handler,
-        event,
-        result,
-        status=status,
-        attempt=attempt,
-        generation=task.generation,
-        noted=noted,
-        gave_up=gave_up,
-        now=now,
-    )
-    next_attempt_at = now + timedelta(seconds=delay) if delay is not None else None
+    with logs.bound(sqs_message_id=sent.message_id):
+        report.attempted(
+            stores,
+            handler,
+            event,
+            result,
+            status=status,
+            attempt=attempt,
+            generation=task.generation,
+            noted=noted,
+            gave_up=gave_up,
+            now=now,
+        )
+    next_attempt_at = now + timedelta(seconds=sent.delay) if sent.delay is not None else None
     return Verdict(
         retry=status == AttemptStatus.RETRYING,
-        delay=delay or 0,
+        delay=sent.delay or 0,
         settlement=Settlement(
             task,
             status,
@@ -382,18 +484,29 @@ def disable(stores: Stores, handler: Handler, reason: str, now: datetime) -> Non
     operational.handler_disabled(stores, handler, reason, now)
 
 
-def dead_letter(body: str, reason: str) -> None:
-    """Park a message in the deliveries DLQ with the reason; `herald dlq redrive` replays it."""
-    clients.dead_letter(get_settings().deliveries_dlq, body, reason)
+def _delay_redeliveries(retried: list[tuple[dict[str, Any], int]]) -> None:
+    """Make SQS hold each message back for its backoff delay before redelivering it: one
+    ChangeMessageVisibilityBatch per queue and ten messages (a batch comes from one queue)."""
+    by_queue: dict[str, list[tuple[dict[str, Any], int]]] = {}
+    for record, delay in retried:
+        by_queue.setdefault(_queue_of(record), []).append((record, delay))
+    for queue, delays in by_queue.items():
+        for start in range(0, len(delays), 10):
+            _delay_in_one_call(queue, delays[start : start + 10])
 
 
-def _delay_redelivery(record: dict[str, Any], delay: int) -> None:
-    """Make SQS hold the message back for the backoff delay before redelivering it."""
+def _delay_in_one_call(queue: str, delays: list[tuple[dict[str, Any], int]]) -> None:
     try:
-        clients.client("sqs").change_message_visibility(
-            QueueUrl=clients.queue_url(_queue_of(record)),
-            ReceiptHandle=record["receiptHandle"],
-            VisibilityTimeout=delay,
+        answer = clients.client("sqs").change_message_visibility_batch(
+            QueueUrl=clients.queue_url(queue),
+            Entries=[
+                {"Id": str(index), "ReceiptHandle": record["receiptHandle"], "VisibilityTimeout": delay}
+                for index, (record, delay) in enumerate(delays)
+            ],
         )
-    except Exception:  # the queue's own visibility timeout still brings it back
-        logger.exception("could not delay message %s", record.get("messageId"))
+    except Exception:  # the queue's own visibility timeout still brings them back
+        logger.exception("could not delay %d message(s)", len(delays))
+        return
+    failed = [delays[int(entry["Id"])][0].get("messageId") for entry in answer.get("Failed", [])]
+    if failed:
+        logger.error("could not delay messages %s", failed)

@@ -47,12 +47,13 @@ class PortalSessionStore(Protocol):
 class RateStore(Protocol):
     """Hits per subject (a key, an address) per one-minute window."""
 
-    def hit_rate_window(self, subject: str, window: int, expires_at: int) -> tuple[int, int]:
-        """Count a hit in minute `window`; returns (this minute's, last minute's) hits."""
+    def add_hits(self, subject: str, window: int, count: int, expires_at: int) -> tuple[int, int]:
+        """Count `count` hits in minute `window` (a container leases several at once);
+        returns (this minute's, last minute's) hits, these included."""
         ...
 
-    def take_back_hit(self, subject: str, window: int) -> None:
-        """Uncount one hit of minute `window` (concurrent hits are kept)."""
+    def take_back_hits(self, subject: str, window: int, count: int) -> None:
+        """Uncount `count` hits of minute `window` (concurrent hits are kept)."""
         ...
 
     def rate_window(self, subject: str, window: int) -> tuple[int, int]:
@@ -138,20 +139,20 @@ class DynamoRateStore:
     def __init__(self, table: Table) -> None:
         self.table = table
 
-    def hit_rate_window(self, subject: str, window: int, expires_at: int) -> tuple[int, int]:
+    def add_hits(self, subject: str, window: int, count: int, expires_at: int) -> tuple[int, int]:
         """The minute before last is dropped in the same update, so the item stays small."""
         item = self.table.update(
             _rate_key(subject),
-            "ADD #now :one SET expires_at = :exp REMOVE #old",
+            "ADD #now :count SET expires_at = :exp REMOVE #old",
             names={"#now": f"w{window}", "#old": f"w{window - 2}"},
-            values={":one": 1, ":exp": expires_at},
+            values={":count": count, ":exp": expires_at},
             returns="ALL_NEW",
         )
         return int(item.get(f"w{window}", 0)), int(item.get(f"w{window - 1}", 0))
 
-    def take_back_hit(self, subject: str, window: int) -> None:
+    def take_back_hits(self, subject: str, window: int, count: int) -> None:
         self.table.update(
-            _rate_key(subject), "ADD #now :minus_one", names={"#now": f"w{window}"}, values={":minus_one": -1}
+            _rate_key(subject), "ADD #now :minus", names={"#now": f"w{window}"}, values={":minus": -count}
         )
 
     def rate_window(self, subject: str, window: int) -> tuple[int, int]:

@@ -125,8 +125,11 @@ class HandlerStore(Protocol):
         NotFound if the handler is gone or has no secret."""
         ...
 
-    def note_attempt(self, handler: Handler, status: AttemptStatus, now: datetime) -> Noted | None:
-        """Number one attempt and update the handler's health; None if it was deleted."""
+    def note_attempts(
+        self, handler: Handler, statuses: Sequence[AttemptStatus], now: datetime
+    ) -> Noted | None:
+        """Number a batch's attempts to the handler (`Noted.seq` is the first of as many
+        consecutive numbers) and update its health; None if it was deleted."""
         ...
 
     def attempt_count(self, account: str, handler_id: int) -> int:
@@ -562,17 +565,21 @@ class DynamoHandlerStore:
         except ConditionFailed:
             raise _not_found(handler_id) from None
 
-    def note_attempt(self, handler: Handler, status: AttemptStatus, now: datetime) -> Noted | None:
-        """One UpdateItem. Success sets last_datetime and clears failing_since (answering
-        the item as it was, to learn whether it ended a run of failures); a failure starts
-        the failing_since clock if it is not running."""
-        if status == AttemptStatus.DELIVERED:
-            expression = "ADD attempt_seq :one SET last_datetime = :now REMOVE failing_since"
-        elif status == AttemptStatus.SKIPPED:
-            expression = "ADD attempt_seq :one"
+    def note_attempts(
+        self, handler: Handler, statuses: Sequence[AttemptStatus], now: datetime
+    ) -> Noted | None:
+        """One UpdateItem for them all. If one was delivered it sets last_datetime and clears
+        failing_since (answering the item as it was, to learn whether it ended a run of
+        failures: only the attributes it changes come back, not the whole item); else a failure
+        starts the failing_since clock if it is not running."""
+        delivered = AttemptStatus.DELIVERED in statuses
+        if delivered:
+            expression = "ADD attempt_seq :count SET last_datetime = :now REMOVE failing_since"
+        elif all(status == AttemptStatus.SKIPPED for status in statuses):
+            expression = "ADD attempt_seq :count"
         else:
-            expression = "ADD attempt_seq :one SET failing_since = if_not_exists(failing_since, :now)"
-        values: dict[str, Any] = {":one": 1}
+            expression = "ADD attempt_seq :count SET failing_since = if_not_exists(failing_since, :now)"
+        values: dict[str, Any] = {":count": len(statuses)}
         if ":now" in expression:
             values[":now"] = now.isoformat()
         try:
@@ -581,15 +588,15 @@ class DynamoHandlerStore:
                 expression,
                 condition="attribute_exists(SK)",
                 values=values,
-                returns="ALL_OLD" if status == AttemptStatus.DELIVERED else "UPDATED_NEW",
+                returns="UPDATED_OLD" if delivered else "UPDATED_NEW",
             )
         except ConditionFailed:
             return None
-        if status == AttemptStatus.DELIVERED:
+        if delivered:
             ended = updated.get("failing_since")
             seq = int(updated.get("attempt_seq", 0)) + 1
             return Noted(seq, None, recovered_from=datetime.fromisoformat(ended) if ended else None)
-        seq = int(updated["attempt_seq"])
+        seq = int(updated["attempt_seq"]) - len(statuses) + 1
         # UPDATED_NEW may leave out a failing_since that if_not_exists kept as it was
         since = updated.get("failing_since")
         return Noted(seq, datetime.fromisoformat(since) if since else handler.failing_since)

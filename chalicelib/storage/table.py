@@ -241,13 +241,14 @@ class Table:
         """One TransactWriteItems, no retry: for callers with a fallback of their own.
         Any failure of DynamoDB's (conditions, conflicts, throttling, the endpoint) raises
         Cancelled; a malformed request is a bug and raises as it is."""
-        from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
+        from botocore.exceptions import BotoCoreError, ClientError
 
         try:
             self.ddb.transact_write_items(TransactItems=requests)
-        except ParamValidationError:
-            raise
         except (ClientError, BotoCoreError) as exc:  # the caller falls back
+            code = exc.response.get("Error", {}).get("Code") if isinstance(exc, ClientError) else None
+            if code == "ValidationException":
+                raise  # the clients skip botocore's own check: DynamoDB's is the one
             old = [from_ddb(reason.get("Item", {})) for reason in _cancellation_reasons(exc)]
             raise Cancelled(str(exc), old) from exc
 

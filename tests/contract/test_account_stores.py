@@ -47,14 +47,21 @@ def test_a_portal_session_is_stored_once_and_read_back_to_the_second(stores: Sto
     assert stores.portal_sessions.get_portal_session("s2") is None
 
 
-def test_rate_windows_count_this_and_last_minute_and_take_a_hit_back(stores: Stores) -> None:
-    assert stores.rates.hit_rate_window("key:a", 10, 1_000) == (1, 0)
-    assert stores.rates.hit_rate_window("key:a", 10, 1_000) == (2, 0)
-    assert stores.rates.hit_rate_window("key:a", 11, 1_000) == (1, 2)
-    stores.rates.take_back_hit("key:a", 11)
+def test_rate_windows_count_this_and_last_minute_and_take_hits_back(stores: Stores) -> None:
+    assert stores.rates.add_hits("key:a", 10, 1, 1_000) == (1, 0)
+    assert stores.rates.add_hits("key:a", 10, 1, 1_000) == (2, 0)
+    assert stores.rates.add_hits("key:a", 11, 1, 1_000) == (1, 2)
+    stores.rates.take_back_hits("key:a", 11, 1)
     assert stores.rates.rate_window("key:a", 11) == (0, 2)
-    assert stores.rates.hit_rate_window("key:a", 13, 1_000) == (1, 0), "two minutes on, nothing weighs"
+    assert stores.rates.add_hits("key:a", 13, 1, 1_000) == (1, 0), "two minutes on, nothing weighs"
     assert stores.rates.rate_window("key:b", 13) == (0, 0)
+
+
+def test_a_lease_counts_many_hits_at_once_and_gives_back_what_it_could_not_use(stores: Stores) -> None:
+    assert stores.rates.add_hits("key:a", 20, 8, 1_000) == (8, 0)
+    assert stores.rates.add_hits("key:a", 20, 4, 1_000) == (12, 0), "another container's lease adds up"
+    stores.rates.take_back_hits("key:a", 20, 3)
+    assert stores.rates.add_hits("key:a", 21, 16, 1_000) == (16, 9)
 
 
 def test_an_app_keeps_the_id_of_its_first_use(stores: Stores) -> None:

@@ -286,12 +286,12 @@ def test_attempts_are_numbered_and_the_failing_clock_runs_until_a_success(stores
     handler = create(stores)
     later = MOMENT + timedelta(hours=1)
     assert stores.handlers.attempt_count(ACME, handler.id) == 0
-    assert stores.handlers.note_attempt(handler, AttemptStatus.RETRYING, MOMENT) == Noted(1, MOMENT)
+    assert stores.handlers.note_attempts(handler, [AttemptStatus.RETRYING], MOMENT) == Noted(1, MOMENT)
     failing = services.get_handler(stores, ACME, handler.id)  # as the worker reads it
     assert failing.failing_since == MOMENT
-    assert stores.handlers.note_attempt(failing, AttemptStatus.FAILED, later) == Noted(2, MOMENT)
-    assert stores.handlers.note_attempt(failing, AttemptStatus.SKIPPED, later) == Noted(3, MOMENT)
-    assert stores.handlers.note_attempt(failing, AttemptStatus.DELIVERED, later) == Noted(
+    assert stores.handlers.note_attempts(failing, [AttemptStatus.FAILED], later) == Noted(2, MOMENT)
+    assert stores.handlers.note_attempts(failing, [AttemptStatus.SKIPPED], later) == Noted(3, MOMENT)
+    assert stores.handlers.note_attempts(failing, [AttemptStatus.DELIVERED], later) == Noted(
         4, None, recovered_from=MOMENT
     )
     healthy = stores.handlers.get_handler(ACME, handler.id)
@@ -299,19 +299,29 @@ def test_attempts_are_numbered_and_the_failing_clock_runs_until_a_success(stores
     assert (healthy.failing_since, healthy.last_datetime) == (None, later)
     assert stores.handlers.attempt_count(ACME, handler.id) == 4
     assert (
-        stores.handlers.note_attempt(handler.model_copy(update={"id": 99}), AttemptStatus.FAILED, later)
+        stores.handlers.note_attempts(handler.model_copy(update={"id": 99}), [AttemptStatus.FAILED], later)
         is None
     )
     assert stores.handlers.attempt_count(ACME, 99) == 0
 
 
+def test_a_batchs_attempts_to_one_handler_are_numbered_together(stores: Stores) -> None:
+    handler = create(stores)
+    retrying, skipped = AttemptStatus.RETRYING, AttemptStatus.SKIPPED
+    assert stores.handlers.note_attempts(handler, [retrying, skipped, retrying], MOMENT) == Noted(1, MOMENT)
+    mixed = [AttemptStatus.FAILED, AttemptStatus.DELIVERED]
+    later = MOMENT + timedelta(minutes=1)
+    assert stores.handlers.note_attempts(handler, mixed, later) == Noted(4, None, recovered_from=MOMENT)
+    assert stores.handlers.attempt_count(ACME, handler.id) == 5
+
+
 def test_only_the_delivered_attempt_that_ends_a_run_of_failures_is_a_recovery(stores: Stores) -> None:
     handler = create(stores)
     later = MOMENT + timedelta(minutes=5)
-    assert stores.handlers.note_attempt(handler, AttemptStatus.DELIVERED, MOMENT) == Noted(1, None)
-    stores.handlers.note_attempt(handler, AttemptStatus.RETRYING, MOMENT)
-    ended = stores.handlers.note_attempt(handler, AttemptStatus.DELIVERED, later)
-    again = stores.handlers.note_attempt(handler, AttemptStatus.DELIVERED, later)
+    assert stores.handlers.note_attempts(handler, [AttemptStatus.DELIVERED], MOMENT) == Noted(1, None)
+    stores.handlers.note_attempts(handler, [AttemptStatus.RETRYING], MOMENT)
+    ended = stores.handlers.note_attempts(handler, [AttemptStatus.DELIVERED], later)
+    again = stores.handlers.note_attempts(handler, [AttemptStatus.DELIVERED], later)
     assert (ended, again) == (Noted(3, None, recovered_from=MOMENT), Noted(4, None))
 
 
@@ -319,7 +329,7 @@ def test_clearing_the_failing_clock_lets_the_next_failure_start_it_again(stores:
     """Re-enabling a handler clears `failing_since` (services send None): the next failure
     must start the clock afresh, or a handler failing again is never disabled."""
     handler = create(stores)
-    stores.handlers.note_attempt(handler, AttemptStatus.FAILED, MOMENT)
+    stores.handlers.note_attempts(handler, [AttemptStatus.FAILED], MOMENT)
     stores.handlers.update_handler(
         ACME,
         handler.id,
@@ -332,7 +342,7 @@ def test_clearing_the_failing_clock_lets_the_next_failure_start_it_again(stores:
     reenabled = services.get_handler(stores, ACME, handler.id)
     assert reenabled.failing_since is None
     later = MOMENT + timedelta(days=1)
-    assert stores.handlers.note_attempt(reenabled, AttemptStatus.FAILED, later) == Noted(2, later)
+    assert stores.handlers.note_attempts(reenabled, [AttemptStatus.FAILED], later) == Noted(2, later)
     assert services.get_handler(stores, ACME, handler.id).failing_since == later
 
 

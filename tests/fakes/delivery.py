@@ -131,6 +131,31 @@ class RecordingQueues:
         with self._lock:
             return [c.params for c in self.calls if c.operation == operation]
 
+    def visibility_changes(self) -> list[dict[str, Any]]:
+        """Every message made invisible for a while (QueueUrl, ReceiptHandle,
+        VisibilityTimeout), one by one or in batches."""
+        return self._one_by_one("ChangeMessageVisibility")
+
+    def parked(self) -> list[dict[str, Any]]:
+        """Every message sent to a dead-letter queue (QueueUrl, MessageBody,
+        MessageAttributes), one by one or in batches."""
+        return [sent for sent in self._one_by_one("SendMessage") if sent["QueueUrl"].endswith("-dlq")]
+
+    def _one_by_one(self, operation: str) -> list[dict[str, Any]]:
+        """The parameters of `operation` and of its batch form, one dict per message."""
+        found = []
+        with self._lock:
+            for call in self.calls:
+                if call.operation == operation:
+                    found.append(call.params)
+                elif call.operation == f"{operation}Batch":
+                    url = call.params["QueueUrl"]
+                    found += [
+                        {"QueueUrl": url, **{k: v for k, v in entry.items() if k != "Id"}}
+                        for entry in call.params["Entries"]
+                    ]
+        return found
+
 
 def queue_url(name: str) -> str:
     """The URL `RecordingQueues` gives the queue `name`."""

@@ -97,17 +97,17 @@ class MemoryRateStore:
         self._lock = lock
         self._hits: dict[str, dict[int, int]] = {}
 
-    def hit_rate_window(self, subject: str, window: int, expires_at: int) -> tuple[int, int]:
+    def add_hits(self, subject: str, window: int, count: int, expires_at: int) -> tuple[int, int]:
         with self._lock:
             windows = self._hits.setdefault(subject, {})
-            windows[window] = windows.get(window, 0) + 1
+            windows[window] = windows.get(window, 0) + count
             windows.pop(window - 2, None)
             return windows[window], windows.get(window - 1, 0)
 
-    def take_back_hit(self, subject: str, window: int) -> None:
+    def take_back_hits(self, subject: str, window: int, count: int) -> None:
         with self._lock:
             windows = self._hits.setdefault(subject, {})
-            windows[window] = windows.get(window, 0) - 1
+            windows[window] = windows.get(window, 0) - count
 
     def rate_window(self, subject: str, window: int) -> tuple[int, int]:
         with self._lock:
@@ -254,23 +254,25 @@ class MemoryHandlerStore:
                 "previous_secret_expires_at": overlap_until.isoformat(),
             }
 
-    def note_attempt(self, handler: Handler, status: AttemptStatus, now: datetime) -> Noted | None:
+    def note_attempts(
+        self, handler: Handler, statuses: Sequence[AttemptStatus], now: datetime
+    ) -> Noted | None:
         with self._lock:
             item = self.items.get((handler.account, handler.id))
             if item is None:
                 return None
-            item["attempt_seq"] = item.get("attempt_seq", 0) + 1
-            if status == AttemptStatus.DELIVERED:
+            first = item.get("attempt_seq", 0) + 1
+            item["attempt_seq"] = first + len(statuses) - 1
+            if AttemptStatus.DELIVERED in statuses:
                 item["last_datetime"] = now.isoformat()
                 ended = item.pop("failing_since", None)
                 recovered_from = datetime.fromisoformat(ended) if ended else None
-                return Noted(item["attempt_seq"], None, recovered_from=recovered_from)
-            if status != AttemptStatus.SKIPPED and item.get("failing_since") is None:
+                return Noted(first, None, recovered_from=recovered_from)
+            failed = any(status != AttemptStatus.SKIPPED for status in statuses)
+            if failed and item.get("failing_since") is None:
                 item["failing_since"] = now.isoformat()
             since = item.get("failing_since")
-            return Noted(
-                item["attempt_seq"], datetime.fromisoformat(since) if since else handler.failing_since
-            )
+            return Noted(first, datetime.fromisoformat(since) if since else handler.failing_since)
 
     def attempt_count(self, account: str, handler_id: int) -> int:
         with self._lock:

@@ -259,10 +259,10 @@ def test_429_waits_at_least_its_retry_after(
     delays: list[int] = []
 
     def spy(params: dict[str, Any], **_: Any) -> None:
-        delays.append(params["VisibilityTimeout"])
+        delays.extend(entry["VisibilityTimeout"] for entry in params["Entries"])
 
     events = clients.client("sqs").meta.events
-    events.register("provide-client-params.sqs.ChangeMessageVisibility", spy)
+    events.register("provide-client-params.sqs.ChangeMessageVisibilityBatch", spy)
     queue = get_settings().deliveries_queue
     assert len(run_batch(deliver, queue, receive(queue))) == 1
     assert delays and delays[0] >= 900

@@ -161,6 +161,14 @@ def test_every_sqs_event_source_reports_batch_item_failures(packaged: Packaged) 
         assert packaged.env(name)["HERALD_REPORT_BATCH_ITEM_FAILURES"] == "1"
 
 
+def test_a_delivery_backlog_cannot_take_the_accounts_whole_concurrency(packaged: Packaged) -> None:
+    """The deliveries queue scales its function to at most 200 instances (of the account's
+    default 1,000), so a backlog of slow receivers leaves room for the API."""
+    deliver = packaged.of_type("AWS::Serverless::Function")["Deliver"]
+    (source,) = deliver["Properties"]["Events"].values()
+    assert source["Properties"]["ScalingConfig"] == {"MaximumConcurrency": 200}
+
+
 def test_each_queue_dead_letters_to_its_own_dlq(packaged: Packaged) -> None:
     for function, (queue_setting, dlq_setting) in SQS_HANDLERS.items():
         queue = packaged.queue_of(function, queue_setting)

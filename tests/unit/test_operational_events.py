@@ -175,7 +175,7 @@ def test_a_handler_delivering_after_failing_raises_handler_recovered_once(
     stores: Stores, queues: RecordingQueues
 ) -> None:
     with_operational_webhook(stores)
-    stores.handlers.note_attempt(make_handler(), AttemptStatus.RETRYING, NOW)  # failing since NOW
+    stores.handlers.note_attempts(make_handler(), [AttemptStatus.RETRYING], NOW)  # failing since NOW
     attempt(stores, OK)
     [event] = queued_operational_events(stores, queues)
     assert (event["type"], event["failing_since"], event["recovered_at"]) == (

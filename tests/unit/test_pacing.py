@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from chalicelib.delivery import worker
+from chalicelib.delivery import pacing, worker
 from chalicelib.delivery.pacing import destination_id
 from chalicelib.delivery.safe_http import HttpResult
 from chalicelib.delivery.worker import deliver_batch
@@ -62,7 +62,7 @@ def test_a_burst_above_the_rate_is_held_back_with_its_slots_and_no_attempt_count
     slots = [json.loads(entry["MessageBody"])["not_before"] for entry in held["Entries"]]
     assert slots == [NOW_MS + 1000 * n for n in range(1, 5)]
     assert [record_of(stores, t).get("attempts") for t in tasks] == [1, None, None, None, None]
-    assert queues.made("ChangeMessageVisibility") == []
+    assert queues.visibility_changes() == []
 
 
 def test_a_held_delivery_goes_at_its_slot_without_taking_another(
@@ -101,3 +101,34 @@ def test_unpaced_handlers_take_no_slot(
     destinations = stores.destinations
     assert isinstance(destinations, MemoryDestinationStore)
     assert (len(sender.posted), destinations.next_ms) == (5, {})
+
+
+def telegram_handler(handler_id: int, chat: str, bot: str = "123456") -> Handler:
+    return make_handler(handler_id).model_copy(
+        update={"type": "telegram", "settings": {"telegram": f"{bot}:SECRET", "telegram_chat_id": chat}}
+    )
+
+
+def test_a_telegram_bot_takes_about_30_messages_a_second_across_all_its_chats(stores: Stores) -> None:
+    chats = [telegram_handler(n, chat=str(1000 + n)) for n in range(40)]
+    slots = [pacing.reserve(stores, handler, NOW_MS) for handler in chats]
+    assert slots == [NOW_MS + 33 * n for n in range(40)], "one bot: 1/30 s apart, though every chat is new"
+    assert pacing.reserve(stores, telegram_handler(99, chat="1000", bot="777"), NOW_MS) == NOW_MS, (
+        "another bot"
+    )
+    one_chat = telegram_handler(98, chat="42", bot="555")
+    assert [pacing.reserve(stores, one_chat, NOW_MS) for _ in range(2)] == [NOW_MS, NOW_MS + 1000], (
+        "1/s a chat"
+    )
+
+
+def test_deliveries_past_their_bots_rate_are_held_back_in_the_queue(
+    stores: Stores, sender: RecordingSender, queues: RecordingQueues
+) -> None:
+    busy_bot = [telegram_handler(n, chat=str(1000 + n)) for n in range(1, 11)]
+    given(stores, *busy_bot)
+    for n in range(40):  # other chats of the bot took the next 1.3 s
+        pacing.reserve(stores, telegram_handler(100 + n, chat=str(5000 + n)), NOW_MS)
+    answer = deliver_batch(records(*(task(h.id, "ev1") for h in busy_bot)))
+    (held,) = queues.made("SendMessageBatch")
+    assert (sender.posted, failed_ids(answer), len(held["Entries"])) == ([], [], 10)

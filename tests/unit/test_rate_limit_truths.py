@@ -11,6 +11,7 @@ from hypothesis import given, reject, settings
 from hypothesis import strategies as st
 
 from chalicelib import ratelimit
+from chalicelib.storage.accounts import RateStore
 from chalicelib.storage.stores import Stores
 from tests.fakes.stores import memory_stores
 
@@ -23,17 +24,17 @@ def stores() -> Stores:
 MINUTE = 1_700_000_040.0  # a multiple of 60: the start of a minute, in this century
 
 
-def admitted(stores: Stores, subject: str, limit: int, at: float) -> bool:
+def admitted(rates: RateStore, subject: str, limit: int, at: float) -> bool:
     try:
-        ratelimit.check(stores.rates, subject, limit, now=at)
+        ratelimit.check(rates, subject, limit, now=at)
     except ratelimit.RateLimited:
         return False
     return True
 
 
-def refusal(stores: Stores, subject: str, limit: int, at: float) -> ratelimit.RateLimited:
+def refusal(rates: RateStore, subject: str, limit: int, at: float) -> ratelimit.RateLimited:
     with pytest.raises(ratelimit.RateLimited) as refused:
-        ratelimit.check(stores.rates, subject, limit, now=at)
+        ratelimit.check(rates, subject, limit, now=at)
     return refused.value
 
 
@@ -53,20 +54,20 @@ def test_retry_after_is_the_exact_wait_and_hammering_does_not_extend_it(
 ) -> None:
     for _ in range(limit):
         ratelimit.check(stores.rates, "s", limit, now=MINUTE + hits_at)
-    first = refusal(stores, "s", limit, MINUTE + refused_at)
+    first = refusal(stores.rates, "s", limit, MINUTE + refused_at)
     assert first.retry_after == wait
     assert first.quota is not None and first.quota.remaining == 0
     for second in range(wait):  # a client that keeps hammering until told otherwise
-        again = refusal(stores, "s", limit, MINUTE + refused_at + second)
+        again = refusal(stores.rates, "s", limit, MINUTE + refused_at + second)
         assert second + again.retry_after == wait, "every refusal names the same moment"
-    assert admitted(stores, "s", limit, MINUTE + refused_at + wait)
+    assert admitted(stores.rates, "s", limit, MINUTE + refused_at + wait)
 
 
 def test_remaining_counts_what_is_left_and_reset_when_all_of_it_is_back(stores: Stores) -> None:
     quotas = [ratelimit.check(stores.rates, "s", 3, now=MINUTE + 10) for _ in range(3)]
     assert [q.remaining for q in quotas] == [2, 1, 0]
     assert {q.reset_seconds for q in quotas} == {110}, "this minute's hits weigh until the next one ends"
-    assert not admitted(stores, "s", 3, MINUTE + 10)
+    assert not admitted(stores.rates, "s", 3, MINUTE + 10)
     assert ratelimit.check(stores.rates, "s", 3, now=MINUTE + 119).remaining == 1, "3 x 1/60 still weigh"
     assert ratelimit.check(stores.rates, "other", 3, now=MINUTE + 120).remaining == 2
 
@@ -84,7 +85,7 @@ def replay(stores: Stores, subject: str, limit: int, start: float, gaps: list[fl
     moment = start
     for gap in gaps:
         moment += gap
-        admitted(stores, subject, limit, moment)
+        admitted(stores.rates, subject, limit, moment)
     return moment
 
 
@@ -95,14 +96,14 @@ def test_retry_after_always_tells_the_truth(
 ) -> None:
     stores, subject = memory_stores(), str(uuid.uuid4())
     moment = replay(stores, subject, limit, start, gaps)
-    while admitted(stores, subject, limit, moment):  # spend what is left
+    while admitted(stores.rates, subject, limit, moment):  # spend what is left
         pass
-    wait = refusal(stores, subject, limit, moment).retry_after
+    wait = refusal(stores.rates, subject, limit, moment).retry_after
     for share in sorted(hammering):  # refused before the wait is over, and not counted
-        assert not admitted(stores, subject, limit, moment + share * (wait - 1))
+        assert not admitted(stores.rates, subject, limit, moment + share * (wait - 1))
     if wait > 1:
-        assert not admitted(stores, subject, limit, moment + wait - 1), "not the smallest wait"
-    assert admitted(stores, subject, limit, moment + wait)
+        assert not admitted(stores.rates, subject, limit, moment + wait - 1), "not the smallest wait"
+    assert admitted(stores.rates, subject, limit, moment + wait)
 
 
 @PROPERTY
@@ -115,7 +116,51 @@ def test_remaining_and_reset_always_tell_the_truth(limit: int, start: float, gap
     except ratelimit.RateLimited:
         reject()  # nothing was promised
     for _ in range(quota.remaining):
-        assert admitted(stores, subject, limit, moment)
-    assert not admitted(stores, subject, limit, moment), "more left than Remaining said"
+        assert admitted(stores.rates, subject, limit, moment)
+    assert not admitted(stores.rates, subject, limit, moment), "more left than Remaining said"
     back = ratelimit.check(stores.rates, subject, limit, now=moment + quota.reset_seconds)
     assert back.remaining == limit - 1, "the whole allowance is back after Reset"
+
+
+# --- leases: a container counts hits in chunks, the containers together within the limit -------------
+
+
+class Container:
+    """One Lambda container's view of the shared rate store: its leases are its own (they are
+    held per store object), the hits it counts land in the shared store; counts its writes."""
+
+    def __init__(self, shared: Stores) -> None:
+        self.shared = shared.rates
+        self.writes = 0
+
+    def add_hits(self, subject: str, window: int, count: int, expires_at: int) -> tuple[int, int]:
+        self.writes += 1
+        return self.shared.add_hits(subject, window, count, expires_at)
+
+    def take_back_hits(self, subject: str, window: int, count: int) -> None:
+        self.writes += 1
+        self.shared.take_back_hits(subject, window, count)
+
+    def rate_window(self, subject: str, window: int) -> tuple[int, int]:
+        return self.shared.rate_window(subject, window)
+
+
+def test_a_busy_key_costs_a_write_per_lease_not_per_request(stores: Stores) -> None:
+    container = Container(stores)
+    for _ in range(1000):
+        ratelimit.check(container, "key:busy", 1_000_000, now=MINUTE + 1)
+    assert container.writes <= 10, "leases of 1, 2, 4, ... 512 hits"
+    assert stores.rates.rate_window("key:busy", int(MINUTE // 60)) == (1023, 0), (
+        "the last lease's rest is held"
+    )
+
+
+def test_every_containers_leases_together_stay_within_the_limit_and_retry_after_holds(stores: Stores) -> None:
+    containers = [Container(stores) for _ in range(5)]
+    admitted_count = sum(admitted(c, "key:k", 60, MINUTE + 5) for _ in range(40) for c in containers)
+    this_minute, _ = stores.rates.rate_window("key:k", int(MINUTE // 60))
+    assert admitted_count <= this_minute <= 60, "hits leased but unspent weigh like spent ones"
+    assert admitted_count >= 60 - 5 * (60 // ratelimit.LEASE_SHARE), "at most a chunk stranded per container"
+    wait = refusal(containers[0], "key:k", 60, MINUTE + 5).retry_after
+    assert not admitted(containers[1], "key:k", 60, MINUTE + 5 + wait - 1)
+    assert admitted(containers[2], "key:k", 60, MINUTE + 5 + wait), "another container admits when told"

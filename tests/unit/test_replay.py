@@ -42,7 +42,8 @@ def published(stores: Stores, event_id: str, *handler_ids: int) -> None:
 def failed(stores: Stores, event_id: str, handler_id: int, seq: int, at: datetime) -> None:
     """A delivery that failed at `at`, as the worker settles it."""
     task = DeliveryTask(account=ACCOUNT, event_id=event_id, handler_id=handler_id)
-    stores.handlers.note_attempt(stores.handlers.get_handler(ACCOUNT, handler_id), AttemptStatus.FAILED, at)  # type: ignore[arg-type]
+    handler = stores.handlers.get_handler(ACCOUNT, handler_id)
+    stores.handlers.note_attempts(handler, [AttemptStatus.FAILED], at)  # type: ignore[arg-type]
     log = Attempt(
         seq=seq, event_id=event_id, event_type="deployment", attempt=1, status=AttemptStatus.FAILED, at=at
     )

@@ -243,7 +243,7 @@ def test_the_same_message_twice_in_a_batch_is_sent_once_and_the_copy_waits_for_t
     answer = deliver_batch(records(task(), task()))
     assert len(sender.posted) == 1
     assert failed_ids(answer) == ["m-1"]
-    assert queues.made("ChangeMessageVisibility") == [
+    assert queues.visibility_changes() == [
         {"QueueUrl": queue_url(QUEUE), "ReceiptHandle": "r-1", "VisibilityTimeout": BUSY_RETRY_SECONDS}
     ]
     assert record_of(stores, task())["status"] == "delivered"
@@ -258,7 +258,7 @@ def test_a_delivery_leased_by_another_worker_is_not_sent_and_comes_back_later(
     stores.deliveries.claim_delivery(task(), now, LEASE_SECONDS)  # another worker's claim
     answer = deliver_batch(records(task()))
     assert (failed_ids(answer), sender.posted) == (["m-0"], [])
-    assert queues.made("ChangeMessageVisibility")[0]["VisibilityTimeout"] == BUSY_RETRY_SECONDS
+    assert queues.visibility_changes()[0]["VisibilityTimeout"] == BUSY_RETRY_SECONDS
 
 
 # ---------------------------------------------------------------- batches: verdicts
@@ -271,10 +271,10 @@ def test_a_mixed_batch_retries_exactly_its_retryable_messages_after_their_backof
     sender.answers = {hook_url(1): OK, hook_url(2): UNAVAILABLE, hook_url(3): BAD_REQUEST, hook_url(4): GONE}
     answer = deliver_batch(records(task(1), task(2), task(3), task(4)))
     assert failed_ids(answer) == ["m-1"]
-    (delayed,) = queues.made("ChangeMessageVisibility")
+    (delayed,) = queues.visibility_changes()
     assert delayed["ReceiptHandle"] == "r-1"
     assert 4 <= delayed["VisibilityTimeout"] <= 6
-    assert queues.made("SendMessage") == []  # nothing dead-lettered
+    assert queues.parked() == []  # nothing dead-lettered
     statuses = [record_of(stores, task(i))["status"] for i in (1, 2, 3, 4)]
     assert statuses == ["delivered", "retrying", "failed", "failed"]
     assert [h.is_enabled for h in every_handler(stores, ACCOUNT)] == [True, True, True, False]
@@ -330,9 +330,9 @@ def test_the_attempt_past_the_retry_schedule_fails_and_goes_to_the_dead_letter_q
         "retrying" if retried else "failed",
     )
     if retried:
-        (delayed,) = queues.made("ChangeMessageVisibility")
+        (delayed,) = queues.visibility_changes()
         assert 0.8 * WEBHOOK_SCHEDULE[-1] <= delayed["VisibilityTimeout"] <= 1.2 * WEBHOOK_SCHEDULE[-1] + 1
-    parked = queues.made("SendMessage")
+    parked = queues.parked()
     if not retried:
         assert parked == [
             {
@@ -356,7 +356,7 @@ def test_a_malformed_message_is_dead_lettered_and_never_retried(
     given(stores, make_handler())
     answer = deliver_batch(records("not a task", task()))
     assert failed_ids(answer) == []
-    (parked,) = queues.made("SendMessage")
+    (parked,) = queues.parked()
     assert parked["MessageBody"] == "not a task"
     assert parked["MessageAttributes"]["reason"]["StringValue"] == "malformed delivery message"
     assert record_of(stores, task())["status"] == "delivered"
@@ -373,7 +373,7 @@ def test_a_batch_whose_settlement_fails_retries_its_attempts_once_the_leases_lap
     monkeypatch.setattr(stores.deliveries, "settle", unwritable)
     answer = deliver_batch(records(task()))
     assert failed_ids(answer) == ["m-0"]
-    assert queues.made("ChangeMessageVisibility")[0]["VisibilityTimeout"] == LEASE_SECONDS
+    assert queues.visibility_changes()[0]["VisibilityTimeout"] == LEASE_SECONDS
 
 
 def test_without_batch_item_failures_a_batch_with_retries_fails_as_a_whole(
@@ -464,7 +464,7 @@ def test_a_handler_neither_read_can_answer_for_is_retried_never_skipped(
     monkeypatch.setattr(worker, "get_stores", lambda: broken)
     answer = deliver_batch(records(task()))
     assert failed_ids(answer) == ["m-0"]
-    assert queues.made("ChangeMessageVisibility")[0]["VisibilityTimeout"] == LEASE_SECONDS
+    assert queues.visibility_changes()[0]["VisibilityTimeout"] == LEASE_SECONDS
     assert sender.posted == []
     stored = record_of(fakes, task())
     assert (stored["status"], stored["last_error"]) == ("retrying", "interrupted; retrying")
@@ -491,3 +491,39 @@ def test_a_webhook_delivery_posts_the_event_signed(
     assert posted.json()["id"] == "ev1"
     assert posted.headers["webhook-id"] == "msg_ev1_1"
     assert posted.headers["webhook-signature"].startswith("v1,")
+
+
+def test_a_batchs_attempts_to_one_handler_are_numbered_in_one_write_and_recover_it_once(
+    stores: Stores, sender: RecordingSender, queues: RecordingQueues, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    events = tuple(make_event(f"ev{n}") for n in range(3))
+    given(stores, make_handler(), events=events)
+    stores.handlers.note_attempts(make_handler(), [AttemptStatus.RETRYING], NOW)  # failing since NOW
+    numbered: list[tuple[Any, ...]] = []
+    note_attempts = stores.handlers.note_attempts
+
+    def counted(*args: Any) -> Any:
+        numbered.append(args)
+        return note_attempts(*args)
+
+    monkeypatch.setattr(stores.handlers, "note_attempts", counted)
+    deliver_batch(records(*(task(1, event.id) for event in events)))
+    assert len(numbered) == 1, "one UpdateItem for the handler's three attempts"
+    logged = stores.deliveries.list_attempts(ACCOUNT, 1, 4, 1, 10).attempts
+    assert sorted(entry.seq for entry in logged) == [2, 3, 4]
+    notices = stores.inbox.list_page(ACCOUNT, None, 1, 25, now=NOW).notifications
+    assert [notice.type for notice in notices] == ["handler_recovered"]
+
+
+def test_a_batchs_retries_and_dead_letters_take_one_sqs_call_each(
+    stores: Stores, sender: RecordingSender, queues: RecordingQueues
+) -> None:
+    given(stores, *(make_handler(i) for i in (1, 2, 3)))
+    sender.answer = UNAVAILABLE
+    answer = deliver_batch(records(task(1), task(2), task(3), "not a task", "nor this"))
+    assert failed_ids(answer) == ["m-0", "m-1", "m-2"]
+    (delayed,) = queues.made("ChangeMessageVisibilityBatch")
+    assert [entry["ReceiptHandle"] for entry in delayed["Entries"]] == ["r-0", "r-1", "r-2"]
+    (parked,) = queues.made("SendMessageBatch")
+    assert (parked["QueueUrl"], len(parked["Entries"])) == (queue_url(f"{QUEUE}-dlq"), 2)
+    assert queues.made("ChangeMessageVisibility") == queues.made("SendMessage") == []
