@@ -128,7 +128,7 @@ def test_stats_count_attempts_per_hour_by_outcome_and_latency(api: Any, auth: di
     handler = stores.handlers.get_handler("acme", handler_id)
     assert handler is not None
     for number, (status, duration) in enumerate(outcomes, start=1):
-        noted = stores.handlers.note_attempt(handler, status, now)
+        noted = stores.handlers.note_attempts(handler, [status], now)
         assert noted is not None
         seq = noted.seq
         attempt = Attempt(
