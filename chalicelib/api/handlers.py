@@ -201,6 +201,15 @@ def list_deliveries(call: Call, handler_id: str) -> Response:
 
 STATS_WINDOWS = (24, 168)
 """The windows a chart offers: the last day and the last week, hour by hour."""
+STATS_QUERY = (QueryParam("hours", {"type": "integer", "enum": list(STATS_WINDOWS), "default": 24}),)
+
+
+def stats_window(call: Call) -> int:
+    """The `hours` a stats request asks for (24 unless given): one of STATS_WINDOWS."""
+    hours = query_param(call.request, "hours") or "24"
+    if hours not in {str(window) for window in STATS_WINDOWS}:
+        raise InvalidInput("hours", f"must be one of {', '.join(map(str, STATS_WINDOWS))}")
+    return int(hours)
 
 
 @api_route(
@@ -211,15 +220,12 @@ STATS_WINDOWS = (24, 168)
         "Attempts per hour by outcome and latency, over the last 24 or 168 hours",
         TAG,
         {200: Data[DeliveryStats]},
-        query=(QueryParam("hours", {"type": "integer", "enum": list(STATS_WINDOWS), "default": 24}),),
+        query=STATS_QUERY,
     ),
 )
 def delivery_stats(call: Call, handler_id: str) -> Response:
     handler = services.get_handler(call.stores, call.account, handler_number(handler_id))
-    hours = query_param(call.request, "hours") or "24"
-    if hours not in {str(window) for window in STATS_WINDOWS}:
-        raise InvalidInput("hours", f"must be one of {', '.join(map(str, STATS_WINDOWS))}")
-    stats = services.delivery_stats(call.stores, handler, int(hours), datetime.now(UTC))
+    stats = services.delivery_stats(call.stores, handler, stats_window(call), datetime.now(UTC))
     return json_response({"data": stats.model_dump(mode="json")})
 
 

@@ -20,7 +20,7 @@ from pydantic import ValidationError
 from chalicelib import clients, logs, operational
 from chalicelib.channels import get_channel
 from chalicelib.delivery import pacing, report
-from chalicelib.delivery.attempts import attempt_log
+from chalicelib.delivery.attempts import attempt_log, count_hours
 from chalicelib.delivery.context import POOL_SIZE, DeliveryContext, delivery_context
 from chalicelib.delivery.retry import next_delay
 from chalicelib.models.deliveries import (
@@ -305,6 +305,7 @@ def _settle(stores: Stores, verdicts: list[Verdict]) -> list[Verdict]:
     except Exception:
         logger.exception("recording %d deliveries failed; they will be retried", len(settlements))
         return [_AFTER_LEASE if v.settlement else v for v in verdicts]
+    count_hours(stores, [(s.task.account, s.log) for s in settlements if s.log is not None])
     return verdicts
 
 
