@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
+from chalicelib import clock
 from chalicelib.delivery.mail import ses_mailer
 from chalicelib.delivery.safe_http import UnsafeTarget, check_target
 from chalicelib.delivery.signing import new_secret
@@ -47,7 +48,7 @@ CONFIRMATION_TTL_SECONDS = 7 * 24 * 3600
 
 
 def _now() -> datetime:
-    return datetime.now(UTC).replace(microsecond=0)
+    return clock.now().replace(microsecond=0)
 
 
 def invalid_input(exc: ValidationError, within: str = "") -> InvalidInput:

@@ -4,12 +4,11 @@ account's events with their deliveries, replays, and the account's dead letters.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
 
 from chalice.app import Blueprint, Response
 from pydantic import BaseModel
 
-from chalicelib import services
+from chalicelib import clock, services
 from chalicelib.api.docs import PAGING, QueryParam, RouteDoc
 from chalicelib.api.handlers import STATS_QUERY, handler_number, stats_window
 from chalicelib.api.http import Call, api_route, json_response, query_param
@@ -111,7 +110,7 @@ def list_events(call: Call) -> Response:
         page.page,
         page.per_page,
         since=None,
-        now=datetime.now(UTC),
+        now=clock.now(),
         event_type=filters.get("type"),
     )
     data = [EventOut.of(event).model_dump() for event in found.events]
@@ -140,7 +139,7 @@ def get_event(call: Call, event_id: str) -> Response:
 def replay_event(call: Call, event_id: str) -> Response:
     from chalicelib.delivery.replay import replay_event
 
-    replayed = replay_event(call.stores, call.account, _event_id(event_id), datetime.now(UTC))
+    replayed = replay_event(call.stores, call.account, _event_id(event_id), clock.now())
     return json_response({"data": ReplayOut(**vars(replayed)).model_dump()}, 202)
 
 
@@ -154,7 +153,7 @@ def replay_delivery(call: Call, event_id: str, handler_id: str) -> Response:
     from chalicelib.delivery.replay import replay_event
 
     replayed = replay_event(
-        call.stores, call.account, _event_id(event_id), datetime.now(UTC), handler_number(handler_id)
+        call.stores, call.account, _event_id(event_id), clock.now(), handler_number(handler_id)
     )
     return json_response({"data": ReplayOut(**vars(replayed)).model_dump()}, 202)
 
@@ -199,5 +198,5 @@ def redrive_dead_letters(call: Call) -> Response:
     ),
 )
 def account_stats(call: Call) -> Response:
-    stats = services.account_stats(call.stores, call.account, stats_window(call), datetime.now(UTC))
+    stats = services.account_stats(call.stores, call.account, stats_window(call), clock.now())
     return json_response({"data": stats.model_dump(mode="json")})

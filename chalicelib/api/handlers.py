@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import html
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, timedelta
 
 from chalice.app import Blueprint, Response
 
-from chalicelib import services
+from chalicelib import clock, services
 from chalicelib.api.bodies import without_nulls
 from chalicelib.api.docs import PAGING, QueryParam, RouteDoc
 from chalicelib.api.http import Call, api_route, html_response, json_response, query_param
@@ -225,7 +225,7 @@ def stats_window(call: Call) -> int:
 )
 def delivery_stats(call: Call, handler_id: str) -> Response:
     handler = services.get_handler(call.stores, call.account, handler_number(handler_id))
-    stats = services.delivery_stats(call.stores, handler, stats_window(call), datetime.now(UTC))
+    stats = services.delivery_stats(call.stores, handler, stats_window(call), clock.now())
     return json_response({"data": stats.model_dump(mode="json")})
 
 
@@ -248,7 +248,7 @@ def recover(call: Call, handler_id: str) -> Response:
 
     number = handler_number(handler_id)
     request: RecoverIn = services.parse(RecoverIn, call.body())
-    now = datetime.now(UTC)
+    now = clock.now()
     since = request.since or now - RECOVER_WINDOW
     if since.tzinfo is None:
         since = since.replace(tzinfo=UTC)
