@@ -13,10 +13,10 @@ import re
 import secrets
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from chalicelib import ratelimit
+from chalicelib import clock, ratelimit
 from chalicelib.errors import Unauthorized
 from chalicelib.settings import get_settings
 from chalicelib.storage.accounts import PortalSession
@@ -58,14 +58,14 @@ def create_key(stores: Stores, account: str, key: str | None = None) -> tuple[st
     if len(key) < 20 or not re.fullmatch(_CREDENTIAL, key):
         raise ValueError("an API key must be at least 20 characters: letters, digits and - . _ ~ + / =")
     digest = key_hash(key)
-    stores.api_keys.put_api_key(digest[:16], digest, account, datetime.now(UTC))
+    stores.api_keys.put_api_key(digest[:16], digest, account, clock.now())
     return key, digest[:16]
 
 
 def revoke_key(stores: Stores, key_or_id: str) -> bool:
     """Revoke by the key itself or by its id (as printed at creation)."""
     key_id = key_or_id if re.fullmatch(r"[0-9a-f]{16}", key_or_id) else key_id_of(key_or_id)
-    return stores.api_keys.revoke_api_key(key_id, datetime.now(UTC))
+    return stores.api_keys.revoke_api_key(key_id, clock.now())
 
 
 @dataclass(frozen=True)
@@ -196,6 +196,6 @@ def principal_of_portal_token(stores: Stores, token: str, source: str | None = N
         if source is not None:
             ratelimit.count_failure(stores.rates, source)
         raise Unauthorized("invalid portal link: ask the app you came from for a new one")
-    if session.expires_at <= datetime.now(UTC):
+    if session.expires_at <= clock.now():
         raise Unauthorized(PORTAL_EXPIRED)
     return Principal(session.account, "portal:" + digest[:16], portal=True)

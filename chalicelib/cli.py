@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
-from chalicelib import apikeys
+from chalicelib import apikeys, clock
 from chalicelib.cli_events import add_commands
 from chalicelib.settings import get_settings
 from chalicelib.storage.stores import get_stores
@@ -46,7 +46,6 @@ def _keys_revoke(args: argparse.Namespace) -> int:
 
 def _portal_link(args: argparse.Namespace) -> int:
     """A portal link made with the table directly, as `keys create` is: no API key needed."""
-    from datetime import UTC, datetime
 
     from chalicelib.api.portal import portal_url
 
@@ -55,7 +54,7 @@ def _portal_link(args: argparse.Namespace) -> int:
         print(f"herald: give --url or set HERALD_URL; {LOCAL_STACK_HINT}", file=sys.stderr)
         return 2
     try:
-        token, expires_at = apikeys.create_portal_session(get_stores(), args.account, datetime.now(UTC))
+        token, expires_at = apikeys.create_portal_session(get_stores(), args.account, clock.now())
     except ValueError as exc:
         print(f"herald: {exc}", file=sys.stderr)
         return 2

@@ -17,9 +17,11 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
+
+from chalicelib import clock
 
 HINT = "run `make dev`, then `. .herald/local.env` in this shell (or pass --url and --key)"
 _DURATION = re.compile(r"(\d+)([smhd])")
@@ -148,7 +150,7 @@ def _replay(api: Api, args: argparse.Namespace) -> int:
 
 
 def _recover(api: Api, args: argparse.Namespace) -> int:
-    body = {"since": since_moment(args.since, datetime.now(UTC))} if args.since else {}
+    body = {"since": since_moment(args.since, clock.now())} if args.since else {}
     answer = api.call("POST", f"/notification-handlers/{args.handler_id}/recover", body=body)["data"]
     if args.json:
         _print_json(answer)

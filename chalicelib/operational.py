@@ -18,10 +18,10 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from chalicelib import clients, services
+from chalicelib import clients, clock, services
 from chalicelib.delivery import notices
 from chalicelib.delivery.fanout import enqueue
 from chalicelib.delivery.safe_http import UnsafeTarget, check_target
@@ -72,7 +72,7 @@ def register_webhook(stores: Stores, account: str, url: str) -> Registered:
         check_target(url, allow_private=get_settings().allow_private_targets)
     except UnsafeTarget as exc:
         raise InvalidInput("url", str(exc)) from None
-    now = datetime.now(UTC)
+    now = clock.now()
     namespace = namespace_of(account)
     if get_webhook(stores, account) is None:
         secret = new_secret()

@@ -4,20 +4,20 @@ account's events with their deliveries, replays, and the account's dead letters.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
 
 from chalice.app import Blueprint, Response
 from pydantic import BaseModel
 
+from chalicelib import clock, services
 from chalicelib.api.docs import PAGING, QueryParam, RouteDoc
-from chalicelib.api.handlers import handler_number
+from chalicelib.api.handlers import STATS_QUERY, handler_number, stats_window
 from chalicelib.api.http import Call, api_route, json_response, query_param
 from chalicelib.api.pagination import page_request, paginated
 from chalicelib.delivery import report
 from chalicelib.delivery.fanout import FanOutMode, Published, publish
 from chalicelib.errors import InvalidInput, NotFound
 from chalicelib.models.api import Data, ErrorBody, Page
-from chalicelib.models.deliveries import EventDetail, EventOut, RedriveOut, ReplayOut
+from chalicelib.models.deliveries import AccountStats, EventDetail, EventOut, RedriveOut, ReplayOut
 from chalicelib.models.events import EVENT_TYPES, PUBLISHABLE, EventIn, EventType
 
 bp = Blueprint(__name__)
@@ -110,7 +110,7 @@ def list_events(call: Call) -> Response:
         page.page,
         page.per_page,
         since=None,
-        now=datetime.now(UTC),
+        now=clock.now(),
         event_type=filters.get("type"),
     )
     data = [EventOut.of(event).model_dump() for event in found.events]
@@ -139,7 +139,7 @@ def get_event(call: Call, event_id: str) -> Response:
 def replay_event(call: Call, event_id: str) -> Response:
     from chalicelib.delivery.replay import replay_event
 
-    replayed = replay_event(call.stores, call.account, _event_id(event_id), datetime.now(UTC))
+    replayed = replay_event(call.stores, call.account, _event_id(event_id), clock.now())
     return json_response({"data": ReplayOut(**vars(replayed)).model_dump()}, 202)
 
 
@@ -153,7 +153,7 @@ def replay_delivery(call: Call, event_id: str, handler_id: str) -> Response:
     from chalicelib.delivery.replay import replay_event
 
     replayed = replay_event(
-        call.stores, call.account, _event_id(event_id), datetime.now(UTC), handler_number(handler_id)
+        call.stores, call.account, _event_id(event_id), clock.now(), handler_number(handler_id)
     )
     return json_response({"data": ReplayOut(**vars(replayed)).model_dump()}, 202)
 
@@ -183,3 +183,20 @@ def redrive_dead_letters(call: Call) -> Response:
         raise InvalidInput("limit", f"must be a whole number from 1 to {MAX_REDRIVE}")
     moved = redrive(call.stores, int(raw), account=call.account)
     return json_response({"data": RedriveOut(redriven=moved).model_dump()})
+
+
+@api_route(
+    bp,
+    "/v1/stats",
+    methods=["GET"],
+    doc=RouteDoc(
+        "The account's attempts per hour by outcome and mean latency, every handler together, "
+        "over the last 24 or 168 hours",
+        TAG,
+        {200: Data[AccountStats]},
+        query=STATS_QUERY,
+    ),
+)
+def account_stats(call: Call) -> Response:
+    stats = services.account_stats(call.stores, call.account, stats_window(call), clock.now())
+    return json_response({"data": stats.model_dump(mode="json")})

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import html
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, timedelta
 
 from chalice.app import Blueprint, Response
 
-from chalicelib import services
+from chalicelib import clock, services
 from chalicelib.api.bodies import without_nulls
 from chalicelib.api.docs import PAGING, QueryParam, RouteDoc
 from chalicelib.api.http import Call, api_route, html_response, json_response, query_param
@@ -201,6 +201,15 @@ def list_deliveries(call: Call, handler_id: str) -> Response:
 
 STATS_WINDOWS = (24, 168)
 """The windows a chart offers: the last day and the last week, hour by hour."""
+STATS_QUERY = (QueryParam("hours", {"type": "integer", "enum": list(STATS_WINDOWS), "default": 24}),)
+
+
+def stats_window(call: Call) -> int:
+    """The `hours` a stats request asks for (24 unless given): one of STATS_WINDOWS."""
+    hours = query_param(call.request, "hours") or "24"
+    if hours not in {str(window) for window in STATS_WINDOWS}:
+        raise InvalidInput("hours", f"must be one of {', '.join(map(str, STATS_WINDOWS))}")
+    return int(hours)
 
 
 @api_route(
@@ -211,15 +220,12 @@ STATS_WINDOWS = (24, 168)
         "Attempts per hour by outcome and latency, over the last 24 or 168 hours",
         TAG,
         {200: Data[DeliveryStats]},
-        query=(QueryParam("hours", {"type": "integer", "enum": list(STATS_WINDOWS), "default": 24}),),
+        query=STATS_QUERY,
     ),
 )
 def delivery_stats(call: Call, handler_id: str) -> Response:
     handler = services.get_handler(call.stores, call.account, handler_number(handler_id))
-    hours = query_param(call.request, "hours") or "24"
-    if hours not in {str(window) for window in STATS_WINDOWS}:
-        raise InvalidInput("hours", f"must be one of {', '.join(map(str, STATS_WINDOWS))}")
-    stats = services.delivery_stats(call.stores, handler, int(hours), datetime.now(UTC))
+    stats = services.delivery_stats(call.stores, handler, stats_window(call), clock.now())
     return json_response({"data": stats.model_dump(mode="json")})
 
 
@@ -242,7 +248,7 @@ def recover(call: Call, handler_id: str) -> Response:
 
     number = handler_number(handler_id)
     request: RecoverIn = services.parse(RecoverIn, call.body())
-    now = datetime.now(UTC)
+    now = clock.now()
     since = request.since or now - RECOVER_WINDOW
     if since.tzinfo is None:
         since = since.replace(tzinfo=UTC)

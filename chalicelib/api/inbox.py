@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from chalice.app import Blueprint, Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from chalicelib import clock
 from chalicelib.api.http import Call, api_route, json_response, query_param
 from chalicelib.api.pagination import page_request, paginated
 from chalicelib.channels.fields import check_http_url
@@ -19,10 +19,6 @@ bp = Blueprint(__name__)
 
 P256_POINT_BYTES = 65
 AUTH_SECRET_BYTES = 16
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 # --- request bodies -------------------------------------------------------------------
@@ -84,7 +80,7 @@ class PushSubscriptionIn(BaseModel):
     @field_validator("expiration_time")
     @classmethod
     def _future(cls, value: float | None) -> float | None:
-        if value is not None and value <= _now().timestamp() * 1000:
+        if value is not None and value <= clock.now().timestamp() * 1000:
             raise ValueError("is in the past: the subscription has expired")
         return value
 
@@ -126,7 +122,7 @@ def list_notifications(call: Call) -> Response:
     meta also counts the unread and read notifications."""
     page = page_request(call.request)
     status = _status(query_param(call.request, "status"))
-    result = call.stores.inbox.list_page(call.account, status, page.page, page.per_page, now=_now())
+    result = call.stores.inbox.list_page(call.account, status, page.page, page.per_page, now=clock.now())
     data = [n.public() for n in result.notifications]
     body = paginated(call.request, data, result.total, page)
     body["meta"]["unread"] = result.counts.unread
@@ -138,7 +134,7 @@ def list_notifications(call: Call) -> Response:
 
 @api_route(bp, "/notifications/{notification_id}/read", methods=["POST"])
 def mark_read(call: Call, notification_id: str) -> Response:
-    found = call.stores.inbox.mark_read(call.account, _notification_id(notification_id), _now())
+    found = call.stores.inbox.mark_read(call.account, _notification_id(notification_id), clock.now())
     if found is None:
         raise NotFound(f"notification {notification_id!r} not found")
     return json_response({"data": found.public()})
@@ -164,7 +160,7 @@ def create_subscriber(call: Call) -> Response:
         p256dh=request.keys.p256dh,
         auth=request.keys.auth,
         expiration_time=expiration,
-        now=_now(),
+        now=clock.now(),
     )
     return json_response({"data": {"id": subscriber.id}}, 201)
 

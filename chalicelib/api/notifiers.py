@@ -32,12 +32,12 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from chalice.app import Blueprint, Response
 
-from chalicelib import apikeys, services
+from chalicelib import apikeys, clock, services
 from chalicelib.api.docs import QueryParam, RouteDoc
 from chalicelib.api.events import Accepted
 from chalicelib.api.http import Call, api_route, caller_address, json_response, query_param
@@ -352,7 +352,7 @@ def list_app_events(call: Call, app: str) -> Response:
     page = _bounded(call, "page", 1, 10**9 - 1) or 1
     per_page = _bounded(call, "per_page", EVENTS_PER_PAGE, MAX_EVENTS_PER_PAGE) or EVENTS_PER_PAGE
     hours = _bounded(call, "from", None, MAX_FROM_HOURS)
-    now = datetime.now(UTC)
+    now = clock.now()
     since = None if hours is None else now - timedelta(hours=hours)
     found = call.stores.app_events.page(call.account, name, page, per_page, since=since, now=now)
     answer = AppEventList(

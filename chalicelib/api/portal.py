@@ -13,13 +13,12 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-from datetime import UTC, datetime
 from pathlib import Path
 
 from chalice.app import Blueprint, Response
 from pydantic import BaseModel
 
-from chalicelib import apikeys
+from chalicelib import apikeys, clock
 from chalicelib.api.docs import RouteDoc
 from chalicelib.api.http import Call, api_route
 from chalicelib.api.pagination import base_url
@@ -51,7 +50,7 @@ def create_session(call: Call) -> Response:
     """A portal token cannot make another: a link would otherwise outlive its expiry."""
     if call.via_portal:
         raise Forbidden("a portal link cannot make portal links; use the account's API key")
-    token, expires_at = apikeys.create_portal_session(call.stores, call.account, datetime.now(UTC))
+    token, expires_at = apikeys.create_portal_session(call.stores, call.account, clock.now())
     answer = PortalSessionOut(
         url=portal_url(base_url(call.request), token),
         token=token,

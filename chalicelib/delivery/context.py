@@ -10,9 +10,10 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Protocol
 
+from chalicelib import clock
 from chalicelib.delivery.mail import Mailer, SesMailer
 from chalicelib.delivery.safe_http import HttpResult, SafeSender
 from chalicelib.settings import Settings, get_settings
@@ -42,12 +43,8 @@ class DeliveryContext:
     """None when no VAPID key is configured (push deliveries then fail permanently)."""
 
 
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 def delivery_context(
-    stores: Stores, sender: Sender | None = None, now: Callable[[], datetime] = utc_now
+    stores: Stores, sender: Sender | None = None, now: Callable[[], datetime] | None = None
 ) -> DeliveryContext:
     """The context on the configuration as it is now; the container's pooled sender unless
     another is given."""
@@ -56,7 +53,7 @@ def delivery_context(
         stores=stores,
         sender=sender or get_sender(),
         mailer=SesMailer(settings.email_sender),
-        now=now,
+        now=now or clock.now,
         settings=settings,
         vapid=vapid_config(),
     )

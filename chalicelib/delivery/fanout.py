@@ -13,12 +13,11 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from chalicelib import clients
+from chalicelib import clients, clock
 from chalicelib.errors import QueueUnavailable
 from chalicelib.models.deliveries import DeliveryTask
 from chalicelib.models.events import Event, EventIn, new_event_id
@@ -67,7 +66,7 @@ def publish(stores: Stores, account: str, body: dict[str, Any]) -> Published:
     died in between is completed by the client's retry with the same id (deliveries
     are idempotent per event x handler, so a repeated fan-out sends nothing twice)."""
     request: EventIn = parse(EventIn, body)
-    now = datetime.now(UTC)
+    now = clock.now()
     event = Event(
         account=account,
         id=request.id or new_event_id(),

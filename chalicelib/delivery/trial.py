@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from chalicelib.channels import get_channel
-from chalicelib.delivery.attempts import attempt_log
+from chalicelib.delivery.attempts import attempt_log, count_hours
 from chalicelib.delivery.context import delivery_context
 from chalicelib.models.deliveries import AttemptStatus, Outcome, SendResult
 from chalicelib.models.events import Event, new_event_id
@@ -46,9 +46,7 @@ def send_test(
     status = AttemptStatus.DELIVERED if result.outcome == Outcome.SENT else AttemptStatus.FAILED
     noted = stores.handlers.note_attempts(handler, [status], now)
     if noted is not None:
-        stores.deliveries.log_attempt(
-            handler.account,
-            handler.id,
-            attempt_log(event, result, seq=noted.seq, attempt=1, status=status, now=now),
-        )
+        logged = attempt_log(event, result, seq=noted.seq, attempt=1, status=status, now=now)
+        stores.deliveries.log_attempt(handler.account, handler.id, logged)
+        count_hours(stores, [(handler.account, logged)])
     return result

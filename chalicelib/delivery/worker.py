@@ -12,15 +12,15 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
 
-from chalicelib import clients, logs, operational
+from chalicelib import clients, clock, logs, operational
 from chalicelib.channels import get_channel
 from chalicelib.delivery import pacing, report
-from chalicelib.delivery.attempts import attempt_log
+from chalicelib.delivery.attempts import attempt_log, count_hours
 from chalicelib.delivery.context import POOL_SIZE, DeliveryContext, delivery_context
 from chalicelib.delivery.retry import next_delay
 from chalicelib.models.deliveries import (
@@ -56,11 +56,6 @@ def _get_workers() -> ThreadPoolExecutor:
         if _workers is None:
             _workers = ThreadPoolExecutor(max_workers=POOL_SIZE, thread_name_prefix="herald-delivery")
         return _workers
-
-
-def _now() -> datetime:
-    """The worker's clock: its claims, its attempts and its channels' context read it."""
-    return datetime.now(UTC)
 
 
 class BatchIncomplete(RuntimeError):
@@ -187,8 +182,8 @@ def deliver_batch(records: list[dict[str, Any]]) -> dict[str, list[dict[str, str
     """Deliver every record concurrently, record the outcomes together, and name the
     messages SQS must redeliver. The claims are taken at the batch's start: a batch is
     never larger than the pool, so no lease ticks while its delivery waits for a thread."""
-    context = delivery_context(get_stores(), now=_now)
-    now_ms = int(_now().timestamp() * 1000)
+    context = delivery_context(get_stores(), now=clock.now)
+    now_ms = int(clock.now().timestamp() * 1000)
     messages, known = _prepare(context.stores, records, now_ms)
     attempted = list(_get_workers().map(lambda message: _safely(context, message, known, now_ms), messages))
     verdicts = _settle(context.stores, _number(context.stores, attempted))
@@ -305,6 +300,7 @@ def _settle(stores: Stores, verdicts: list[Verdict]) -> list[Verdict]:
     except Exception:
         logger.exception("recording %d deliveries failed; they will be retried", len(settlements))
         return [_AFTER_LEASE if v.settlement else v for v in verdicts]
+    count_hours(stores, [(s.task.account, s.log) for s in settlements if s.log is not None])
     return verdicts
 
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -102,6 +103,44 @@ class AttemptOut(BaseModel):
     datetime: str
 
 
+OUTCOME_COUNTS = ("delivered", "retrying", "failed", "skipped")
+"""The attempt statuses an hour counts."""
+
+
+@dataclass(frozen=True)
+class HourTally:
+    """An account's attempts in one hour, counted as their batches are recorded (the
+    account-wide chart: no per-handler log to read)."""
+
+    hour: datetime
+    """The hour's start, UTC."""
+    delivered: int = 0
+    retrying: int = 0
+    failed: int = 0
+    skipped: int = 0
+    sent_ms: int = 0
+    """The summed duration of the attempts that were sent (not skipped)."""
+
+    @property
+    def sent(self) -> int:
+        return self.delivered + self.retrying + self.failed
+
+
+def tallies_of(account_attempts: Sequence[tuple[str, Attempt]]) -> dict[str, list[HourTally]]:
+    """Per account, its attempts counted per hour."""
+    counts: dict[tuple[str, datetime], dict[str, int]] = {}
+    for account, attempt in account_attempts:
+        hour = attempt.at.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+        tally = counts.setdefault((account, hour), dict.fromkeys(OUTCOME_COUNTS, 0) | {"sent_ms": 0})
+        tally[attempt.status.value] += 1
+        if attempt.status != AttemptStatus.SKIPPED:
+            tally["sent_ms"] += attempt.duration_ms
+    found: dict[str, list[HourTally]] = {}
+    for (account, hour), tally in sorted(counts.items()):
+        found.setdefault(account, []).append(HourTally(hour, **tally))
+    return found
+
+
 class HourOfAttempts(BaseModel):
     """One hour of a handler's attempts by outcome, and their latency."""
 
@@ -113,6 +152,18 @@ class HourOfAttempts(BaseModel):
     skipped: int = 0
     median_ms: int | None = None
     max_ms: int | None = None
+    mean_ms: int | None = None
+
+
+class AccountStats(BaseModel):
+    """`GET /v1/stats`: every handler of the account together, hour by hour."""
+
+    hours: int
+    attempts: int
+    delivered: int
+    success_rate: float | None
+    """Delivered attempts over attempts that were sent (skipped ones are not), or None."""
+    per_hour: list[HourOfAttempts]
 
 
 class DeliveryStats(BaseModel):

@@ -14,11 +14,17 @@ function node(tag, attributes = {}, text) {
   return element;
 }
 
-/** Hour-by-hour sums of several handlers' `per_hour` lists (all of the same window). */
+/** One stats answer's hours, its latency read from `field` (median_ms or mean_ms). */
+export function hoursOf(stats, field) {
+  return stats.per_hour.map((hour) => ({ ...hour, latency_ms: hour[field] }));
+}
+
+/** Hour-by-hour sums of several handlers' `per_hour` lists (all of the same window); the
+ * latency is their medians' mean, weighted by the attempts sent. */
 export function sumHours(statsList) {
   if (statsList.length === 0) return [];
   return statsList[0].per_hour.map((hour, index) => {
-    const total = { hour: hour.hour, median_ms: null };
+    const total = { hour: hour.hour, latency_ms: null };
     for (const outcome of OUTCOMES) total[outcome] = 0;
     let weighted = 0;
     let sent = 0;
@@ -28,18 +34,18 @@ export function sumHours(statsList) {
       const count = other.delivered + other.retrying + other.failed;
       if (other.median_ms !== null) { weighted += other.median_ms * count; sent += count; }
     }
-    total.median_ms = sent ? Math.round(weighted / sent) : null;
+    total.latency_ms = sent ? Math.round(weighted / sent) : null;
     return total;
   });
 }
 
-/** An <svg> of `hours` (each {hour, delivered, retrying, failed, skipped, median_ms}). */
+/** An <svg> of `hours` (each {hour, delivered, retrying, failed, skipped, latency_ms}). */
 export function healthChart(hours, label) {
   const counts = hours.map((h) => OUTCOMES.reduce((sum, o) => sum + h[o], 0));
   const attempts = counts.reduce((a, b) => a + b, 0);
   const failed = hours.reduce((sum, h) => sum + h.failed, 0);
   const peak = Math.max(1, ...counts);
-  const slowest = Math.max(1, ...hours.map((h) => h.median_ms || 0));
+  const slowest = Math.max(1, ...hours.map((h) => h.latency_ms || 0));
   const plotWidth = WIDTH - PAD.left - PAD.right;
   const plotHeight = HEIGHT - PAD.top - PAD.bottom;
   const step = plotWidth / Math.max(1, hours.length);
@@ -61,8 +67,8 @@ export function healthChart(hours, label) {
     }
   });
   const points = hours
-    .map((hour, index) => hour.median_ms === null ? null
-      : `${PAD.left + (index + 0.5) * step},${HEIGHT - PAD.bottom - (hour.median_ms / slowest) * plotHeight}`)
+    .map((hour, index) => hour.latency_ms === null ? null
+      : `${PAD.left + (index + 0.5) * step},${HEIGHT - PAD.bottom - (hour.latency_ms / slowest) * plotHeight}`)
     .filter(Boolean);
   if (points.length > 1) svg.append(node("polyline", { points: points.join(" "), class: "latency" }));
   else if (points.length === 1) {
@@ -78,14 +84,15 @@ export function healthChart(hours, label) {
   return svg;
 }
 
-export function legend() {
+/** The chart's key; `latency` names what its line is (e.g. "median latency"). */
+export function legend(latency) {
   const list = document.createElement("ul");
   list.className = "legend";
   for (const name of [...OUTCOMES, "latency"]) {
     const item = document.createElement("li");
     const swatch = document.createElement("span");
     swatch.className = `swatch ${name}`;
-    item.append(swatch, name === "latency" ? "median latency" : name);
+    item.append(swatch, name === "latency" ? latency : name);
     list.append(item);
   }
   return list;

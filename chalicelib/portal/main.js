@@ -2,13 +2,13 @@
 // Herald's JSON API with the portal link's token. Views are chosen by the URL's fragment.
 
 import { api, ApiError, everyPage, forgetToken, takeToken, unauthorized } from "./api.js";
-import { healthChart, legend, sumHours } from "./chart.js";
+import { healthChart, hoursOf, legend, sumHours } from "./chart.js";
 import { append, confirmAction, h, percent, replace, say, when } from "./dom.js";
 import { handlerForm, TYPES } from "./form.js";
 
 const main = document.getElementById("main");
 const PAGE_SIZE = 25;
-const ACCOUNT_CHART_HANDLERS = 20;
+const FILTERED_CHART_HANDLERS = 20;
 const state = { handlers: null, filters: { type: "", app: "", state: "" }, page: 1, window: 24 };
 
 function heading(text) {
@@ -63,11 +63,25 @@ function chartBox(id) {
   return h("figure", { class: "chart-box", id }, h("p", {}, "Loading the chart…"));
 }
 
+function chartCaption(label) {
+  return h("figcaption", {}, label, " — ", state.window === 24 ? "last 24 hours" : "last 7 days");
+}
+
+/** One handler's chart, or the sum of several (the handlers a filter shows). */
 async function drawChart(box, ids, label) {
   const all = await Promise.all(ids.map((id) => stats(id, state.window)));
-  const caption = h("figcaption", {}, label, " — ", state.window === 24 ? "last 24 hours" : "last 7 days");
-  if (all.length === 0) return replace(box, caption, h("p", {}, "No handler to chart yet."));
-  replace(box, caption, healthChart(sumHours(all), label), legend());
+  if (all.length === 0) return replace(box, chartCaption(label), h("p", {}, "No handler to chart yet."));
+  if (all.length === 1) {
+    return replace(box, chartCaption(label), healthChart(hoursOf(all[0], "median_ms"), label), legend("median latency"));
+  }
+  replace(box, chartCaption(label), healthChart(sumHours(all), label), legend("latency (the handlers' medians, averaged)"));
+}
+
+/** Every handler of the account together, from the account's hourly counts. */
+async function drawAccountChart(box) {
+  const label = "Every handler of the account";
+  const account = (await api("GET", `v1/stats?hours=${state.window}`)).data;
+  replace(box, chartCaption(label), healthChart(hoursOf(account, "mean_ms"), label), legend("mean latency"));
 }
 
 // --- the handler list ---------------------------------------------------------------------
@@ -132,8 +146,13 @@ async function handlersView() {
         h("button", { type: "button", disabled: state.page === 1, onclick: () => { state.page--; redraw(); } }, "Previous"),
         h("span", {}, `Page ${state.page} of ${pages}`),
         h("button", { type: "button", disabled: state.page === pages, onclick: () => { state.page++; redraw(); } }, "Next")) : null);
-    const charted = matching.slice(0, ACCOUNT_CHART_HANDLERS).map((handler) => handler.id);
-    const label = matching.length > charted.length ? `The first ${charted.length} handlers shown` : "All handlers shown";
+    const { type, app, state: wanted } = state.filters;
+    if (!type && !app && !wanted) {
+      drawAccountChart(accountChart).catch(failed);
+      return;
+    }
+    const charted = matching.slice(0, FILTERED_CHART_HANDLERS).map((handler) => handler.id);
+    const label = matching.length > charted.length ? `The first ${charted.length} handlers shown` : "The handlers shown";
     drawChart(accountChart, charted, label).catch(failed);
   };
   const chartSwitch = windowSwitch(() => handlersView().catch(failed));

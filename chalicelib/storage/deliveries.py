@@ -9,10 +9,11 @@ import time
 import uuid
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from chalicelib.models.deliveries import (
+    OUTCOME_COUNTS,
     PENDING,
     SUPERSEDED,
     Attempt,
@@ -20,6 +21,7 @@ from chalicelib.models.deliveries import (
     DeliveryState,
     DeliveryTask,
     EventDeliveries,
+    HourTally,
     Prefetched,
     Settlement,
 )
@@ -39,6 +41,7 @@ _CLAIMABLE = (
 """A delivery record can be claimed unless delivered or leased right now."""
 _TRANSACTION_ITEMS = 100  # TransactWriteItems takes at most this many
 _NOT_LEASED = "attribute_not_exists(lease_until) OR lease_until < :now"
+_HOURS_KEPT_SECONDS = 8 * 24 * 3600
 _LOG_CHUNK = 100
 """Attempts read per Query when walking a handler's log back in time."""
 
@@ -136,6 +139,14 @@ class DeliveryStore(Protocol):
 
     def attempts_since(self, account: str, handler_id: int, top: int, since: datetime) -> list[Attempt]:
         """The handler's attempts made at or after `since`, newest first."""
+        ...
+
+    def count_hours(self, account: str, tallies: Sequence[HourTally]) -> None:
+        """Add these counts to the account's hours."""
+        ...
+
+    def account_hours(self, account: str, since: datetime) -> list[HourTally]:
+        """The account's counted hours from `since`'s on, oldest first."""
         ...
 
 
@@ -435,6 +446,31 @@ class DynamoDeliveryStore:
 
     def log_attempt(self, account: str, handler_id: int, attempt: Attempt) -> None:
         self.table.put(_log_item(account, handler_id, attempt))
+
+    def count_hours(self, account: str, tallies: Sequence[HourTally]) -> None:
+        """One ADD per hour (a batch spans one, rarely two); kept 8 days, the week's chart."""
+        for tally in tallies:
+            counts = {name: getattr(tally, name) for name in (*OUTCOME_COUNTS, "sent_ms")}
+            self.table.update(
+                (keys.account_stats_pk(account), keys.hour_sk(tally.hour)),
+                "ADD " + ", ".join(f"#{name} :{name}" for name in counts) + " SET expires_at = :expires",
+                names={f"#{name}": name for name in counts},
+                values={f":{name}": n for name, n in counts.items()}
+                | {":expires": int(tally.hour.timestamp()) + _HOURS_KEPT_SECONDS},
+            )
+
+    def account_hours(self, account: str, since: datetime) -> list[HourTally]:
+        items = self.table.query(
+            "PK = :pk AND SK >= :since",
+            {":pk": keys.account_stats_pk(account), ":since": keys.hour_sk(since)},
+        )
+        return [
+            HourTally(
+                datetime.strptime(item["SK"], "%Y%m%d%H").replace(tzinfo=UTC),
+                **{name: int(item.get(name, 0)) for name in (*OUTCOME_COUNTS, "sent_ms")},
+            )
+            for item in items
+        ]
 
     def list_attempts(
         self,

@@ -17,6 +17,7 @@
 | delivery state    | EVT#<account>#<ev> | DLV#<handler id>     | status, attempts, lease (idempotency), |
 |                   |                    |                      | generation (replays), next attempt     |
 | attempt log       | LOG#<account>#<id> | <seq>                | one per attempt, seq from the handler, TTL |
+| account's hour    | ASTAT#<account>    | <yyyymmddhh>         | attempts by outcome, sent_ms, TTL      |
 | inbox             | INBOX#<account>    | U#/R#<id>, CNT#<day> | unread/read notifications, day counters |
 | email confirmation | CONFIRM#<token>   | CONFIRM              | account, handler id, address, TTL      |
 | rate window       | RATE#<subject>     | RATE                 | w<minute> hit counts, TTL              |
@@ -27,6 +28,8 @@
 """
 
 from __future__ import annotations
+
+from datetime import UTC, datetime
 
 BLOCK_SIZE = 100
 """Handler ids per block counter: a page's start is a prefix sum over these counters."""
@@ -150,6 +153,15 @@ def delivery_sk(handler_id: int) -> str:
 
 def handler_id_of_delivery(sk: str) -> int:
     return int(sk[len(DELIVERY_PREFIX) :])
+
+
+def account_stats_pk(account: str) -> str:
+    return f"ASTAT#{account}"
+
+
+def hour_sk(hour: datetime) -> str:
+    """`yyyymmddhh`, UTC: an account's hours sort in time order."""
+    return hour.astimezone(UTC).strftime("%Y%m%d%H")
 
 
 def log_pk(account: str, handler_id: int) -> str:

@@ -12,6 +12,7 @@ from chalicelib.models.deliveries import (
     Claim,
     DeliveryState,
     DeliveryTask,
+    HourTally,
     Settlement,
 )
 from chalicelib.models.events import Event
@@ -196,6 +197,22 @@ def test_a_queued_fan_out_keeps_each_chunk_of_matched_handlers_once(stores: Stor
     found = stores.deliveries.event_deliveries(ACME, "ev-1")
     assert found is not None
     assert (sorted(found.matched), found.deliveries) == ([1, 2, 7], ())
+
+
+def test_an_accounts_hours_add_up_and_are_read_from_an_hour_on(stores: Stores) -> None:
+    first, second = MOMENT.replace(minute=0, second=0, microsecond=0), MOMENT + timedelta(hours=1)
+    second = second.replace(minute=0, second=0, microsecond=0)
+    stores.deliveries.count_hours(ACME, [HourTally(first, delivered=2, sent_ms=30)])
+    stores.deliveries.count_hours(ACME, [HourTally(first, failed=1, skipped=1, sent_ms=10)])
+    stores.deliveries.count_hours(ACME, [HourTally(second, retrying=3, sent_ms=9)])
+    stores.deliveries.count_hours("globex", [HourTally(first, delivered=5)])
+    assert stores.deliveries.account_hours(ACME, first) == [
+        HourTally(first, delivered=2, failed=1, skipped=1, sent_ms=40),
+        HourTally(second, retrying=3, sent_ms=9),
+    ]
+    assert stores.deliveries.account_hours(ACME, MOMENT + timedelta(minutes=59)) == [
+        HourTally(second, retrying=3, sent_ms=9)
+    ]
 
 
 def test_a_replay_starts_a_new_generation_that_supersedes_older_messages(stores: Stores) -> None:

@@ -237,6 +237,17 @@ def test_a_published_event_shows_its_delivery_as_text_and_replays(portal: Portal
     wait_for(lambda: attempts_charted() > before, every=1.0)
     portal.shot("handler")
 
+    def account_charted() -> int:
+        visit(page, "#handlers", "Handlers")
+        page.reload()
+        chart = page.locator("#account-chart svg")
+        chart.wait_for()
+        assert "Every handler of the account" in page.locator("#account-chart figcaption").inner_text()
+        return int(chart.get_attribute("data-attempts") or 0)
+
+    # every receiving handler's first attempt and the replay, counted by the worker
+    wait_for(lambda: account_charted() >= len(RECEIVING) + 1, every=1.0)
+
 
 def test_a_test_send_shows_its_outcome_at_once(portal: Portal, local_stack: Stack) -> None:
     page = portal.page

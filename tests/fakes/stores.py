@@ -17,6 +17,7 @@ from typing import Any
 
 from chalicelib.errors import Conflict, NotFound
 from chalicelib.models.deliveries import (
+    OUTCOME_COUNTS,
     PENDING,
     SUPERSEDED,
     Attempt,
@@ -24,6 +25,7 @@ from chalicelib.models.deliveries import (
     Claim,
     DeliveryTask,
     EventDeliveries,
+    HourTally,
     Noted,
     Prefetched,
     Settlement,
@@ -298,6 +300,7 @@ class MemoryDeliveryStore:
         self._events: dict[tuple[str, str], Item] = {}
         self._records: dict[TaskKey, Item] = {}
         self._matched_chunks: dict[tuple[str, str], dict[str, list[int]]] = {}
+        self._hours: dict[tuple[str, datetime], HourTally] = {}
         self._log: dict[tuple[str, int], dict[int, Attempt]] = {}
 
     def put_event(self, event: Event, expires_at: int) -> Item | None:
@@ -486,6 +489,23 @@ class MemoryDeliveryStore:
                 attempt
                 for seq, attempt in sorted(logged.items(), reverse=True)
                 if seq <= top and attempt.at >= since
+            ]
+
+    def count_hours(self, account: str, tallies: Sequence[HourTally]) -> None:
+        with self._lock:
+            for tally in tallies:
+                hour = tally.hour.astimezone(UTC)
+                found = self._hours.get((account, hour), HourTally(hour))
+                self._hours[(account, hour)] = HourTally(
+                    hour,
+                    *(getattr(found, n) + getattr(tally, n) for n in (*OUTCOME_COUNTS, "sent_ms")),
+                )
+
+    def account_hours(self, account: str, since: datetime) -> list[HourTally]:
+        start = since.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+        with self._lock:
+            return [
+                t for (owner, hour), t in sorted(self._hours.items()) if owner == account and hour >= start
             ]
 
     def record(self, task: DeliveryTask) -> Item:

@@ -11,7 +11,7 @@ from typing import Any
 import jwt
 import pytest
 
-from chalicelib import apikeys, services
+from chalicelib import apikeys, clock, services
 from chalicelib.models.events import event_type
 from chalicelib.models.notifiers import handler_id_of, notifier_uuid
 from chalicelib.storage.stores import get_stores
@@ -537,7 +537,7 @@ def test_updated_at_moves_and_created_at_stays(
 
     created = create(api, auth, webhook(receiver.url("/hook")))
     later = datetime(2031, 5, 14, 11, 46, 42, tzinfo=UTC)
-    monkeypatch.setattr(services, "_now", lambda: later)
+    monkeypatch.setattr(clock, "now", lambda: later)
     notifier = send(api, "PATCH", f"{BASE}/{created['id']}", auth, {"notifier": {"name": "x"}}).json_body[
         "notifier"
     ]

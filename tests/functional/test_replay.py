@@ -110,6 +110,25 @@ def test_an_event_shows_each_handlers_delivery_status_attempts_and_next_try(
     assert after[flaky]["next_attempt_at"] > after[flaky]["last_attempt_at"]
 
 
+def test_the_accounts_stats_count_every_handlers_attempts_per_hour_and_no_other_accounts(
+    api: Any, auth: dict[str, str], other_auth: dict[str, str], receiver: Receiver, deliver: Any
+) -> None:
+    webhook(api, auth, receiver.url("/ok"))
+    webhook(api, auth, receiver.url("/flaky"))
+    receiver.script("/flaky", Reply(503, "busy"))
+    for _ in range(2):
+        publish(api, auth)
+    run_batch(deliver, get_settings().deliveries_queue, receive(get_settings().deliveries_queue))
+    stats = get(api, "/v1/stats?hours=168", auth).json_body["data"]
+    assert (stats["hours"], len(stats["per_hour"])) == (168, 168)
+    assert (stats["attempts"], stats["delivered"], stats["success_rate"]) == (4, 2, 0.5)
+    now = stats["per_hour"][-1]
+    assert (now["delivered"], now["retrying"], now["failed"]) == (2, 2, 0)
+    assert now["mean_ms"] is not None and now["median_ms"] is None
+    assert get(api, "/v1/stats", other_auth).json_body["data"]["attempts"] == 0
+    assert get(api, "/v1/stats?hours=5", auth).status_code == 400
+
+
 def test_a_replay_sends_a_delivered_event_again_with_the_same_webhook_id_and_once(
     api: Any, auth: dict[str, str], receiver: Receiver, deliver: Any
 ) -> None:

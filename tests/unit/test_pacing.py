@@ -9,7 +9,8 @@ import json
 
 import pytest
 
-from chalicelib.delivery import pacing, worker
+from chalicelib import clock
+from chalicelib.delivery import pacing
 from chalicelib.delivery.pacing import destination_id
 from chalicelib.delivery.safe_http import HttpResult
 from chalicelib.delivery.worker import deliver_batch
@@ -36,7 +37,7 @@ EVENTS = tuple(make_event(f"ev{i}") for i in range(5))
 
 @pytest.fixture(autouse=True)
 def fixed_clock(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(worker, "_now", lambda: NOW)
+    monkeypatch.setattr(clock, "now", lambda: NOW)
 
 
 def one_a_second() -> Handler:
