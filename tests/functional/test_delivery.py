@@ -216,7 +216,7 @@ def test_a_batch_claims_in_one_call_and_one_by_one_if_that_call_fails(
     try:
         assert deliver({"Records": first}, None)["batchItemFailures"] == []
         assert calls.count("TransactWriteItems") == 1
-        assert calls.count("UpdateItem") == 3, "one health note per delivery, no claim of its own"
+        assert calls.count("UpdateItem") == 4, "a health note per delivery, the account's hour, no claim"
         calls.clear()
         second = [lambda_record(m, queue) for m in receive(queue, 3)]
         events.register("before-parameter-build.dynamodb.TransactWriteItems", unavailable)
@@ -224,7 +224,7 @@ def test_a_batch_claims_in_one_call_and_one_by_one_if_that_call_fails(
     finally:
         events.unregister("before-call.dynamodb", count)
         events.unregister("before-parameter-build.dynamodb.TransactWriteItems", unavailable)
-    assert calls.count("UpdateItem") == 6, "three claims one by one, three notes"
+    assert calls.count("UpdateItem") == 7, "three claims one by one, three notes, the account's hour"
     assert sum(len(receiver.to(f"/c{i}")) for i in range(3)) == 6
 
 

@@ -13,12 +13,13 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta, tzinfo
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from chalicelib import clients, services
+from chalicelib import clock as herald_clock
 from chalicelib.delivery import worker
 from chalicelib.delivery.context import reset_sender
 from chalicelib.errors import Contended
@@ -185,20 +186,20 @@ class Faults:
 # ---------------------------------------------------------------- the driver
 
 
-class _Clock(datetime):
-    """The worker's clock, moved on by the test: a lease lapses without waiting for it."""
+class _Clock:
+    """Herald's clock, moved on by the test: a lease lapses without waiting for it."""
 
     offset = timedelta()
 
     @classmethod
-    def now(cls, tz: tzinfo | None = None) -> Any:
-        return datetime.now(tz) + cls.offset
+    def now(cls) -> datetime:
+        return datetime.now(UTC) + cls.offset
 
 
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> type[_Clock]:
     monkeypatch.setattr(_Clock, "offset", timedelta())
-    monkeypatch.setattr(worker, "datetime", _Clock)
+    monkeypatch.setattr(herald_clock, "now", _Clock.now)
     return _Clock
 
 
