@@ -17,9 +17,6 @@ from chalicelib.settings import get_settings
 CALL_TIMEOUTS = {"connect_timeout": 2, "read_timeout": 8}
 """Seconds per try: over its 5 tries a call stays inside a delivery's 60 s lease (botocore's
 defaults, 60 s each, would not); AWS answers these calls in milliseconds."""
-# botocore's client-side parameter validation walks every attribute of every item sent (a
-# quarter of a delivery's CPU in the bench); AWS validates each request anyway, and only
-# Herald's own code builds them.
 logger = logging.getLogger("herald.dead_letters")
 _clients: dict[str, Any] = {}
 _sessions: list[Any] = []
@@ -46,7 +43,10 @@ def client(service: str) -> Any:
                 config=Config(
                     retries={"mode": "standard", "max_attempts": 5},
                     max_pool_connections=32,
-                    parameter_validation=False,  # see above
+                    # botocore's client-side validation walks every attribute of every item
+                    # sent (a quarter of a delivery's CPU in the bench); AWS validates each
+                    # request anyway, and only Herald's own code builds them
+                    parameter_validation=False,
                     **CALL_TIMEOUTS,
                 ),
             )

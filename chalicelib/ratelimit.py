@@ -21,11 +21,11 @@ from __future__ import annotations
 
 import math
 import threading
-import time
 import weakref
 from dataclasses import dataclass
 from fractions import Fraction
 
+from chalicelib import clock
 from chalicelib.errors import HeraldError
 from chalicelib.settings import get_settings
 from chalicelib.storage.accounts import RateStore
@@ -34,11 +34,6 @@ WINDOW_SECONDS = 60
 LEASE_SHARE = 10
 """A lease takes at most limit / LEASE_SHARE hits: what one container can strand."""
 MAX_HELD_SUBJECTS = 1000
-
-
-def clock() -> float:
-    """The time limits are counted in (a function, so tests can move it)."""
-    return time.time()
 
 
 @dataclass(frozen=True)
@@ -158,7 +153,7 @@ def check(rates: RateStore, subject: str, limit: int, now: float | None = None) 
     """Count one request of `subject`; raise RateLimited past `limit` a minute (0 = no limit)."""
     if limit <= 0:
         return Quota(0, 0, 0)
-    moment = clock() if now is None else now
+    moment = clock.now().timestamp() if now is None else now
     window = int(moment // WINDOW_SECONDS)
     lease = _spend(rates, subject, limit, window)
     if lease is not None:
@@ -222,7 +217,7 @@ def refuse_failing_address(rates: RateStore, address: str) -> None:
     limit = auth_failure_limit()
     if limit <= 0:
         return
-    moment = clock()
+    moment = clock.now().timestamp()
     window = int(moment // WINDOW_SECONDS)
     hits = Hits(window, *rates.rate_window(_failures(address), window))
     if not hits.admits(moment, limit):
@@ -234,5 +229,5 @@ def count_failure(rates: RateStore, address: str) -> None:
     """Count a key lookup of `address` that found no live key."""
     if auth_failure_limit() <= 0:
         return
-    window = int(clock() // WINDOW_SECONDS)
+    window = int(clock.now().timestamp() // WINDOW_SECONDS)
     rates.add_hits(_failures(address), window, 1, expires_at=(window + 2) * WINDOW_SECONDS)

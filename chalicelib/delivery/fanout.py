@@ -114,7 +114,11 @@ def run_fan_out(stores: Stores, job: FanOutJob, job_id: str, deadline: float) ->
         handlers = [h for h in stores.handlers.handlers_by_id(job.account, chunk.ids) if h.accepts(event)]
         enqueue(_tasks(event, handlers))
         stores.deliveries.record_matched_chunk(
-            job.account, event.id, progress.after or "", [h.id for h in handlers], int(time.time())
+            job.account,
+            event.id,
+            progress.after or "",
+            [h.id for h in handlers],
+            int(clock.now().timestamp()),
         )
         step = FanOutProgress(chunk.after, progress.matched + len(handlers))
         if not stores.fan_outs.advance_fan_out(job.account, job.event_id, job_id, progress, step):

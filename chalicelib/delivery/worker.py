@@ -418,26 +418,18 @@ def _attempt(
 def _verdict(stores: Stores, sent: Sent, noted: Noted | None) -> Verdict:
     """Report a numbered attempt (its log line, operational events) and say what becomes
     of its message and what the batch writes for it."""
-    task, handler, event, result, status, now = (
-        sent.task,
-        sent.handler,
-        sent.event,
-        sent.result,
-        sent.status,
-        sent.now,
-    )
-    attempt = sent.attempt
+    task, result, status, now, attempt = sent.task, sent.result, sent.status, sent.now, sent.attempt
     log = (
         None
         if noted is None
-        else attempt_log(event, result, seq=noted.seq, attempt=attempt, status=status, now=now)
+        else attempt_log(sent.event, result, seq=noted.seq, attempt=attempt, status=status, now=now)
     )
     gave_up = status == AttemptStatus.FAILED and result.outcome == Outcome.RETRY
     with logs.bound(sqs_message_id=sent.message_id):
         report.attempted(
             stores,
-            handler,
-            event,
+            sent.handler,
+            sent.event,
             result,
             status=status,
             attempt=attempt,

@@ -497,8 +497,7 @@ class MemoryDeliveryStore:
                 hour = tally.hour.astimezone(UTC)
                 found = self._hours.get((account, hour), HourTally(hour))
                 self._hours[(account, hour)] = HourTally(
-                    hour,
-                    *(getattr(found, n) + getattr(tally, n) for n in (*OUTCOME_COUNTS, "sent_ms")),
+                    hour, **{n: getattr(found, n) + getattr(tally, n) for n in (*OUTCOME_COUNTS, "sent_ms")}
                 )
 
     def account_hours(self, account: str, since: datetime) -> list[HourTally]:

@@ -5,11 +5,13 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
-from chalicelib import apikeys, ratelimit
+from chalicelib import apikeys
+from chalicelib import clock as herald_clock
 from chalicelib.storage.accounts import DynamoApiKeyStore
 from chalicelib.storage.stores import get_stores
 
@@ -114,7 +116,7 @@ def test_an_api_key_must_be_one_credential(moto_aws: None) -> None:
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     now = [MINUTE + 30]
-    monkeypatch.setattr(ratelimit, "clock", lambda: now[0])
+    monkeypatch.setattr(herald_clock, "now", lambda: datetime.fromtimestamp(now[0], UTC))
     monkeypatch.setenv("HERALD_AUTH_FAILURE_LIMIT_PER_MINUTE", "3")
     return now
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
-from chalicelib import apikeys, ratelimit
+from chalicelib import apikeys, clock, ratelimit
 from chalicelib.storage.stores import get_stores
 
 
@@ -70,7 +71,7 @@ def test_a_client_that_waits_what_it_was_told_gets_in(
     limited: None, api: Any, auth: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     now = [MINUTE + 45]
-    monkeypatch.setattr(ratelimit, "clock", lambda: now[0])
+    monkeypatch.setattr(clock, "now", lambda: datetime.fromtimestamp(now[0], UTC))
     for _ in range(5):
         assert api.http.get("/notification-handlers", headers=auth).status_code == 200
     refused = api.http.get("/notification-handlers", headers=auth)
