@@ -22,6 +22,7 @@ from chalicelib import clients
 from chalicelib.api.docs import ROUTES
 from chalicelib.api.fallback import MAX_SEGMENTS
 from chalicelib.settings import get_settings
+from tests.moto_state import table_items
 
 JSON = "application/json"
 FORM = "application/x-www-form-urlencoded"
@@ -32,19 +33,8 @@ ORG = "0" * 24
 
 
 def snapshot() -> list[dict[str, Any]]:
-    """Every item of the table but rate-limit windows (requests count there by design), in
-    DynamoDB's JSON, read from moto's own state: a Scan per check, serialised and parsed,
-    was most of this module's time (two per generated request)."""
-    from moto.core import DEFAULT_ACCOUNT_ID
-    from moto.dynamodb.models import dynamodb_backends
-
-    settings = get_settings()
-    table = dynamodb_backends[DEFAULT_ACCOUNT_ID][settings.region].get_table(settings.table_name)
-    items = [item.to_json()["Attributes"] for item in table.all_items()]
-    return sorted(
-        (item for item in items if not item["PK"]["S"].startswith("RATE#")),
-        key=lambda item: (item["PK"]["S"], item["SK"]["S"]),
-    )
+    """Every item of the table but rate-limit windows (requests count there by design)."""
+    return table_items("RATE#")
 
 
 def send(

@@ -13,13 +13,12 @@ from urllib.parse import urlencode
 
 import pytest
 
-from chalicelib import clients
 from chalicelib.api.bodies import MAX_BODY_BYTES
 from chalicelib.channels import SETTINGS
 from chalicelib.channels.fields import MAX_URL_LENGTH
 from chalicelib.models.handlers import SETTING_FIELDS, TYPE_FIELDS, URL_FIELDS
-from chalicelib.settings import get_settings
 from chalicelib.storage.table import from_ddb
+from tests.moto_state import table_items
 
 PATH = "/notification-handlers"
 JSON = "application/json"
@@ -75,13 +74,9 @@ def send_fields(
     return send(api, auth, body, content_type, path)
 
 
-def table_items() -> list[dict[str, Any]]:
-    """Everything in the table but the API keys, raw."""
-    items = clients.client("dynamodb").scan(TableName=get_settings().table_name, ConsistentRead=True)["Items"]
-    return sorted(
-        (from_ddb(item) for item in items if not item["PK"]["S"].startswith("APIKEY#")),
-        key=lambda item: (item["PK"], item["SK"]),
-    )
+def stored_items() -> list[dict[str, Any]]:
+    """Everything in the table but the API keys."""
+    return [from_ddb(item) for item in table_items("APIKEY#")]
 
 
 def assert_error(answer: Any, field: str | None, *phrases: str, status: int = 400) -> None:
@@ -106,9 +101,9 @@ def assert_error(answer: Any, field: str | None, *phrases: str, status: int = 40
 @pytest.fixture
 def nothing_written(api: Any, auth: dict[str, str]) -> Any:
     """Checks after the test that the refused requests wrote nothing at all."""
-    assert table_items() == []
+    assert stored_items() == []
     yield
-    assert table_items() == []
+    assert stored_items() == []
     answer = api.http.get(PATH, headers=auth)
     assert answer.json_body["meta"]["total"] == 0
 
@@ -118,9 +113,9 @@ def handler_id(api: Any, auth: dict[str, str]) -> Any:
     """An existing slack handler; after the test, the table must be exactly as before."""
     answer = send_fields(api, auth, {"name": "Ops", "type": "slack", "slack": SLACK_URL})
     assert answer.status_code == 201, answer.body
-    before = table_items()
+    before = stored_items()
     yield answer.json_body["data"]["id"]
-    assert table_items() == before
+    assert stored_items() == before
 
 
 # --- the body as a whole -------------------------------------------------------------------
