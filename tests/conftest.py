@@ -159,6 +159,19 @@ def stores(request: pytest.FixtureRequest) -> Stores:
 
 
 @pytest.fixture
+def memory_table(moto_aws: None, monkeypatch: pytest.MonkeyPatch) -> Stores:
+    """The app's stores on the unit tier's fakes instead of moto's DynamoDB (which still
+    serves SQS and SES): for a face's mapping, where the store is not what is tested and the
+    contract suite holds the fakes to DynamoDB."""
+    from chalicelib.storage import stores
+    from tests.fakes.stores import memory_stores
+
+    fakes = memory_stores()
+    monkeypatch.setitem(stores._built, get_settings().table_name, fakes)
+    return fakes
+
+
+@pytest.fixture
 def api(moto_aws: None) -> Iterator[Any]:
     from chalice.test import Client
 

@@ -17,7 +17,7 @@ from chalicelib.storage.stores import get_stores
 from tests.functional.sqs_driver import drain
 from tests.receiver import Receiver, Reply
 
-pytestmark = pytest.mark.usefixtures("stack")
+pytestmark = pytest.mark.usefixtures("memory_table", "stack")
 
 ORG = "acme-org"
 APP = "my-app"

@@ -19,7 +19,7 @@ from tests.functional.sqs_driver import drain
 from tests.receiver import Receiver, Reply
 from tests.scalingo_seed import NOTIFIER_KEYS, SLACK, WEBHOOK
 
-pytestmark = pytest.mark.usefixtures("stack")
+pytestmark = pytest.mark.usefixtures("memory_table", "stack")
 
 APP = "my-app"
 BASE = f"/v1/apps/{APP}/notifiers"
