@@ -5,6 +5,7 @@ without an attempt counted, and a 429's Retry-After holds the destination for ev
 A held delivery is sent again as a new message that carries its slot (`not_before`) with an
 SQS delay, rather than made invisible: it then goes at its slot without taking another, and
 waiting never uses up the queue's receive count (its redrive to the DLQ) or the retry schedule.
+A long retry waits the same way, carrying when it is due (`due_at`; see the worker).
 """
 
 from __future__ import annotations
@@ -67,17 +68,18 @@ def hold_destination(stores: Stores, handler: Handler, seconds: float, now_ms: i
 
 
 def hold_back(queue_name: str, held: list[tuple[dict[str, Any], DeliveryTask, int]], now_ms: int) -> set[str]:
-    """Send each (record, task, slot) again, delayed until its slot and carrying it, in
-    one SendMessageBatch; the message ids of those SQS refused (they must be retried)."""
+    """Send each (record, message to send in its place, when it is due (epoch ms)) again,
+    delayed until then (at most SQS's 15 minutes: a later one waits again on arrival), in one
+    SendMessageBatch; the message ids of those SQS refused (they must be retried)."""
     if not held:
         return set()
     entries = [
         {
             "Id": str(index),
-            "MessageBody": task.model_copy(update={"not_before": slot}).model_dump_json(exclude_none=True),
-            "DelaySeconds": min(MAX_SQS_DELAY_SECONDS, max(0, math.ceil((slot - now_ms) / 1000))),
+            "MessageBody": task.model_dump_json(exclude_none=True),
+            "DelaySeconds": min(MAX_SQS_DELAY_SECONDS, max(0, math.ceil((due - now_ms) / 1000))),
         }
-        for index, (_, task, slot) in enumerate(held)
+        for index, (_, task, due) in enumerate(held)
     ]
     try:
         answer = clients.client("sqs").send_message_batch(

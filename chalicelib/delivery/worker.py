@@ -1,7 +1,10 @@
 """The delivery function: one SQS batch of event x handler messages, delivered concurrently.
 
 It answers with the ids of exactly the messages to try again; each of those has had
-its visibility timeout set to its backoff delay first, so SQS itself is the timer.
+its visibility timeout set to its backoff delay first, so SQS itself is the timer. A retry
+longer than a minute is sent again instead, as a delayed message carrying when it is due
+(`due_at`): a delayed message is not in flight, and a queue holds at most 120,000 in flight,
+which a big account's receiver down for hours would otherwise fill.
 """
 
 from __future__ import annotations
@@ -43,6 +46,8 @@ logger = logging.getLogger("herald.delivery")
 LEASE_SECONDS = 60
 """Longer than one attempt's deadline: a crashed attempt's lease lapses before its retry."""
 BUSY_RETRY_SECONDS = 30
+RESEND_RETRIES_AFTER_SECONDS = 60
+"""A retry due later than this waits as a delayed message rather than an invisible one."""
 
 _workers: ThreadPoolExecutor | None = None
 _workers_lock = threading.Lock()
@@ -135,14 +140,21 @@ def _prepare(
 ) -> tuple[list[Message], Prefetched | None]:
     """Read the batch's handlers, events and delivery records in one call, take each paced
     delivery's send slot, and claim in one more call the deliveries not held back for
-    their slot. If the read or the claim fails, each delivery reads and claims its own."""
-    messages = [Message(record, _parse(record)) for record in records]
-    if not any(message.task for message in messages):
+    their slot. Retries not due yet read and claim nothing. If the read or the claim fails,
+    each delivery reads and claims its own."""
+    messages = [_arrived(record, now_ms) for record in records]
+    waiting = [m.held_at(now_ms) for m in messages]
+    if not any(m.task for m, waits in zip(messages, waiting, strict=True) if not waits):
         return messages, None
     now = now_ms // 1000
     try:
-        fetched = stores.deliveries.prefetch([m.task for m in messages if m.task is not None])
-        messages = [replace(m, slot=_slot(stores, m.task, fetched, now_ms)) for m in messages]
+        fetched = stores.deliveries.prefetch(
+            [m.task for m, waits in zip(messages, waiting, strict=True) if m.task is not None and not waits]
+        )
+        messages = [
+            m if waits else replace(m, slot=_slot(stores, m.task, fetched, now_ms))
+            for m, waits in zip(messages, waiting, strict=True)
+        ]
         tasks = [m.task for m in messages if m.task is not None and not m.held_at(now_ms)]
         claims = iter(
             stores.deliveries.claim_all(
@@ -155,10 +167,20 @@ def _prepare(
         )
     except Exception:
         logger.exception("preparing a batch failed; its deliveries go one by one")
-        return [replace(m, slot=None) for m in messages], None
+        unpaced = [m if waits else replace(m, slot=None) for m, waits in zip(messages, waiting, strict=True)]
+        return unpaced, None
     return [
         replace(m, claim=next(claims)) if m.task and not m.held_at(now_ms) else m for m in messages
     ], fetched
+
+
+def _arrived(record: dict[str, Any], now_ms: int) -> Message:
+    """A record as it arrives: a retry that is not due yet (it waited a hop of at most 15
+    minutes) waits again, without a read or a claim."""
+    task = _parse(record)
+    if task is not None and task.due_at is not None and task.due_at - now_ms >= pacing.HOLD_BACK_MS:
+        return Message(record, task, slot=task.due_at)
+    return Message(record, task)
 
 
 def _slot(stores: Stores, task: DeliveryTask | None, fetched: Prefetched, now_ms: int) -> int | None:
@@ -189,7 +211,11 @@ def deliver_batch(records: list[dict[str, Any]]) -> dict[str, list[dict[str, str
     verdicts = _settle(context.stores, _number(context.stores, attempted))
     verdicts = _hold_back(records, messages, verdicts, now_ms)
     pairs = list(zip(records, verdicts, strict=True))
-    parked = [(record["body"], v.dead_letter) for record, v in pairs if v.dead_letter is not None]
+    parked = [
+        (_identity(message), v.dead_letter)
+        for message, v in zip(messages, verdicts, strict=True)
+        if v.dead_letter is not None
+    ]
     if parked:
         clients.dead_letters(get_settings().deliveries_dlq, parked)
     retried = [(record, v.delay) for record, v in pairs if v.retry]
@@ -266,22 +292,45 @@ def _noted_for(noted: Noted | None, attempts: list[Sent], index: int) -> Noted |
 def _hold_back(
     records: list[dict[str, Any]], messages: list[Message], verdicts: list[Verdict], now_ms: int
 ) -> list[Verdict]:
-    """Send the deliveries held for their slot back to the queue. One that could not be is
-    retried once its wait is over instead (and takes a new slot then)."""
-    held = [
-        (record, message.task, verdict.hold_until)
-        for record, message, verdict in zip(records, messages, verdicts, strict=True)
-        if verdict.hold_until is not None and message.task is not None
-    ]
+    """Send the deliveries that wait in the queue back to it: those held for their send slot
+    or their retry's time, and the retries due in more than a minute. One that could not be
+    sent back is retried once its wait is over instead (a held one takes a new slot then)."""
+    waits = [_wait(message, verdict, now_ms) for message, verdict in zip(messages, verdicts, strict=True)]
+    held = [(record, *wait) for record, wait in zip(records, waits, strict=True) if wait is not None]
     if not held:
         return verdicts
     unheld = pacing.hold_back(_queue_of(records[0]), held, now_ms)
     return [
-        Verdict(retry=True, delay=max(1, ((v.hold_until or now_ms) - now_ms) // 1000))
+        v
+        if wait is None
+        else Verdict(retry=True, delay=max(1, (wait[1] - now_ms) // 1000))
         if record["messageId"] in unheld
-        else v
-        for record, v in zip(records, verdicts, strict=True)
+        else replace(v, retry=False, delay=0)
+        for record, v, wait in zip(records, verdicts, waits, strict=True)
     ]
+
+
+def _wait(message: Message, verdict: Verdict, now_ms: int) -> tuple[DeliveryTask, int] | None:
+    """The message to send in this one's place and when it is due, if it waits in the queue."""
+    task = message.task
+    if task is None:
+        return None
+    if verdict.hold_until is not None:
+        if task.due_at == verdict.hold_until:  # a retry still waiting: the same message again
+            return task, verdict.hold_until
+        return task.model_copy(update={"not_before": verdict.hold_until}), verdict.hold_until
+    if verdict.retry and verdict.settlement is not None and verdict.delay > RESEND_RETRIES_AFTER_SECONDS:
+        due = now_ms + verdict.delay * 1000
+        return task.model_copy(update={"due_at": due, "not_before": None}), due
+    return None
+
+
+def _identity(message: Message) -> str:
+    """What a dead letter carries: the delivery, without the waits its message took."""
+    task = message.task
+    if task is None or (task.not_before is None and task.due_at is None):
+        return str(message.record["body"])
+    return task.model_copy(update={"not_before": None, "due_at": None}).model_dump_json(exclude_none=True)
 
 
 def _queue_of(record: dict[str, Any]) -> str:

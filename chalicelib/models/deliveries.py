@@ -29,6 +29,9 @@ class DeliveryTask(BaseModel):
     not_before: int | None = None
     """The send slot (epoch ms) this delivery reserved at its destination before it was
     held back to wait for it: it goes then without taking another."""
+    due_at: int | None = None
+    """When (epoch ms) its retry is due: a retry longer than a minute waits in the queue as
+    a delayed message, re-sent in hops of at most SQS's 15 minutes, rather than in flight."""
 
     @property
     def key(self) -> tuple[str, str, int]:

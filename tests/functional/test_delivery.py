@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -256,16 +257,19 @@ def test_429_waits_at_least_its_retry_after(
     webhook(api, auth, receiver.url("/limited"))
     receiver.script("/limited", Reply(429, "slow down", {"Retry-After": "900"}))
     publish(api, auth)
-    delays: list[int] = []
+    resent: list[dict[str, Any]] = []
 
     def spy(params: dict[str, Any], **_: Any) -> None:
-        delays.extend(entry["VisibilityTimeout"] for entry in params["Entries"])
+        resent.extend(params["Entries"])
 
     events = clients.client("sqs").meta.events
-    events.register("provide-client-params.sqs.ChangeMessageVisibilityBatch", spy)
+    events.register("provide-client-params.sqs.SendMessageBatch", spy)
     queue = get_settings().deliveries_queue
-    assert len(run_batch(deliver, queue, receive(queue))) == 1
-    assert delays and delays[0] >= 900
+    sent_ms = time.time() * 1000
+    assert run_batch(deliver, queue, receive(queue)) == set()  # a delayed message waits instead
+    (waiting,) = resent
+    assert waiting["DelaySeconds"] == 900
+    assert json.loads(waiting["MessageBody"])["due_at"] >= sent_ms + 900_000
 
 
 def test_a_permanent_4xx_is_recorded_failed_without_retry(

@@ -32,7 +32,7 @@ from chalicelib.storage.table import from_ddb, to_ddb
 from tests.commands import create_command
 from tests.fakes.delivery import unread_keys
 from tests.fakes.stores import every_handler
-from tests.functional.sqs_driver import queue_depth, receive, run_batch
+from tests.functional.sqs_driver import hurry_retries, queue_depth, receive, run_batch
 from tests.receiver import Receiver, Reply
 
 JSON = {"Content-Type": "application/json"}
@@ -206,10 +206,10 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> type[_Clock]:
 def drain(deliver: Any, clock: type[_Clock], seconds: float = 240) -> None:
     """Run batches until the deliveries queue is empty, or fail after `seconds`. Like
     sqs_driver.drain it skips each retry's backoff (failed messages are made visible
-    again at once); it also moves the worker's clock past a lease after each batch, so a
-    message retried after a failed write is not held back by its own lease. Each batch
-    waits until every message is visible again, so batches are made up the same way on
-    every run."""
+    again at once, long retries' delayed messages due at once); it also moves the worker's
+    clock past a lease after each batch, so a message retried after a failed write is not
+    held back by its own lease. Each batch waits until every message is visible again, so
+    batches are made up the same way on every run."""
     queue = get_settings().deliveries_queue
     ends = time.monotonic() + seconds
     while True:
@@ -218,6 +218,8 @@ def drain(deliver: Any, clock: type[_Clock], seconds: float = 240) -> None:
                 raise AssertionError(f"{queue_depth(queue)} messages left in {queue}")
         messages = receive(queue)
         if not messages:
+            if hurry_retries(queue):
+                continue
             return
         failed = run_batch(deliver, queue, messages)
         clock.offset += timedelta(seconds=worker.LEASE_SECONDS + 1)

@@ -9,6 +9,7 @@ Its SQS calls (a retry's visibility delay, the DLQ) go through the shared boto3 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -18,6 +19,7 @@ import pytest
 
 from chalicelib.channels.base import WEBHOOK_SCHEDULE
 from chalicelib.delivery import worker
+from chalicelib.delivery.pacing import MAX_SQS_DELAY_SECONDS
 from chalicelib.delivery.safe_http import HttpResult
 from chalicelib.delivery.worker import (
     BUSY_RETRY_SECONDS,
@@ -321,17 +323,20 @@ def test_the_attempt_past_the_retry_schedule_fails_and_goes_to_the_dead_letter_q
     already_attempted(stores, task(), attempts_before)
     sender.answer = UNAVAILABLE
     batch = records(task())
+    now_ms = int(time.time() * 1000)
     answer = deliver_batch(batch)
     attempt = attempts_before + 1
     stored = record_of(stores, task())
     assert stored["attempts"] == attempt
-    assert (failed_ids(answer) == ["m-0"], stored["status"]) == (
-        retried,
-        "retrying" if retried else "failed",
-    )
-    if retried:
-        (delayed,) = queues.visibility_changes()
-        assert 0.8 * WEBHOOK_SCHEDULE[-1] <= delayed["VisibilityTimeout"] <= 1.2 * WEBHOOK_SCHEDULE[-1] + 1
+    assert (failed_ids(answer), stored["status"]) == ([], "retrying" if retried else "failed")
+    if retried:  # hours away: it waits as a delayed message that says when it is due
+        assert queues.visibility_changes() == []
+        (resent,) = queues.made("SendMessageBatch")
+        (entry,) = resent["Entries"]
+        assert entry["DelaySeconds"] == MAX_SQS_DELAY_SECONDS
+        due = DeliveryTask.model_validate_json(entry["MessageBody"]).due_at
+        assert due is not None
+        assert 0.8 * WEBHOOK_SCHEDULE[-1] <= (due - now_ms) / 1000 <= 1.2 * WEBHOOK_SCHEDULE[-1] + 1
     parked = queues.parked()
     if not retried:
         assert parked == [
