@@ -144,13 +144,12 @@ def _prepare(
     each delivery reads and claims its own."""
     messages = [_arrived(record, now_ms) for record in records]
     waiting = [m.held_at(now_ms) for m in messages]
-    if not any(m.task for m, waits in zip(messages, waiting, strict=True) if not waits):
+    arrived = [m.task for m, waits in zip(messages, waiting, strict=True) if m.task is not None and not waits]
+    if not arrived:
         return messages, None
     now = now_ms // 1000
     try:
-        fetched = stores.deliveries.prefetch(
-            [m.task for m, waits in zip(messages, waiting, strict=True) if m.task is not None and not waits]
-        )
+        fetched = stores.deliveries.prefetch(arrived)
         messages = [
             m if waits else replace(m, slot=_slot(stores, m.task, fetched, now_ms))
             for m, waits in zip(messages, waiting, strict=True)
@@ -300,14 +299,15 @@ def _hold_back(
     if not held:
         return verdicts
     unheld = pacing.hold_back(_queue_of(records[0]), held, now_ms)
-    return [
-        v
-        if wait is None
-        else Verdict(retry=True, delay=max(1, (wait[1] - now_ms) // 1000))
-        if record["messageId"] in unheld
-        else replace(v, retry=False, delay=0)
-        for record, v, wait in zip(records, verdicts, waits, strict=True)
-    ]
+    verdicts = list(verdicts)
+    for index, (record, wait) in enumerate(zip(records, waits, strict=True)):
+        if wait is None:
+            continue
+        if record["messageId"] in unheld:  # waits invisible instead
+            verdicts[index] = Verdict(retry=True, delay=max(1, (wait[1] - now_ms) // 1000))
+        else:  # another message waits in its place
+            verdicts[index] = replace(verdicts[index], retry=False, delay=0)
+    return verdicts
 
 
 def _wait(message: Message, verdict: Verdict, now_ms: int) -> tuple[DeliveryTask, int] | None:

@@ -87,10 +87,8 @@ def hurry_retries(queue: str) -> bool:
     waiting = sqs_backends[DEFAULT_ACCOUNT_ID][get_settings().region].queues[queue]._messages
     hurried = False
     for message in waiting:
-        if not message.delayed or '"due_at"' not in message.body:
-            continue
-        task = json.loads(message.body)
-        if "due_at" in task:
+        if message.delayed and '"due_at"' in message.body:
+            task = json.loads(message.body)
             del task["due_at"]
             message.body = json.dumps(task)
             message.delayed_until = 0

@@ -47,13 +47,19 @@ def resent(queues: RecordingQueues) -> list[tuple[DeliveryTask, int]]:
     ]
 
 
+def fail_the_second_attempt(stores: Stores, sender: RecordingSender) -> dict[str, list[dict[str, str]]]:
+    """Deliver a task whose first attempt failed, failing again: its next retry is due in
+    WEBHOOK_SCHEDULE[1], 5 minutes."""
+    given(stores, make_handler())
+    already_attempted(stores, task(), 1)
+    sender.answer = UNAVAILABLE
+    return deliver_batch(records(task()))
+
+
 def test_a_retry_due_in_minutes_is_a_delayed_message_that_says_when_it_is_due(
     stores: Stores, sender: RecordingSender, queues: RecordingQueues
 ) -> None:
-    given(stores, make_handler())
-    already_attempted(stores, task(), 1)  # the next failure waits WEBHOOK_SCHEDULE[1], 5 minutes
-    sender.answer = UNAVAILABLE
-    answer = deliver_batch(records(task()))
+    answer = fail_the_second_attempt(stores, sender)
     assert failed_ids(answer) == []  # this message is done: another takes its place
     assert queues.visibility_changes() == []
     ((waiting, delay),) = resent(queues)
@@ -100,11 +106,8 @@ def test_a_retry_that_arrives_when_due_is_sent(
 def test_a_long_retry_sqs_will_not_take_back_waits_invisible_instead(
     stores: Stores, sender: RecordingSender, queues: RecordingQueues
 ) -> None:
-    given(stores, make_handler())
-    already_attempted(stores, task(), 1)
-    sender.answer = UNAVAILABLE
     queues.refuse_batches = True
-    answer = deliver_batch(records(task()))
+    answer = fail_the_second_attempt(stores, sender)
     assert failed_ids(answer) == ["m-0"]
     (delayed,) = queues.visibility_changes()
     assert 0.8 * WEBHOOK_SCHEDULE[1] <= delayed["VisibilityTimeout"] <= 1.2 * WEBHOOK_SCHEDULE[1] + 1
